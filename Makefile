@@ -1,0 +1,70 @@
+# Velory — the two commands of the README: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+export DJANGO_SETTINGS_MODULE ?= velory.settings.local
+
+.PHONY: run install install-dev migrate seed test lint format bench lock check-deploy clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Installs are stamped so a second `make run` starts at once.
+$(VENV)/.runtime: requirements.lock | $(BIN)/python
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	touch $@
+
+$(VENV)/.dev: requirements-dev.lock $(VENV)/.runtime
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.lock
+	touch $@
+
+install: $(VENV)/.runtime
+install-dev: $(VENV)/.dev
+
+var:
+	mkdir -p var
+
+migrate: install var
+	$(BIN)/python manage.py migrate --noinput
+
+seed: migrate
+	$(BIN)/python manage.py seed_demo
+
+## make run: install, migrate, load the demo data and serve http://127.0.0.1:8000 with the
+## Celery worker and beat (and the fake distributor) beside it. Ctrl-C stops them all.
+run: seed
+	$(BIN)/honcho --no-colour -f Procfile start
+
+## make test: the whole suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set).
+test: install-dev
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install-dev
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: install-dev
+	$(BIN)/python -m tests.perf.bench
+
+check-deploy: install
+	DJANGO_SETTINGS_MODULE=velory.settings.production DJANGO_SECRET_KEY=$$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))') \
+	DJANGO_ALLOWED_HOSTS=velory.example $(BIN)/python manage.py check --deploy --fail-level WARNING
+
+## make lock: re-resolve the pins of pyproject.toml into the two lock files.
+lock:
+	rm -rf /tmp/velory-lock && $(PYTHON) -m venv /tmp/velory-lock
+	/tmp/velory-lock/bin/pip install --quiet -e .
+	(echo "# Runtime lock: every package make run installs, exact versions (pip freeze). Regenerate: make lock"; \
+	 /tmp/velory-lock/bin/pip freeze --all --exclude pip --exclude setuptools --exclude wheel | grep -v '^-e') > requirements.lock
+	/tmp/velory-lock/bin/pip install --quiet -e '.[dev]'
+	(echo "# Development lock: runtime plus test and lint tools (pip freeze). Regenerate: make lock"; \
+	 /tmp/velory-lock/bin/pip freeze --all --exclude pip --exclude setuptools --exclude wheel | grep -v '^-e') > requirements-dev.lock
+
+clean:
+	rm -rf var .pytest_cache

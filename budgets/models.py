@@ -1,0 +1,1 @@
+"""Budgets: allowances, the append-only ledger, card payments and refunds."""

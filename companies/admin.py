@@ -1,0 +1,160 @@
+from django import forms
+from django.contrib import admin, messages
+
+from velory.tenancy import Role
+from velory.tenant_admin import TenantAdmin
+
+from . import services
+from .models import Company, LeasingCompany, Partner, User
+
+POLICY_FIELDS = (
+    "auto_receive_on_delivery",
+    "buyout_allowed",
+    "support_name",
+    "support_email",
+    "support_phone",
+)
+
+
+@admin.register(Company)
+class CompanyAdmin(TenantAdmin):
+    list_display = ("name", "currency", "auto_receive_on_delivery", "buyout_allowed")
+    list_filter = ("auto_receive_on_delivery", "buyout_allowed", "currency")
+    search_fields = ("name",)
+    prepopulated_fields = {"slug": ("name",)}
+
+    def get_fieldsets(self, request, obj=None):
+        if request.user.is_superuser:
+            return [
+                (None, {"fields": ("name", "slug", "currency", "leasing_company")}),
+                ("Policy", {"fields": POLICY_FIELDS[:2]}),
+                ("Support contact", {"fields": POLICY_FIELDS[2:]}),
+            ]
+        return [
+            (None, {"fields": ("name", "currency", "leasing_company")}),
+            ("Policy", {"fields": POLICY_FIELDS[:2]}),
+            ("Support contact", {"fields": POLICY_FIELDS[2:]}),
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        if request.user.is_superuser:
+            return ()
+        return ("name", "currency", "leasing_company")
+
+    def get_prepopulated_fields(self, request, obj=None):
+        return self.prepopulated_fields if request.user.is_superuser else {}
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.save()
+            return
+        services.company_update_policy(
+            company=obj,
+            actor=request.user,
+            **{name: form.cleaned_data[name] for name in form.changed_data},
+        )
+
+
+@admin.register(Partner)
+class PartnerAdmin(TenantAdmin):
+    list_display = ("name", "support_email", "support_phone", "offers_tracking")
+    list_filter = ("offers_tracking",)
+    search_fields = ("name",)
+    filter_horizontal = ("companies",)
+    prepopulated_fields = {"slug": ("name",)}
+
+
+@admin.register(LeasingCompany)
+class LeasingCompanyAdmin(TenantAdmin):
+    list_display = ("name", "contact_email", "contact_phone")
+    search_fields = ("name",)
+
+
+class UserAdminForm(forms.ModelForm):
+    class Meta:
+        model = User
+        fields = (
+            "email",
+            "full_name",
+            "role",
+            "company",
+            "partner",
+            "job_title",
+            "phone",
+            "delivery_address",
+            "is_active",
+        )
+
+
+@admin.register(User)
+class UserAdmin(TenantAdmin):
+    form = UserAdminForm
+    list_display = ("full_name", "email", "role", "company", "partner", "is_active")
+    list_filter = ("role", "is_active", "company", "partner")
+    list_select_related = ("company", "partner")
+    search_fields = ("full_name", "email")
+    ordering = ("full_name",)
+    actions = ["send_invitation"]
+
+    def get_fields(self, request, obj=None):
+        fields = list(UserAdminForm.Meta.fields)
+        if not request.user.is_superuser:
+            fields.remove("company")
+            fields.remove("partner")
+        return fields
+
+    def formfield_for_choice_field(self, db_field, request, **kwargs):
+        if db_field.name == "role" and not request.user.is_superuser:
+            # A company admin manages their own company's people only.
+            kwargs["choices"] = [
+                (Role.EMPLOYEE.value, Role.EMPLOYEE.label),
+                (Role.COMPANY_ADMIN.value, Role.COMPANY_ADMIN.label),
+            ]
+        return super().formfield_for_choice_field(db_field, request, **kwargs)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if not request.user.is_superuser:
+            user = request.user
+
+            class ScopedForm(form):
+                def _post_clean(self):
+                    # The new user belongs to the admin's own company, whatever was posted.
+                    self.instance.company_id = user.company_id
+                    self.instance.partner_id = None
+                    super()._post_clean()
+
+            return ScopedForm
+        return form
+
+    def has_add_permission(self, request):
+        user = request.user
+        return super().has_add_permission(request) and (
+            user.is_superuser or user.role == Role.COMPANY_ADMIN
+        )
+
+    def has_change_permission(self, request, obj=None):
+        user = request.user
+        if not super().has_change_permission(request, obj):
+            return False
+        return user.is_superuser or user.role == Role.COMPANY_ADMIN
+
+    def save_model(self, request, obj, form, change):
+        data = dict(form.cleaned_data)
+        if not request.user.is_superuser:
+            data.update(company=request.user.company, partner=None)
+        if change:
+            services.user_update(user=obj, actor=request.user, **data)
+            return
+        user = services.user_create(**data)
+        obj.pk, obj._state.adding = user.pk, False
+        services.user_invite(user=user, actor=request.user)
+        messages.info(request, f"An invitation to choose a password was sent to {user.email}.")
+
+    @admin.action(description="Send an invitation to choose a password")
+    def send_invitation(self, request, queryset):
+        count = 0
+        for user in queryset:
+            services.user_invite(user=user, actor=request.user)
+            count += 1
+        messages.success(request, f"Invitations queued for {count} people.")

@@ -1,0 +1,241 @@
+"""Tenants and people: companies (the customers), partners (resellers/distributors who ship
+the hardware), leasing companies, and users with their role."""
+
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from velory.tenancy import Role, TenantQuerySet, TenantScope, by_company, by_partner, by_user
+
+
+class Currency(models.TextChoices):
+    EUR = "EUR", "EUR"
+    SEK = "SEK", "SEK"
+    NOK = "NOK", "NOK"
+    DKK = "DKK", "DKK"
+    GBP = "GBP", "GBP"
+    USD = "USD", "USD"
+
+
+class LeasingCompanyQuerySet(TenantQuerySet):
+    scope = TenantScope(
+        company_admin=by_company("companies", many=True),
+        employee=by_company("companies", many=True),
+        partner_staff=by_partner("companies__partners", many=True),
+    )
+
+
+class LeasingCompany(models.Model):
+    """A financier of leased hardware (e.g. "Nordic Lease")."""
+
+    name = models.CharField(max_length=120, unique=True)
+    contact_email = models.EmailField()
+    contact_phone = models.CharField(max_length=40, blank=True)
+    website = models.URLField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = LeasingCompanyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "leasing companies"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CompanyQuerySet(TenantQuerySet):
+    scope = TenantScope(
+        company_admin=by_company("pk"),
+        employee=by_company("pk"),
+        partner_staff=by_partner("partners"),
+    )
+
+
+class Company(models.Model):
+    """A customer of Velory and the tenant its employees, budgets and hardware belong to.
+
+    The policy fields are the company's settings that the help article refers to: whether a
+    delivered device counts as received without the employee's click, and whether employees
+    may buy out their leased devices."""
+
+    name = models.CharField(max_length=120, unique=True)
+    slug = models.SlugField(max_length=60, unique=True)
+    currency = models.CharField(max_length=3, choices=Currency.choices, default=Currency.EUR)
+    auto_receive_on_delivery = models.BooleanField(
+        "auto-receive on delivery",
+        default=False,
+        help_text="A device the carrier reports delivered becomes Received without the "
+        "employee marking it.",
+    )
+    buyout_allowed = models.BooleanField(
+        "buyout allowed",
+        default=False,
+        help_text="Employees may buy out their leased devices instead of returning them.",
+    )
+    support_name = models.CharField(
+        "IT support contact", max_length=120, blank=True, help_text="Shown on the Support page."
+    )
+    support_email = models.EmailField("IT support e-mail", blank=True)
+    support_phone = models.CharField("IT support phone", max_length=40, blank=True)
+    leasing_company = models.ForeignKey(
+        LeasingCompany,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="companies",
+        help_text="Finances this company's leased hardware.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = CompanyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "companies"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PartnerQuerySet(TenantQuerySet):
+    scope = TenantScope(
+        company_admin=by_company("companies", many=True),
+        employee=by_company("companies", many=True),
+        partner_staff=by_partner("pk"),
+    )
+
+
+class Partner(models.Model):
+    """A reseller or distributor that prepares and ships hardware for the companies it
+    serves. Its staff work in the admin; only partners with a tracking API give employees a
+    carrier and tracking number."""
+
+    name = models.CharField(max_length=120, unique=True)
+    slug = models.SlugField(max_length=60, unique=True)
+    support_email = models.EmailField()
+    support_phone = models.CharField(max_length=40, blank=True)
+    website = models.URLField(blank=True)
+    offers_tracking = models.BooleanField(
+        default=False,
+        help_text="The partner reports carrier and tracking numbers (Track Order). Without "
+        "it, employees follow their orders by status markings only.",
+    )
+    companies = models.ManyToManyField(Company, related_name="partners", blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = PartnerQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class UserQuerySet(TenantQuerySet):
+    scope = TenantScope(
+        company_admin=by_company("company"),
+        employee=by_user("pk"),
+        partner_staff=by_partner("partner"),
+    )
+
+
+class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
+    use_in_migrations = True
+
+    def _create_user(self, email, password, **extra):
+        if not email:
+            raise ValueError("An e-mail address is required.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email, password=None, **extra):
+        extra.setdefault("is_superuser", False)
+        return self._create_user(email, password, **extra)
+
+    def create_superuser(self, email, password=None, **extra):
+        extra.update(is_superuser=True, is_staff=True)
+        return self._create_user(email, password, **extra)
+
+    def get_by_natural_key(self, username):
+        return self.get(email__iexact=username)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A person who signs in with their e-mail address.
+
+    Employees and company admins belong to one company; partner staff belong to one partner
+    and see the companies it serves. ``is_staff`` (access to /admin/) follows the role and is
+    set by the services, never by hand."""
+
+    email = models.EmailField(unique=True)
+    full_name = models.CharField(max_length=150)
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.EMPLOYEE)
+    company = models.ForeignKey(
+        Company, on_delete=models.PROTECT, null=True, blank=True, related_name="users"
+    )
+    partner = models.ForeignKey(
+        Partner, on_delete=models.PROTECT, null=True, blank=True, related_name="staff"
+    )
+    job_title = models.CharField(max_length=120, blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    delivery_address = models.TextField(
+        blank=True, help_text="Default delivery address for new requests."
+    )
+    is_staff = models.BooleanField(default=False, help_text="May sign in to the admin.")
+    is_active = models.BooleanField(default=True)
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = ["full_name"]
+
+    is_system = False
+
+    class Meta:
+        ordering = ["full_name", "email"]
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="user_email_ci_unique"),
+            models.CheckConstraint(
+                condition=(
+                    Q(role=Role.PARTNER_STAFF, partner__isnull=False, company__isnull=True)
+                    | Q(role__in=[Role.EMPLOYEE, Role.COMPANY_ADMIN], partner__isnull=True)
+                ),
+                name="user_role_matches_tenant",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(is_superuser=True) | Q(role=Role.PARTNER_STAFF) | Q(company__isnull=False)
+                ),
+                name="user_employee_has_company",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.full_name or self.email
+
+    def get_full_name(self) -> str:
+        return self.full_name
+
+    def get_short_name(self) -> str:
+        return self.full_name.split(" ")[0] if self.full_name else self.email
+
+    @property
+    def is_company_admin(self) -> bool:
+        return self.role == Role.COMPANY_ADMIN
+
+    @property
+    def is_partner_staff(self) -> bool:
+        return self.role == Role.PARTNER_STAFF
+
+    @property
+    def is_employee(self) -> bool:
+        """Employees and company admins both have a profile of their own hardware."""
+        return self.role in (Role.EMPLOYEE, Role.COMPANY_ADMIN) and self.company_id is not None

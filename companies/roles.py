@@ -1,0 +1,54 @@
+"""The permission groups behind the roles. Created and kept in sync by migrations
+(``sync_role_groups``), never by hand; ``user_set_role`` puts a user in the right group.
+
+Model permissions only open the admin's doors; what a user may *do* to an object
+(transitions) is checked in the services, and which rows they see is the tenant scope."""
+
+from velory.tenancy import Role
+
+GROUP_NAMES = {
+    Role.COMPANY_ADMIN: "Company admins",
+    Role.PARTNER_STAFF: "Partner staff",
+}
+
+ROLE_PERMISSIONS = {
+    Role.COMPANY_ADMIN: [
+        "companies.view_company",
+        "companies.change_company",
+        "companies.view_partner",
+        "companies.view_leasingcompany",
+        "companies.view_user",
+        "companies.add_user",
+        "companies.change_user",
+        "notifications.view_notification",
+    ],
+    Role.PARTNER_STAFF: [
+        "companies.view_company",
+        "companies.view_partner",
+    ],
+}
+
+
+def sync_role_groups(apps) -> None:
+    """Create the groups and give each exactly its permissions (for migrations)."""
+    from django.contrib.auth.management import create_permissions
+
+    # Permissions are normally created after migrate; a data migration needs them now.
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, verbosity=0, apps=apps)
+        app_config.models_module = None
+
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for role, name in GROUP_NAMES.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        wanted = []
+        for code in ROLE_PERMISSIONS[role]:
+            app_label, codename = code.split(".")
+            perm = Permission.objects.filter(
+                content_type__app_label=app_label, codename=codename
+            ).first()
+            if perm is not None:
+                wanted.append(perm)
+        group.permissions.set(wanted)

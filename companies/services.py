@@ -1,0 +1,107 @@
+"""Writes about people and tenants: one function per use case."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from velory.tenancy import Role
+
+from .models import Company, Partner, User
+from .roles import GROUP_NAMES
+
+
+def _apply_role(user: User, role: str) -> None:
+    user.role = role
+    user.is_staff = user.is_superuser or role in (Role.COMPANY_ADMIN, Role.PARTNER_STAFF)
+
+
+def _sync_groups(user: User) -> None:
+    groups = list(Group.objects.filter(name__in=GROUP_NAMES.values()))
+    wanted = [g for g in groups if g.name == GROUP_NAMES.get(user.role)]
+    user.groups.remove(*[g for g in groups if g not in wanted])
+    user.groups.add(*wanted)
+
+
+@transaction.atomic
+def user_create(
+    *,
+    email: str,
+    full_name: str,
+    role: str = Role.EMPLOYEE,
+    company: Company | None = None,
+    partner: Partner | None = None,
+    password: str | None = None,
+    **fields,
+) -> User:
+    """Create a user in their tenant with the role's admin access and group."""
+    if role == Role.PARTNER_STAFF and partner is None:
+        raise ValidationError("Partner staff belong to a partner.")
+    if role in (Role.EMPLOYEE, Role.COMPANY_ADMIN) and company is None:
+        raise ValidationError("Employees and company admins belong to a company.")
+    user = User(
+        email=User.objects.normalize_email(email).lower(),
+        full_name=full_name,
+        company=company,
+        partner=partner,
+        **fields,
+    )
+    _apply_role(user, role)
+    if password:
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    user.full_clean(exclude=["password"])
+    user.save()
+    _sync_groups(user)
+    return user
+
+
+@transaction.atomic
+def user_set_role(*, user: User, role: str) -> User:
+    """Change a user's role; admin access and group follow."""
+    _apply_role(user, role)
+    user.save(update_fields=["role", "is_staff"])
+    _sync_groups(user)
+    return user
+
+
+@transaction.atomic
+def user_update(*, user: User, actor, **fields) -> User:
+    """Update a user's profile fields (and role, through ``user_set_role``)."""
+    role = fields.pop("role", None)
+    for name, value in fields.items():
+        setattr(user, name, value)
+    user.full_clean(exclude=["password"])
+    user.save()
+    if role is not None and role != user.role:
+        user_set_role(user=user, role=role)
+    return user
+
+
+def user_invite(*, user: User, actor) -> None:
+    """Mail the user a link to choose their password (the password-reset flow)."""
+    from .forms import send_password_link
+
+    send_password_link(user, kind="invite", dedup_suffix=f"invite:{user.pk}")
+
+
+@transaction.atomic
+def company_update_policy(*, company: Company, actor, **fields) -> Company:
+    """Change a company's policy and support details (company admin or superuser)."""
+    allowed = {
+        "auto_receive_on_delivery",
+        "buyout_allowed",
+        "support_name",
+        "support_email",
+        "support_phone",
+    }
+    unknown = set(fields) - allowed
+    if unknown and not getattr(actor, "is_superuser", False):
+        raise ValidationError(f"Not a policy setting: {', '.join(sorted(unknown))}.")
+    for name, value in fields.items():
+        setattr(company, name, value)
+    company.full_clean()
+    company.save()
+    return company

@@ -1,0 +1,1 @@
+"""Devices: the status machine of each physical product (see DESIGN.md)."""

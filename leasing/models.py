@@ -1,0 +1,1 @@
+"""Leasing: leases, returns and buyouts of leased devices."""

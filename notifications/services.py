@@ -1,0 +1,206 @@
+"""Writing to and sending from the outbox.
+
+``notify`` is called inside the caller's transaction: the row commits with the change it
+reports, or not at all. Sending happens after commit, in a task; the periodic job sends what
+the task could not (a broker that was down, a mail server that refused)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.db.models import F, Q
+from django.template import TemplateDoesNotExist
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from .models import Notification
+
+logger = logging.getLogger(__name__)
+
+# A sender holds a row this long; a sender that died is replaced after it. Must exceed the
+# SMTP timeout so that a slow but alive sender is never doubled.
+CLAIM_SECONDS = 120
+# Rows one periodic run sends: enough to drain a normal backlog in a minute while staying
+# far below the task time limit even with a slow mail server.
+PENDING_BATCH_SIZE = 200
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message to queue: used by ``notify_many`` for the bulk paths."""
+
+    kind: str
+    dedup_key: str
+    context: dict
+    recipient: object | None = None
+    to_email: str = ""
+    from_email: str = ""
+    reply_to: str = ""
+
+
+def _render(kind: str, context: dict) -> tuple[str, str, str]:
+    ctx = {"site_url": settings.SITE_URL, **context}
+    subject = render_to_string(f"notifications/email/{kind}_subject.txt", ctx)
+    subject = " ".join(subject.split())[:200]
+    text = render_to_string(f"notifications/email/{kind}.txt", ctx).strip() + "\n"
+    try:
+        html = render_to_string(f"notifications/email/{kind}.html", ctx)
+    except TemplateDoesNotExist:
+        html = ""
+    return subject, text, html
+
+
+def _build(msg: Message) -> Notification:
+    recipient = msg.recipient
+    to_email = msg.to_email or getattr(recipient, "email", "")
+    if not to_email:
+        raise ValueError(f"Notification {msg.kind!r} has no address to go to.")
+    context = {"recipient": recipient, **msg.context}
+    subject, text, html = _render(msg.kind, context)
+    now = timezone.now()
+    return Notification(
+        recipient=recipient if getattr(recipient, "pk", None) else None,
+        to_email=to_email,
+        from_email=msg.from_email,
+        reply_to=msg.reply_to,
+        kind=msg.kind,
+        subject=subject,
+        body_text=text,
+        body_html=html,
+        dedup_key=msg.dedup_key[:200],
+        created_at=now,
+        # The after-commit task normally sends at once; the periodic job takes over only
+        # when it has not happened by then.
+        next_attempt_at=now + timedelta(seconds=settings.OUTBOX_RETRY_AFTER_SECONDS),
+    )
+
+
+def notify(
+    *,
+    kind: str,
+    dedup_key: str,
+    context: dict | None = None,
+    recipient=None,
+    to_email: str = "",
+    from_email: str = "",
+    reply_to: str = "",
+) -> Notification:
+    """Queue one e-mail. The same ``dedup_key`` queues (and sends) it once only: a second
+    call returns the first row and schedules nothing."""
+    msg = Message(kind, dedup_key, context or {}, recipient, to_email, from_email, reply_to)
+    return notify_many([msg])[0]
+
+
+def notify_many(messages: list[Message]) -> list[Notification]:
+    """Queue many e-mails with one INSERT and one lookup; sending is one task after commit.
+
+    Rows whose dedup key exists already are left as they are (and not sent again)."""
+    if not messages:
+        return []
+    rows = [_build(m) for m in messages]
+    keys = [r.dedup_key for r in rows]
+    existing = set(
+        Notification.objects.filter(dedup_key__in=keys).values_list("dedup_key", flat=True)
+    )
+    Notification.objects.bulk_create(
+        [r for r in rows if r.dedup_key not in existing], ignore_conflicts=True
+    )
+    saved = {n.dedup_key: n for n in Notification.objects.filter(dedup_key__in=keys)}
+    new_ids = [saved[k].pk for k in keys if k not in existing and k in saved]
+    if new_ids:
+        transaction.on_commit(lambda: _enqueue_send(new_ids))
+    return [saved[k] for k in keys if k in saved]
+
+
+def _enqueue_send(ids: list[int]) -> None:
+    from velory.tasks import enqueue
+
+    from .tasks import send_notifications
+
+    enqueue(send_notifications, ids)
+
+
+def _claim(notification_id: int, *, due_only: bool) -> bool:
+    """Take the row for sending; only one sender can hold it (a conditional UPDATE, atomic
+    on PostgreSQL and SQLite alike, with no transaction held during the SMTP call).
+
+    The after-commit send claims at once; the periodic job (``due_only``) waits for the
+    row's next attempt time, so it never races the task that was just scheduled."""
+    now = timezone.now()
+    rows = Notification.objects.filter(pk=notification_id, status=Notification.Status.PENDING)
+    rows = rows.filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+    if due_only:
+        rows = rows.filter(next_attempt_at__lte=now)
+    claimed = rows.update(
+        claimed_until=now + timedelta(seconds=CLAIM_SECONDS), attempts=F("attempts") + 1
+    )
+    return claimed == 1
+
+
+def backoff_seconds(attempts: int) -> int:
+    """1 min, 2, 4, 8 ... capped at 1 hour."""
+    return min(60 * 2 ** max(attempts - 1, 0), 3600)
+
+
+def _message_id(n: Notification) -> str:
+    # Stable per dedup key: if a crash after the SMTP hand-off makes us send again, the
+    # receiving side sees the same Message-ID and can drop the copy.
+    digest = hashlib.sha256(n.dedup_key.encode()).hexdigest()[:40]
+    return f"<{digest}@velory.example>"
+
+
+def notification_send(notification_id: int, *, wait_for_due: bool = False) -> str:
+    """Send one queued e-mail. Returns "sent", "skipped" (already sent, failed for good, or
+    held by another sender) or "error" (kept pending with its error for a later attempt)."""
+    if not _claim(notification_id, due_only=wait_for_due):
+        return "skipped"
+    n = Notification.objects.get(pk=notification_id)
+    email = EmailMultiAlternatives(
+        subject=n.subject,
+        body=n.body_text,
+        from_email=n.from_email or settings.DEFAULT_FROM_EMAIL,
+        to=[n.to_email],
+        reply_to=[n.reply_to] if n.reply_to else None,
+        headers={"Message-ID": _message_id(n), "X-Velory-Kind": n.kind},
+    )
+    if n.body_html:
+        email.attach_alternative(n.body_html, "text/html")
+    try:
+        email.send(fail_silently=False)
+    except Exception as exc:  # any transport error: keep the row, try again later
+        failed_for_good = n.attempts >= settings.OUTBOX_MAX_ATTEMPTS
+        Notification.objects.filter(pk=n.pk).update(
+            status=Notification.Status.FAILED if failed_for_good else Notification.Status.PENDING,
+            last_error=f"{type(exc).__name__}: {exc}"[:2000],
+            claimed_until=None,
+            next_attempt_at=timezone.now() + timedelta(seconds=backoff_seconds(n.attempts)),
+        )
+        logger.warning(
+            "outbox send failed id=%s kind=%s attempts=%s error=%s",
+            n.pk,
+            n.kind,
+            n.attempts,
+            type(exc).__name__,
+        )
+        return "error"
+    Notification.objects.filter(pk=n.pk).update(
+        status=Notification.Status.SENT, sent_at=timezone.now(), claimed_until=None, last_error=""
+    )
+    return "sent"
+
+
+def notifications_send_pending(limit: int = PENDING_BATCH_SIZE) -> dict[str, int]:
+    """Send rows still pending after their next attempt time (the periodic job)."""
+    ids = list(
+        Notification.objects.due().order_by("next_attempt_at").values_list("pk", flat=True)[:limit]
+    )
+    counts = {"sent": 0, "skipped": 0, "error": 0}
+    for pk in ids:
+        counts[notification_send(pk, wait_for_due=True)] += 1
+    return counts

@@ -1,0 +1,1 @@
+"""Orders: catalogue, requests, orders, lines, shipments and distributor adapters."""

@@ -1,0 +1,61 @@
+import pytest
+from django.apps import apps
+from django.core.management import call_command
+
+from companies.models import Company, User
+from portal.demo import DEMO_PASSWORD, seed_demo
+from velory.tenancy import Role
+
+pytestmark = pytest.mark.django_db
+
+DEMO_USERS = {
+    "anna@acme.example": (Role.EMPLOYEE, "acme"),
+    "admin@acme.example": (Role.COMPANY_ADMIN, "acme"),
+    "staff@nordic-it.example": (Role.PARTNER_STAFF, None),
+    "olli@globex.example": (Role.EMPLOYEE, "globex"),
+    "admin@globex.example": (Role.COMPANY_ADMIN, "globex"),
+    "staff@baltic-supply.example": (Role.PARTNER_STAFF, None),
+}
+
+
+def snapshot():
+    counts = {}
+    for model in apps.get_models():
+        if model._meta.app_label in {"sessions", "django_celery_beat", "axes"}:
+            continue
+        counts[model._meta.label] = model._default_manager.count()
+    return counts
+
+
+def test_seed_follows_the_contract():
+    seed_demo()
+    acme, globex = Company.objects.get(name="Acme AB"), Company.objects.get(name="Globex Oy")
+    assert not acme.auto_receive_on_delivery and acme.buyout_allowed
+    assert acme.leasing_company.name == "Nordic Lease"
+    assert globex.auto_receive_on_delivery and not globex.buyout_allowed
+    assert [p.name for p in acme.partners.all()] == ["Nordic IT"]
+    assert acme.partners.get().offers_tracking
+    assert [p.name for p in globex.partners.all()] == ["Baltic Supply"]
+    assert not globex.partners.get().offers_tracking
+    for email, (role, slug) in DEMO_USERS.items():
+        user = User.objects.get(email=email)
+        assert user.role == role
+        assert (user.company.slug if user.company else None) == slug
+        assert user.check_password(DEMO_PASSWORD)
+    root = User.objects.get(email="root@velory.example")
+    assert root.is_superuser and root.check_password(DEMO_PASSWORD)
+
+
+def test_seed_twice_changes_nothing(capsys):
+    call_command("seed_demo")
+    before = snapshot()
+    call_command("seed_demo")
+    assert snapshot() == before
+    assert "nothing changed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("email", [*DEMO_USERS, "root@velory.example"])
+def test_every_demo_user_can_sign_in(client, email):
+    seed_demo()
+    response = client.post("/accounts/login/", {"username": email, "password": DEMO_PASSWORD})
+    assert response.status_code == 302, email

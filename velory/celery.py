@@ -1,0 +1,59 @@
+"""The Celery app. JSON only; a task is acknowledged after it ran (acks_late) and given back
+to the queue when its worker dies, so every task is written to be safe to run twice."""
+
+import os
+
+from celery import Celery
+from celery.schedules import crontab  # noqa: F401  (for the schedule below)
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "velory.settings.local")
+
+app = Celery("velory")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+
+# The longest task (a polling batch, a mail batch) is bounded by TASK_TIME_LIMIT; Redis gives
+# an unacknowledged task to another worker only after visibility_timeout, which must be
+# well above that or a slow task would run twice at once.
+TASK_SOFT_TIME_LIMIT = 120
+TASK_TIME_LIMIT = 180
+VISIBILITY_TIMEOUT = 3600
+
+app.conf.update(
+    accept_content=["json"],
+    task_serializer="json",
+    result_serializer="json",
+    task_ignore_result=True,
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_soft_time_limit=TASK_SOFT_TIME_LIMIT,
+    task_time_limit=TASK_TIME_LIMIT,
+    # A broker that does not answer must never hang a web request: publishing fails fast
+    # (the outbox keeps the mail; the periodic job sends it later).
+    broker_connection_timeout=2,
+    broker_connection_retry_on_startup=True,
+    task_publish_retry=False,
+    worker_hijack_root_logger=False,
+    worker_send_task_events=False,
+    beat_scheduler="django_celery_beat.schedulers:DatabaseScheduler",
+)
+
+# Every periodic job, in one place. django-celery-beat's DatabaseScheduler copies these
+# into its tables at start-up, where admins can see, pause or re-time them.
+app.conf.beat_schedule = {
+    "outbox-send-pending": {
+        "task": "notifications.tasks.send_pending_notifications",
+        "schedule": 60.0,
+    },
+}
+
+if app.conf.broker_url.startswith(("redis://", "rediss://")):
+    app.conf.broker_transport_options = {
+        "visibility_timeout": VISIBILITY_TIMEOUT,
+        "socket_timeout": 2,
+        "socket_connect_timeout": 2,
+        "max_retries": 1,
+        "retry_on_timeout": False,
+    }
+
+app.autodiscover_tasks()
