@@ -3,7 +3,6 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-export DJANGO_SETTINGS_MODULE ?= velory.settings.local
 
 .PHONY: run install install-dev migrate seed test lint format bench lock check-deploy clean
 
