@@ -21,10 +21,23 @@ ROLE_PERMISSIONS = {
         "companies.add_user",
         "companies.change_user",
         "notifications.view_notification",
+        "devices.view_device",
+        "devices.view_deviceevent",
+        "orders.view_order",
+        "orders.view_orderline",
+        "orders.view_shipment",
+        "orders.view_product",
+        "leasing.view_lease",
     ],
     Role.PARTNER_STAFF: [
         "companies.view_company",
         "companies.view_partner",
+        "devices.view_device",
+        "devices.view_deviceevent",
+        "orders.view_order",
+        "orders.view_orderline",
+        "orders.view_shipment",
+        "orders.view_product",
     ],
 }
 

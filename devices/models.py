@@ -1,1 +1,453 @@
-"""Devices: the status machine of each physical product (see DESIGN.md)."""
+"""Devices: one physical product in an employee's profile, and its status machine.
+
+The 15 statuses and their labels are the help article's words. ``status`` is a protected
+FSM field: nothing assigns it; it changes only through the transition methods below, called
+by ``devices.services.devices_transition`` (which locks, checks, writes history). Each
+transition declares who may make it, in the words of DESIGN.md's lifecycle table."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django_fsm import FSMField, FSMModelMixin, transition
+
+from velory.tenancy import Role, TenantQuerySet, TenantScope, by_company, by_partner, by_user
+
+
+class DeviceStatus(models.TextChoices):
+    ORDERED = "ordered", "Ordered"
+    NOT_STARTED = "not_started", "Not started"
+    ON_HOLD = "on_hold", "On hold"
+    PREPARING = "preparing", "Preparing"
+    BACKORDERED = "backordered", "Backordered"
+    SHIPPED = "shipped", "Shipped"
+    DELIVERED = "delivered", "Delivered"
+    RECEIVED = "received", "Received"
+    CANCELLED = "cancelled", "Cancelled"
+    ACTIVE = "active", "Active"
+    PENDING_BUYOUT = "pending_buyout", "Pending employee buyout"
+    BOUGHT_OUT = "bought_out", "Bought out by employee"
+    PROCESSING_TRADE_IN = "processing_trade_in", "Processed for trade in"
+    TRADED_IN = "traded_in", "Traded in"
+    REMOVED = "removed", "Removed"
+
+
+S = DeviceStatus
+
+FINAL_STATUSES = frozenset({S.CANCELLED, S.BOUGHT_OUT, S.TRADED_IN, S.REMOVED})
+# The order can still change in Velory only while every device is in one of these.
+UPDATABLE_STATUSES = frozenset({S.ORDERED, S.NOT_STARTED})
+WITH_PARTNER_STATUSES = frozenset({S.ORDERED, S.NOT_STARTED, S.ON_HOLD, S.PREPARING, S.BACKORDERED})
+IN_TRANSIT_STATUSES = frozenset({S.SHIPPED, S.DELIVERED})
+# In the employee's hands (the fleet).
+IN_USE_STATUSES = frozenset({S.RECEIVED, S.ACTIVE, S.PENDING_BUYOUT, S.PROCESSING_TRADE_IN})
+
+# How far along the road from order to use a status is: an order's summary names the
+# furthest stage its devices reached ("Shipped — 2 of 3 items").
+PROGRESS = {
+    S.ORDERED: 0,
+    S.NOT_STARTED: 1,
+    S.ON_HOLD: 2,
+    S.BACKORDERED: 2,
+    S.PREPARING: 3,
+    S.SHIPPED: 4,
+    S.DELIVERED: 5,
+    S.RECEIVED: 6,
+    S.ACTIVE: 7,
+    S.PENDING_BUYOUT: 8,
+    S.PROCESSING_TRADE_IN: 8,
+    S.BOUGHT_OUT: 9,
+    S.TRADED_IN: 9,
+    S.REMOVED: 9,
+    S.CANCELLED: -1,
+}
+
+# The colour family of each status badge (CSS class badge-<tone>).
+TONE = {
+    S.ORDERED: "neutral",
+    S.NOT_STARTED: "neutral",
+    S.ON_HOLD: "warn",
+    S.PREPARING: "progress",
+    S.BACKORDERED: "warn",
+    S.SHIPPED: "info",
+    S.DELIVERED: "info",
+    S.RECEIVED: "ok",
+    S.CANCELLED: "bad",
+    S.ACTIVE: "ok",
+    S.PENDING_BUYOUT: "warn",
+    S.BOUGHT_OUT: "final",
+    S.PROCESSING_TRADE_IN: "warn",
+    S.TRADED_IN: "final",
+    S.REMOVED: "final",
+}
+
+LABELS = dict(DeviceStatus.choices)
+
+
+class Category(models.TextChoices):
+    LAPTOP = "laptop", "Laptop"
+    PHONE = "phone", "Phone"
+    HEADSET = "headset", "Headset"
+    TABLET = "tablet", "Tablet"
+    MONITOR = "monitor", "Monitor"
+    ACCESSORY = "accessory", "Accessory"
+
+
+class Source(models.TextChoices):
+    """Where a change came from, shown in the history."""
+
+    WEB = "web", "Portal"
+    ADMIN = "admin", "Admin"
+    API = "api", "Partner API"
+    POLL = "poll", "Tracking update"
+    SYSTEM = "system", "Automatic"
+
+
+# --- Who may make a transition ----------------------------------------------------------------
+
+OWNER = "owner"
+COMPANY_ADMIN = "company_admin"
+PARTNER = "partner"
+SYSTEM = "system"
+
+
+def actor_roles(device: Device, actor) -> frozenset[str]:
+    """The roles ``actor`` holds towards ``device`` (the lifecycle table's "who may")."""
+    if getattr(actor, "is_system", False):
+        return frozenset({SYSTEM})
+    if actor is None or not getattr(actor, "is_authenticated", False) or not actor.is_active:
+        return frozenset()
+    roles = set()
+    if actor.pk == device.owner_id:
+        roles.add(OWNER)
+    if actor.is_superuser:
+        roles |= {COMPANY_ADMIN, PARTNER}
+    elif actor.role == Role.COMPANY_ADMIN and actor.company_id == device.company_id:
+        roles.add(COMPANY_ADMIN)
+    elif (
+        actor.role == Role.PARTNER_STAFF
+        and device.partner_id is not None
+        and actor.partner_id == device.partner_id
+    ):
+        roles.add(PARTNER)
+    return frozenset(roles)
+
+
+def may(*allowed: str, when=None):
+    """A django-fsm ``permission``: the actor holds one of ``allowed`` roles; ``when`` maps
+    a role to an extra condition on the device (a company policy)."""
+    allowed_set = frozenset(allowed)
+    conditions = when or {}
+
+    def check(device: Device, actor) -> bool:
+        for role in actor_roles(device, actor) & allowed_set:
+            condition = conditions.get(role)
+            if condition is None or condition(device):
+                return True
+        return False
+
+    check.roles = allowed_set
+    return check
+
+
+def _auto_receive(device: Device) -> bool:
+    return device.company.auto_receive_on_delivery
+
+
+def _buyout_allowed(device: Device) -> bool:
+    return device.company.buyout_allowed
+
+
+class DeviceQuerySet(TenantQuerySet):
+    scope = TenantScope(
+        company_admin=by_company("company"),
+        employee=by_user("owner"),
+        partner_staff=by_partner("partner"),
+    )
+
+
+class Device(FSMModelMixin, models.Model):
+    company = models.ForeignKey(
+        "companies.Company", on_delete=models.PROTECT, related_name="devices"
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="devices"
+    )
+    partner = models.ForeignKey(
+        "companies.Partner",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="devices",
+        help_text="The partner who supplies it; empty for hardware bought outside Velory.",
+    )
+    order = models.ForeignKey(
+        "orders.Order", on_delete=models.PROTECT, null=True, blank=True, related_name="devices"
+    )
+    order_line = models.ForeignKey(
+        "orders.OrderLine",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="devices",
+    )
+    shipment = models.ForeignKey(
+        "orders.Shipment",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="devices",
+    )
+    name = models.CharField(max_length=200)
+    category = models.CharField(max_length=20, choices=Category.choices, default=Category.LAPTOP)
+    serial_number = models.CharField(max_length=100, blank=True)
+    is_leased = models.BooleanField(default=False)
+    price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True)
+    status = FSMField(
+        max_length=24,
+        choices=DeviceStatus.choices,
+        default=S.ORDERED,
+        protected=True,
+        db_index=True,
+    )
+    status_changed_at = models.DateTimeField(default=timezone.now)
+    shipped_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    received_on = models.DateField(null=True, blank=True)
+    registered_manually = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = DeviceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["owner", "-created_at"], name="device_owner_recent_idx"),
+            models.Index(fields=["partner", "status"], name="device_partner_status_idx"),
+            models.Index(fields=["company", "status"], name="device_company_status_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(registered_manually=True) | models.Q(order__isnull=False),
+                name="device_from_order_or_registered",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    # -- presentation helpers (no queries) --
+
+    @property
+    def status_label(self) -> str:
+        return LABELS[self.status]
+
+    @property
+    def status_tone(self) -> str:
+        return TONE[self.status]
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    # -- transitions: each only checks its guard and sets fields on this row --
+
+    @transition(
+        field=status, source=S.ORDERED, target=S.NOT_STARTED, permission=may(PARTNER, SYSTEM)
+    )
+    def acknowledge(self):
+        """The partner has the order in its queue."""
+
+    @transition(
+        field=status,
+        source=[S.ORDERED, S.NOT_STARTED, S.ON_HOLD, S.BACKORDERED],
+        target=S.PREPARING,
+        permission=may(PARTNER, SYSTEM),
+    )
+    def start_preparing(self):
+        """The partner is preparing the device (from here on the order is locked)."""
+
+    @transition(
+        field=status,
+        source=[S.ORDERED, S.NOT_STARTED, S.PREPARING, S.BACKORDERED],
+        target=S.ON_HOLD,
+        permission=may(PARTNER, SYSTEM),
+    )
+    def put_on_hold(self):
+        """The partner paused the order (waiting for an answer, a payment, ...)."""
+
+    @transition(
+        field=status,
+        source=[S.NOT_STARTED, S.PREPARING],
+        target=S.BACKORDERED,
+        permission=may(PARTNER, SYSTEM),
+    )
+    def backorder(self):
+        """Out of stock at the partner."""
+
+    @transition(
+        field=status,
+        source=[S.PREPARING, S.BACKORDERED],
+        target=S.SHIPPED,
+        permission=may(PARTNER, SYSTEM),
+    )
+    def ship(self, *, shipment_id=None, at=None):
+        self.shipment_id = shipment_id
+        self.shipped_at = at or timezone.now()
+
+    @transition(field=status, source=S.SHIPPED, target=S.DELIVERED, permission=may(PARTNER, SYSTEM))
+    def deliver(self, *, at=None):
+        self.delivered_at = at or timezone.now()
+
+    @transition(
+        field=status,
+        source=[S.SHIPPED, S.DELIVERED],
+        target=S.RECEIVED,
+        permission=may(OWNER, SYSTEM, when={SYSTEM: _auto_receive}),
+    )
+    def mark_received(self, *, serial_number: str = "", received_on=None):
+        """The employee has the device in hand (or the company's auto-receive policy says so
+        once it is delivered)."""
+        if serial_number:
+            self.serial_number = serial_number
+        self.received_on = received_on or timezone.localdate()
+        if self.delivered_at is None:
+            self.delivered_at = timezone.now()
+
+    @transition(
+        field=status, source=S.RECEIVED, target=S.ACTIVE, permission=may(COMPANY_ADMIN, SYSTEM)
+    )
+    def activate(self):
+        """In use: enrolled, set up, handed over."""
+
+    @transition(
+        field=status,
+        source=[S.ORDERED, S.NOT_STARTED, S.ON_HOLD, S.PREPARING, S.BACKORDERED],
+        target=S.CANCELLED,
+        permission=may(PARTNER, COMPANY_ADMIN, SYSTEM),
+    )
+    def cancel(self):
+        """Cancelled before it left the partner."""
+
+    @transition(
+        field=status,
+        source=[S.RECEIVED, S.ACTIVE],
+        target=S.PENDING_BUYOUT,
+        permission=may(OWNER, COMPANY_ADMIN, SYSTEM, when={OWNER: _buyout_allowed}),
+    )
+    def request_buyout(self):
+        """The employee chose to buy the device (where the company allows buyouts)."""
+
+    @transition(
+        field=status,
+        source=S.PENDING_BUYOUT,
+        target=S.ACTIVE,
+        permission=may(OWNER, COMPANY_ADMIN),
+    )
+    def withdraw_buyout(self):
+        """The employee changed their mind before paying."""
+
+    @transition(
+        field=status,
+        source=S.PENDING_BUYOUT,
+        target=S.BOUGHT_OUT,
+        permission=may(COMPANY_ADMIN, PARTNER, SYSTEM),
+    )
+    def complete_buyout(self):
+        """Paid: the device is the employee's and leaves the fleet."""
+
+    @transition(
+        field=status,
+        source=[S.RECEIVED, S.ACTIVE],
+        target=S.PROCESSING_TRADE_IN,
+        permission=may(OWNER, COMPANY_ADMIN, SYSTEM),
+    )
+    def start_trade_in(self):
+        """To be returned (lease end, a leased replacement, a trade-in)."""
+
+    @transition(
+        field=status,
+        source=S.PROCESSING_TRADE_IN,
+        target=S.TRADED_IN,
+        permission=may(PARTNER),
+    )
+    def confirm_trade_in(self):
+        """The partner has the device back."""
+
+    @transition(
+        field=status,
+        source=[S.DELIVERED, S.RECEIVED, S.ACTIVE],
+        target=S.REMOVED,
+        permission=may(COMPANY_ADMIN),
+    )
+    def remove(self):
+        """Out of the fleet: lost, stolen, scrapped or sold."""
+
+
+# The transitions by name, with the label an action button shows.
+TRANSITION_LABELS = {
+    "acknowledge": "Acknowledge",
+    "start_preparing": "Start preparing",
+    "put_on_hold": "Put on hold",
+    "backorder": "Backorder",
+    "ship": "Ship",
+    "deliver": "Mark delivered",
+    "mark_received": "Mark as received",
+    "activate": "Activate",
+    "cancel": "Cancel",
+    "request_buyout": "Request buyout",
+    "withdraw_buyout": "Withdraw buyout",
+    "complete_buyout": "Complete buyout",
+    "start_trade_in": "Start trade-in / return",
+    "confirm_trade_in": "Confirm trade-in",
+    "remove": "Remove",
+}
+
+
+class DeviceEventQuerySet(TenantQuerySet):
+    scope = TenantScope(
+        company_admin=by_company("company"),
+        employee=by_user("device__owner"),
+        partner_staff=by_partner("device__partner"),
+    )
+
+
+class DeviceEvent(models.Model):
+    """One line of a device's history: a status change (or its registration), who made it,
+    from where, and why. Written in the same transaction as the change."""
+
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="events")
+    company = models.ForeignKey("companies.Company", on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    actor_name = models.CharField(max_length=200, help_text="Who, as shown in the timeline.")
+    source = models.CharField(max_length=10, choices=Source.choices)
+    transition = models.CharField(max_length=40, blank=True)
+    from_status = models.CharField(max_length=24, choices=DeviceStatus.choices, blank=True)
+    to_status = models.CharField(max_length=24, choices=DeviceStatus.choices)
+    note = models.TextField(blank=True)
+
+    objects = DeviceEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["device", "-at"], name="device_event_timeline_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.device_id}: {self.from_status or '—'} → {self.to_status}"
+
+    @property
+    def to_label(self) -> str:
+        return LABELS.get(self.to_status, self.to_status)
+
+    @property
+    def from_label(self) -> str:
+        return LABELS.get(self.from_status, "")

@@ -1,1 +1,252 @@
-"""Orders: catalogue, requests, orders, lines, shipments and distributor adapters."""
+"""Orders: the catalogue, orders with their lines, shipments with tracking, and the order's
+own history. An order's status as people see it is derived from its devices."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.utils import timezone
+
+from devices.models import Category
+from velory.tenancy import TenantQuerySet, TenantScope, by_company, by_partner, by_user
+
+
+class Acquisition(models.TextChoices):
+    PURCHASE = "purchase", "Purchase"
+    LEASE = "lease", "Lease"
+
+
+class ProductQuerySet(TenantQuerySet):
+    scope = TenantScope(
+        company_admin=by_company("company"),
+        employee=by_company("company"),
+        partner_staff=by_partner("partner"),
+    )
+
+    def active(self):
+        return self.filter(active=True)
+
+
+class Product(models.Model):
+    """An item of a company's catalogue, supplied by one partner."""
+
+    company = models.ForeignKey(
+        "companies.Company", on_delete=models.CASCADE, related_name="products"
+    )
+    partner = models.ForeignKey(
+        "companies.Partner", on_delete=models.PROTECT, related_name="products"
+    )
+    name = models.CharField(max_length=200)
+    category = models.CharField(max_length=20, choices=Category.choices)
+    description = models.TextField(blank=True)
+    price = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        validators=[MinValueValidator(0)],
+        help_text="Purchase price, or the lease's total cost against the budget.",
+    )
+    currency = models.CharField(max_length=3)
+    acquisition = models.CharField(
+        max_length=10, choices=Acquisition.choices, default=Acquisition.PURCHASE
+    )
+    monthly_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    lease_months = models.PositiveSmallIntegerField(null=True, blank=True)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = ProductQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["category", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(acquisition="purchase")
+                | models.Q(monthly_price__isnull=False, lease_months__isnull=False),
+                name="product_lease_has_terms",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(price__gte=0), name="product_price_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_leased(self) -> bool:
+        return self.acquisition == Acquisition.LEASE
+
+
+class OrderQuerySet(TenantQuerySet):
+    scope = TenantScope(
+        company_admin=by_company("company"),
+        employee=by_user("employee"),
+        partner_staff=by_partner("partner"),
+    )
+
+
+class Order(models.Model):
+    """Hardware ordered for one employee from one partner. Each unit of each line is a
+    Device; the order's status is theirs, summarised."""
+
+    company = models.ForeignKey(
+        "companies.Company", on_delete=models.PROTECT, related_name="orders"
+    )
+    employee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders"
+    )
+    partner = models.ForeignKey(
+        "companies.Partner", on_delete=models.PROTECT, related_name="orders"
+    )
+    delivery_address = models.TextField()
+    note = models.TextField(blank=True, help_text="For the partner: delivery hours, a door code…")
+    expected_delivery = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = OrderQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["employee", "-created_at"], name="order_employee_recent_idx")
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+    @property
+    def number(self) -> str:
+        return f"VO-{self.pk:06d}" if self.pk else "VO-new"
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    product = models.ForeignKey(
+        Product, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    name = models.CharField(max_length=200)
+    category = models.CharField(max_length=20, choices=Category.choices)
+    quantity = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1)])
+    unit_price = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    is_leased = models.BooleanField(default=False)
+    monthly_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    lease_months = models.PositiveSmallIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(quantity__gte=1), name="orderline_quantity_positive"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.name}"
+
+
+class ShipmentQuerySet(TenantQuerySet):
+    scope = TenantScope(
+        company_admin=by_company("order__company"),
+        employee=by_user("order__employee"),
+        partner_staff=by_partner("order__partner"),
+    )
+
+
+class Shipment(models.Model):
+    """A parcel on its way: the carrier, the tracking number and what the carrier says."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="shipments")
+    carrier = models.CharField(max_length=80)
+    tracking_number = models.CharField(max_length=80, blank=True)
+    tracking_url = models.URLField(max_length=500, blank=True)
+    status_text = models.CharField(
+        "delivery status", max_length=200, blank=True, help_text="As the carrier words it."
+    )
+    expected_delivery = models.DateField(null=True, blank=True)
+    shipped_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ShipmentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["shipped_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order", "carrier", "tracking_number"], name="shipment_unique_per_order"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.carrier} {self.tracking_number}".strip()
+
+
+class ShipmentEventQuerySet(TenantQuerySet):
+    scope = TenantScope(
+        company_admin=by_company("shipment__order__company"),
+        employee=by_user("shipment__order__employee"),
+        partner_staff=by_partner("shipment__order__partner"),
+    )
+
+
+class ShipmentEvent(models.Model):
+    """One scan in the carrier's timeline ("Arrived at sorting centre, Malmö")."""
+
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField()
+    description = models.CharField(max_length=300)
+    location = models.CharField(max_length=120, blank=True)
+
+    objects = ShipmentEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["shipment", "at", "description"], name="shipment_event_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.description
+
+
+class OrderEventQuerySet(TenantQuerySet):
+    scope = TenantScope(
+        company_admin=by_company("company"),
+        employee=by_user("order__employee"),
+        partner_staff=by_partner("order__partner"),
+    )
+
+
+class OrderEvent(models.Model):
+    """The order's own history: created, details changed, partner told, cancelled."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created", "Order created"
+        UPDATED = "updated", "Details changed"
+        PARTNER_NOTIFIED = "partner_notified", "Partner notified"
+        CANCELLED = "cancelled", "Cancelled"
+        NOTE = "note", "Note"
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    company = models.ForeignKey("companies.Company", on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    actor_name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    message = models.TextField()
+    data = models.JSONField(default=dict, blank=True)
+
+    objects = OrderEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return self.message

@@ -6,12 +6,20 @@ nothing. All demo users have the password DEMO_PASSWORD and sign in with their e
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
 
 from django.db import transaction
+from django.utils import timezone
 
 from companies import services as company_services
 from companies.models import Company, LeasingCompany, Partner, User
-from velory.tenancy import Role
+from devices.models import Category, Device, Source
+from devices.services import device_transition
+from leasing.services import add_months, lease_create
+from orders import services as orders
+from orders.models import Acquisition, Order, Product
+from velory.tenancy import SYSTEM, Role
 
 DEMO_PASSWORD = "velory-demo"
 
@@ -176,4 +184,290 @@ def seed_demo() -> DemoReport:
         partner=baltic,
     )
     _user(report, "root@velory.example", full_name="Velory Root", superuser=True)
+
+    catalogue = _catalogue(report, acme, nordic, globex, baltic)
+    people = {u.email: u for u in User.objects.filter(email__endswith=".example")}
+    _hardware_anna(report, people, nordic, lease, catalogue)
+    _hardware_olli(report, people, baltic, catalogue)
+    _hardware_ben(report, people)
     return report
+
+
+PRODUCTS = [
+    # company, partner, name, category, price, acquisition, monthly, months
+    ("acme", "nordic-it", "MacBook Pro 14 M4", Category.LAPTOP, "2399.00", "purchase", None, None),
+    (
+        "acme",
+        "nordic-it",
+        "Lenovo ThinkPad X1 Carbon",
+        Category.LAPTOP,
+        "2124.00",
+        "lease",
+        "59.00",
+        36,
+    ),
+    ("acme", "nordic-it", "iPhone 16", Category.PHONE, "999.00", "purchase", None, None),
+    ("acme", "nordic-it", "Jabra Evolve2 65", Category.HEADSET, "249.00", "purchase", None, None),
+    (
+        "acme",
+        "nordic-it",
+        "Dell UltraSharp 27 4K",
+        Category.MONITOR,
+        "649.00",
+        "purchase",
+        None,
+        None,
+    ),
+    (
+        "globex",
+        "baltic-supply",
+        "HP EliteBook 840",
+        Category.LAPTOP,
+        "1590.00",
+        "purchase",
+        None,
+        None,
+    ),
+    (
+        "globex",
+        "baltic-supply",
+        "Samsung Galaxy S25",
+        Category.PHONE,
+        "899.00",
+        "purchase",
+        None,
+        None,
+    ),
+    (
+        "globex",
+        "baltic-supply",
+        "Poly Voyager Focus 2",
+        Category.HEADSET,
+        "219.00",
+        "purchase",
+        None,
+        None,
+    ),
+]
+
+
+def _catalogue(report, *tenants) -> dict[str, Product]:
+    companies = {c.slug: c for c in tenants if isinstance(c, Company)}
+    partners = {p.slug: p for p in tenants if isinstance(p, Partner)}
+    products = {}
+    for slug, partner, name, category, price, acquisition, monthly, months in PRODUCTS:
+        company = companies[slug]
+        product, created = Product.objects.get_or_create(
+            company=company,
+            name=name,
+            defaults={
+                "partner": partners[partner],
+                "category": category,
+                "price": Decimal(price),
+                "currency": company.currency,
+                "acquisition": acquisition,
+                "monthly_price": Decimal(monthly) if monthly else None,
+                "lease_months": months,
+            },
+        )
+        if created:
+            report.add(f"product {name}")
+        products[name] = product
+    return products
+
+
+def _line(product: Product) -> orders.LineSpec:
+    return orders.LineSpec(
+        name=product.name,
+        category=product.category,
+        unit_price=product.price,
+        currency=product.currency,
+        product_id=product.pk,
+        is_leased=product.acquisition == Acquisition.LEASE,
+        monthly_price=product.monthly_price,
+        lease_months=product.lease_months,
+    )
+
+
+def _order(employee, partner, product, days_ago: float) -> tuple[Order, list[int]]:
+    order = orders.order_create(
+        employee=employee,
+        partner=partner,
+        lines=[_line(product)],
+        delivery_address=employee.delivery_address,
+        actor=SYSTEM,
+        source=Source.SYSTEM,
+        at=timezone.now() - timedelta(days=days_ago),
+    )
+    return order, list(order.devices.values_list("pk", flat=True))
+
+
+def _ago(days: float):
+    return timezone.now() - timedelta(days=days)
+
+
+def _hardware_anna(report, people, nordic, lease_co, catalogue) -> None:
+    """Anna: Shipped (tracked), Delivered (waiting for her), Preparing, Not started, and an
+    Active leased laptop whose lease ends within 60 days."""
+    anna = people["anna@acme.example"]
+    if Order.objects.filter(employee=anna).exists():
+        return
+    staff = people["staff@nordic-it.example"]
+    admin = people["admin@acme.example"]
+
+    # The leased laptop, 34.5 months into a 36-month lease.
+    product = catalogue["Lenovo ThinkPad X1 Carbon"]
+    _, ids = _order(anna, nordic, product, days_ago=1058)
+    orders.devices_advance(
+        device_ids=ids,
+        transition="start_preparing",
+        actor=staff,
+        source=Source.ADMIN,
+        at=_ago(1057),
+    )
+    orders.devices_ship(
+        device_ids=ids,
+        actor=staff,
+        source=Source.ADMIN,
+        carrier="PostNord",
+        tracking_number="PN100200300SE",
+        tracking_url="https://tracking.postnord.com/se/?id=PN100200300SE",
+        at=_ago(1053),
+    )
+    orders.devices_deliver(device_ids=ids, actor=SYSTEM, source=Source.POLL, at=_ago(1051))
+    anna_receive(anna, ids[0], serial="PF-4XK2M9", on=timezone.localdate(_ago(1050)))
+    device_transition(
+        device_id=ids[0],
+        transition="activate",
+        actor=admin,
+        source=Source.ADMIN,
+        note="Enrolled in device management.",
+        at=_ago(1049),
+    )
+    device = Device.objects.get(pk=ids[0])
+    # Started 34.5 months ago: the lease ends in about six weeks.
+    lease_start = add_months(timezone.localdate(), -36) + timedelta(days=45)
+    lease_create(
+        device=device,
+        leasing_company=lease_co,
+        partner=nordic,
+        starts_on=lease_start,
+        months=36,
+        monthly_price=product.monthly_price,
+        currency=product.currency,
+        buyout_price=Decimal("320.00"),
+    )
+
+    # Shipped, with a tracking number and carrier scans.
+    order, ids = _order(anna, nordic, catalogue["Jabra Evolve2 65"], days_ago=6)
+    orders.devices_advance(
+        device_ids=ids, transition="acknowledge", actor=staff, source=Source.ADMIN, at=_ago(5.9)
+    )
+    orders.devices_advance(
+        device_ids=ids, transition="start_preparing", actor=staff, source=Source.ADMIN, at=_ago(5)
+    )
+    orders.devices_ship(
+        device_ids=ids,
+        actor=staff,
+        source=Source.ADMIN,
+        carrier="PostNord",
+        tracking_number="PN738104592SE",
+        tracking_url="https://tracking.postnord.com/se/?id=PN738104592SE",
+        expected_delivery=timezone.localdate() + timedelta(days=2),
+        at=_ago(2),
+    )
+    shipment = order.shipments.get()
+    orders.shipment_record_progress(
+        shipment_id=shipment.pk,
+        status_text="In transit",
+        events=[
+            orders.TrackingEvent(_ago(2), "Shipment information received", "Göteborg"),
+            orders.TrackingEvent(_ago(1.6), "Picked up by PostNord", "Göteborg"),
+            orders.TrackingEvent(_ago(0.8), "Arrived at sorting terminal", "Stockholm Årsta"),
+        ],
+    )
+
+    # Delivered, waiting for Anna to mark it received.
+    order, ids = _order(anna, nordic, catalogue["Dell UltraSharp 27 4K"], days_ago=9)
+    orders.devices_advance(
+        device_ids=ids, transition="start_preparing", actor=staff, source=Source.ADMIN, at=_ago(8)
+    )
+    orders.devices_ship(
+        device_ids=ids,
+        actor=staff,
+        source=Source.ADMIN,
+        carrier="DHL Express",
+        tracking_number="JD014600006281234567",
+        tracking_url="https://www.dhl.com/se-en/home/tracking.html?tracking-id=JD014600006281234567",
+        at=_ago(4),
+    )
+    orders.shipment_record_progress(
+        shipment_id=order.shipments.get().pk,
+        status_text="Delivered",
+        events=[
+            orders.TrackingEvent(_ago(4), "Picked up", "Malmö"),
+            orders.TrackingEvent(_ago(1.2), "Out for delivery", "Stockholm"),
+            orders.TrackingEvent(_ago(1), "Delivered, signed by reception", "Stockholm"),
+        ],
+    )
+    orders.devices_deliver(device_ids=ids, actor=SYSTEM, source=Source.POLL, at=_ago(1))
+
+    # Preparing at the partner: the order is locked.
+    _, ids = _order(anna, nordic, catalogue["MacBook Pro 14 M4"], days_ago=3)
+    orders.devices_advance(
+        device_ids=ids, transition="acknowledge", actor=staff, source=Source.ADMIN, at=_ago(2.9)
+    )
+    orders.devices_advance(
+        device_ids=ids, transition="start_preparing", actor=staff, source=Source.ADMIN, at=_ago(1)
+    )
+
+    # Not started: acknowledged by the partner, still changeable.
+    _, ids = _order(anna, nordic, catalogue["iPhone 16"], days_ago=1)
+    orders.devices_advance(
+        device_ids=ids, transition="acknowledge", actor=staff, source=Source.ADMIN, at=_ago(0.5)
+    )
+    report.add("Anna's hardware")
+
+
+def anna_receive(user, device_id, *, serial, on) -> None:
+    orders.device_mark_received(
+        device_id=device_id, actor=user, serial_number=serial, received_on=on
+    )
+
+
+def _hardware_olli(report, people, baltic, catalogue) -> None:
+    """Olli (Globex: no tracking, auto-receive on): a laptop received on delivery without a
+    click, and a phone being prepared."""
+    olli = people["olli@globex.example"]
+    if Order.objects.filter(employee=olli).exists():
+        return
+    staff = people["staff@baltic-supply.example"]
+    _, ids = _order(olli, baltic, catalogue["HP EliteBook 840"], days_ago=20)
+    orders.devices_advance(
+        device_ids=ids, transition="start_preparing", actor=staff, source=Source.ADMIN, at=_ago(18)
+    )
+    orders.devices_ship(
+        device_ids=ids, actor=staff, source=Source.ADMIN, carrier="Itella", at=_ago(15)
+    )
+    orders.devices_deliver(device_ids=ids, actor=staff, source=Source.ADMIN, at=_ago(13))
+    _, ids = _order(olli, baltic, catalogue["Samsung Galaxy S25"], days_ago=4)
+    orders.devices_advance(
+        device_ids=ids, transition="start_preparing", actor=staff, source=Source.ADMIN, at=_ago(2)
+    )
+    report.add("Olli's hardware")
+
+
+def _hardware_ben(report, people) -> None:
+    """Ben: a laptop bought before the company used Velory, registered by hand."""
+    ben = people["ben@acme.example"]
+    if Device.objects.filter(owner=ben).exists():
+        return
+    orders.device_register_manually(
+        actor=people["admin@acme.example"],
+        owner_id=ben.pk,
+        name="Dell XPS 13",
+        category=Category.LAPTOP,
+        serial_number="DX13-88812",
+        received_on=timezone.localdate() - timedelta(days=400),
+    )
+    report.add("Ben's hardware")

@@ -5,6 +5,10 @@ from . import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("me/", views.me, name="me"),
+    path("me/devices/<int:device_id>/", views.device_detail, name="device-detail"),
+    path("me/devices/<int:device_id>/receive/", views.device_receive, name="device-receive"),
+    path("me/orders/<int:order_id>/", views.order_detail, name="order-detail"),
+    path("me/orders/<int:order_id>/track/", views.order_track, name="order-track"),
     path("support/", views.support, name="support"),
     path("healthz", views.health, name="health"),
 ]

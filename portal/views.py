@@ -1,11 +1,31 @@
+"""The employee's pages. Thin: read through the selectors, write through the services,
+turn a refusal into a message. Every object is looked up through the tenant scope, so
+another employee's device or order is a 404."""
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import ValidationError
 from django.db import connection
-from django.http import HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
+
+from devices.models import IN_TRANSIT_STATUSES, Device
+from devices.services import Result, TransitionRefused
+from orders import services as order_services
+from orders.models import Order
+from orders.selectors import order_detail_for, order_is_updatable, order_status, order_tracking_for
 
 from . import selectors
+from .forms import MarkReceivedForm, OrderDetailsForm
+
+
+def _get_or_404(loader, *args):
+    try:
+        return loader(*args)
+    except (Device.DoesNotExist, Order.DoesNotExist):
+        raise Http404("Not found") from None
 
 
 @require_GET
@@ -18,7 +38,124 @@ def home(request):
 
 @require_GET
 def me(request):
-    return render(request, "portal/me.html", {"nav": "me"})
+    details = selectors.your_details_for(request.user)
+    return render(request, "portal/me.html", {"nav": "me", "details": details})
+
+
+@require_GET
+def device_detail(request, device_id: int):
+    device = _get_or_404(selectors.device_detail_for, request.user, device_id)
+    can_receive = device.status in IN_TRANSIT_STATUSES  # the portal shows own devices only
+    return render(
+        request,
+        "portal/device_detail.html",
+        {"nav": "me", "device": device, "can_receive": can_receive, "events": device.events.all()},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def device_receive(request, device_id: int):
+    device = _get_or_404(selectors.device_detail_for, request.user, device_id)
+    if request.method == "POST":
+        form = MarkReceivedForm(request.POST)
+        if form.is_valid():
+            try:
+                outcome = order_services.device_mark_received(
+                    device_id=device.pk,
+                    actor=request.user,
+                    serial_number=form.cleaned_data["serial_number"],
+                    received_on=form.cleaned_data["received_on"],
+                )
+            except TransitionRefused as refusal:
+                messages.error(request, str(refusal))
+                return redirect(device_detail_url(device))
+            except ValidationError as error:
+                form.add_error(None, error)
+            else:
+                if outcome.result is Result.UNCHANGED:
+                    messages.info(request, f"{device.name} was already marked as received.")
+                else:
+                    messages.success(request, f"{device.name} is marked as received. Enjoy!")
+                return redirect(device_detail_url(device))
+    else:
+        if device.status not in IN_TRANSIT_STATUSES:
+            messages.info(
+                request,
+                f"{device.name} is {device.status_label}: there is nothing to mark as received.",
+            )
+            return redirect(device_detail_url(device))
+        form = MarkReceivedForm(initial={"serial_number": device.serial_number})
+    return render(
+        request, "portal/device_receive.html", {"nav": "me", "device": device, "form": form}
+    )
+
+
+def device_detail_url(device) -> str:
+    return f"/me/devices/{device.pk}/"
+
+
+@require_http_methods(["GET", "POST"])
+def order_detail(request, order_id: int):
+    order = _get_or_404(order_detail_for, request.user, order_id)
+    devices = list(order.devices.all())
+    statuses = [d.status for d in devices]
+    updatable = order_is_updatable(statuses) and order.employee_id == request.user.pk
+    form = None
+    if request.method == "POST":
+        form = OrderDetailsForm(request.POST)
+        if form.is_valid():
+            try:
+                order_services.order_update_details(
+                    order_id=order.pk,
+                    actor=request.user,
+                    delivery_address=form.cleaned_data["delivery_address"],
+                    note=form.cleaned_data["note"],
+                )
+            except TransitionRefused as refusal:
+                messages.error(request, str(refusal))
+                return redirect(f"/me/orders/{order.pk}/")
+            except ValidationError as error:
+                form.add_error(None, error)
+            else:
+                messages.success(
+                    request, f"Order {order.number} is updated and {order.partner.name} was told."
+                )
+                return redirect(f"/me/orders/{order.pk}/")
+    elif updatable:
+        form = OrderDetailsForm(
+            initial={"delivery_address": order.delivery_address, "note": order.note}
+        )
+    return render(
+        request,
+        "portal/order_detail.html",
+        {
+            "nav": "me",
+            "order": order,
+            "devices": devices,
+            "status": order_status(statuses),
+            "updatable": updatable,
+            "form": form if updatable else None,
+            "has_leased": any(d.is_leased for d in devices),
+            "events": order.events.all(),
+        },
+    )
+
+
+@require_GET
+def order_track(request, order_id: int):
+    order = _get_or_404(order_tracking_for, request.user, order_id)
+    devices = list(order.devices.all())
+    return render(
+        request,
+        "portal/order_track.html",
+        {
+            "nav": "me",
+            "order": order,
+            "devices": devices,
+            "status": order_status(d.status for d in devices),
+            "shipments": order.shipments.all(),
+        },
+    )
 
 
 @require_GET

@@ -1,12 +1,25 @@
 """factory-boy factories for every model. Users are made through the service, as the admin
 would make them, so role, admin access and group always agree."""
 
+from decimal import Decimal
+
 import factory
+from django.utils import timezone
 from factory.django import DjangoModelFactory
 
 from companies import services as company_services
 from companies.models import Company, LeasingCompany, Partner, User
+from devices.models import Device, DeviceEvent
+from leasing.models import Lease
 from notifications.models import Notification
+from orders.models import (
+    Order,
+    OrderEvent,
+    OrderLine,
+    Product,
+    Shipment,
+    ShipmentEvent,
+)
 from velory.tenancy import Role
 
 PASSWORD = "correct-horse-battery"
@@ -101,3 +114,109 @@ class NotificationFactory(DjangoModelFactory):
     subject = "Hello"
     body_text = "Hello\n"
     dedup_key = factory.Sequence(lambda n: f"test:{n}")
+
+
+# --- Hardware -------------------------------------------------------------------------------
+# Orders and devices are normally made through orders.services.order_create (see
+# tests/helpers.py); these factories exist for the odd row a test needs on its own.
+
+
+class ProductFactory(DjangoModelFactory):
+    class Meta:
+        model = Product
+
+    company = factory.SubFactory(CompanyFactory)
+    partner = factory.SubFactory(PartnerFactory)
+    name = factory.Sequence(lambda n: f"Laptop model {n}")
+    category = "laptop"
+    price = Decimal("1200.00")
+    currency = "EUR"
+
+    class Params:
+        leased = factory.Trait(acquisition="lease", monthly_price=Decimal("45.00"), lease_months=36)
+
+
+class OrderFactory(DjangoModelFactory):
+    class Meta:
+        model = Order
+
+    employee = factory.SubFactory(UserFactory)
+    company = factory.LazyAttribute(lambda o: o.employee.company)
+    partner = factory.SubFactory(PartnerFactory)
+    delivery_address = "Storgatan 1\n111 22 Stockholm"
+
+
+class OrderLineFactory(DjangoModelFactory):
+    class Meta:
+        model = OrderLine
+
+    order = factory.SubFactory(OrderFactory)
+    name = "Laptop"
+    category = "laptop"
+    unit_price = Decimal("1200.00")
+    currency = "EUR"
+
+
+class DeviceFactory(DjangoModelFactory):
+    class Meta:
+        model = Device
+
+    order = factory.SubFactory(OrderFactory)
+    order_line = factory.SubFactory(OrderLineFactory, order=factory.SelfAttribute("..order"))
+    owner = factory.LazyAttribute(lambda o: o.order.employee)
+    company = factory.LazyAttribute(lambda o: o.order.company)
+    partner = factory.LazyAttribute(lambda o: o.order.partner)
+    name = "Laptop"
+    category = "laptop"
+
+
+class DeviceEventFactory(DjangoModelFactory):
+    class Meta:
+        model = DeviceEvent
+
+    device = factory.SubFactory(DeviceFactory)
+    company = factory.LazyAttribute(lambda o: o.device.company)
+    actor_name = "Velory"
+    source = "system"
+    to_status = "ordered"
+
+
+class ShipmentFactory(DjangoModelFactory):
+    class Meta:
+        model = Shipment
+
+    order = factory.SubFactory(OrderFactory)
+    carrier = "PostNord"
+    tracking_number = factory.Sequence(lambda n: f"PN{n:09d}SE")
+
+
+class ShipmentEventFactory(DjangoModelFactory):
+    class Meta:
+        model = ShipmentEvent
+
+    shipment = factory.SubFactory(ShipmentFactory)
+    at = factory.LazyFunction(timezone.now)
+    description = "In transit"
+
+
+class OrderEventFactory(DjangoModelFactory):
+    class Meta:
+        model = OrderEvent
+
+    order = factory.SubFactory(OrderFactory)
+    company = factory.LazyAttribute(lambda o: o.order.company)
+    actor_name = "Velory"
+    kind = "note"
+    message = "A note"
+
+
+class LeaseFactory(DjangoModelFactory):
+    class Meta:
+        model = Lease
+
+    device = factory.SubFactory(DeviceFactory, is_leased=True)
+    leasing_company = factory.SubFactory(LeasingCompanyFactory)
+    starts_on = factory.LazyFunction(timezone.localdate)
+    ends_on = factory.LazyAttribute(lambda o: o.starts_on.replace(year=o.starts_on.year + 3))
+    monthly_price = Decimal("45.00")
+    currency = "EUR"

@@ -1,0 +1,100 @@
+"""Setting hardware up the way users do: orders through the order service, statuses
+through the lifecycle services, each step by the role that makes it."""
+
+from decimal import Decimal
+
+from devices.models import Device, DeviceStatus, Source
+from devices.services import device_transition
+from orders import services as orders
+from velory.tenancy import SYSTEM
+
+S = DeviceStatus
+
+# The path from Ordered to each status, as (transition, who) steps.
+PATHS = {
+    S.ORDERED: [],
+    S.NOT_STARTED: [("acknowledge", "partner")],
+    S.ON_HOLD: [("put_on_hold", "partner")],
+    S.PREPARING: [("start_preparing", "partner")],
+    S.BACKORDERED: [("acknowledge", "partner"), ("backorder", "partner")],
+    S.SHIPPED: [("start_preparing", "partner"), ("ship", "partner")],
+    S.DELIVERED: [("start_preparing", "partner"), ("ship", "partner"), ("deliver", "partner")],
+    S.RECEIVED: [("start_preparing", "partner"), ("ship", "partner"), ("mark_received", "owner")],
+    S.CANCELLED: [("cancel", "partner")],
+    S.ACTIVE: [
+        ("start_preparing", "partner"),
+        ("ship", "partner"),
+        ("mark_received", "owner"),
+        ("activate", "admin"),
+    ],
+}
+PATHS[S.PENDING_BUYOUT] = [*PATHS[S.ACTIVE], ("request_buyout", "admin")]
+PATHS[S.BOUGHT_OUT] = [*PATHS[S.PENDING_BUYOUT], ("complete_buyout", "admin")]
+PATHS[S.PROCESSING_TRADE_IN] = [*PATHS[S.ACTIVE], ("start_trade_in", "admin")]
+PATHS[S.TRADED_IN] = [*PATHS[S.PROCESSING_TRADE_IN], ("confirm_trade_in", "partner")]
+PATHS[S.REMOVED] = [*PATHS[S.ACTIVE], ("remove", "admin")]
+
+
+def place_order(tenant, *, employee=None, items=1, name="ThinkPad T14", leased=False, note=""):
+    """An order for ``items`` devices, created as an approval would create it."""
+    employee = employee or tenant.employee
+    return orders.order_create(
+        employee=employee,
+        partner=tenant.partner,
+        lines=[
+            orders.LineSpec(
+                name=name,
+                category="laptop",
+                unit_price=Decimal("1200.00"),
+                currency="EUR",
+                quantity=items,
+                is_leased=leased,
+                monthly_price=Decimal("40.00") if leased else None,
+                lease_months=36 if leased else None,
+            )
+        ],
+        delivery_address="Storgatan 1\n111 22 Stockholm",
+        note=note,
+    )
+
+
+def bring_to(tenant, device: Device, status: str) -> Device:
+    """Move a fresh (Ordered) device to ``status`` through the services."""
+    actors = {"partner": tenant.partner_staff, "owner": device.owner, "admin": tenant.admin}
+    for name, who in PATHS[status]:
+        actor = actors[who]
+        if name == "ship":
+            orders.devices_ship(
+                device_ids=[device.pk],
+                actor=actor,
+                source=Source.ADMIN,
+                carrier="PostNord",
+                tracking_number=f"PN{device.pk:09d}SE",
+            )
+        elif name == "deliver":
+            orders.devices_deliver(device_ids=[device.pk], actor=actor, source=Source.ADMIN)
+        elif name in ("put_on_hold", "backorder"):
+            orders.devices_advance(
+                device_ids=[device.pk],
+                transition=name,
+                actor=actor,
+                source=Source.ADMIN,
+                note="test",
+            )
+        elif name == "mark_received":
+            orders.device_mark_received(device_id=device.pk, actor=actor)
+        else:
+            device_transition(
+                device_id=device.pk, transition=name, actor=actor, source=Source.ADMIN
+            )
+    device.refresh_from_db()
+    assert device.status == status, (device.status, status)
+    return device
+
+
+def device_in(tenant, status: str, **order_kwargs) -> Device:
+    order = place_order(tenant, **order_kwargs)
+    return bring_to(tenant, order.devices.get(), status)
+
+
+__all__ = ["PATHS", "SYSTEM", "bring_to", "device_in", "place_order"]
