@@ -188,6 +188,11 @@ class User(AbstractBaseUser, PermissionsMixin):
         blank=True, help_text="Default delivery address for new requests."
     )
     is_staff = models.BooleanField(default=False, help_text="May sign in to the admin.")
+    profile_version = models.PositiveIntegerField(
+        default=0,
+        editable=False,
+        help_text="Bumped with every change shown on Your Details: the page's cache key.",
+    )
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
 
 from velory.tenancy import Role
 
@@ -105,3 +106,12 @@ def company_update_policy(*, company: Company, actor, **fields) -> Company:
     company.full_clean()
     company.save()
     return company
+
+
+def profiles_touch(user_ids) -> None:
+    """Mark these people's Your Details as changed (one UPDATE, in the caller's
+    transaction): the page's cached fragment is keyed by this version, so the next view
+    renders afresh. Every service that changes what the page shows calls this."""
+    ids = {pk for pk in user_ids if pk is not None}
+    if ids:
+        User.objects.filter(pk__in=ids).update(profile_version=F("profile_version") + 1)

@@ -9,7 +9,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from companies.models import User
-from devices.services import TransitionRefused
+from devices.services import TransitionRefused, device_update_details
 from orders import services as order_services
 from orders.models import Order
 from velory.tenancy import Role
@@ -94,6 +94,13 @@ class DeviceAdmin(TenantAdmin):
 
     def has_add_permission(self, request):
         return False  # hardware is registered through the service (the "register" view)
+
+    def save_model(self, request, obj, form, change):
+        device_update_details(
+            device=obj,
+            actor=request.user,
+            **{name: form.cleaned_data[name] for name in form.changed_data},
+        )
 
     def can_register(self, request) -> bool:
         user = request.user

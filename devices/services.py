@@ -21,6 +21,7 @@ from django.db import transaction
 from django.db.models import Case, Value, When
 from django.utils import timezone
 
+from companies.services import profiles_touch
 from velory.tenancy import Role
 
 from .models import LABELS, TRANSITION_LABELS, Device, DeviceEvent, Source
@@ -165,6 +166,7 @@ def devices_transition(
         if moved:
             _write(moved, target)
             _write_history(moved, transition, actor, source, note, now)
+            profiles_touch({device.owner_id for device, _, _ in moved})
     return outcomes
 
 
@@ -248,6 +250,7 @@ def devices_create(
     for device in devices:
         device.created_at = device.status_changed_at = now
     created = Device.objects.bulk_create(devices)
+    profiles_touch({d.owner_id for d in created})
     who = actor_name(actor)
     DeviceEvent.objects.bulk_create(
         [
@@ -290,3 +293,18 @@ __all__ = [
     "devices_create",
     "devices_transition",
 ]
+
+
+@transaction.atomic
+def device_update_details(*, device: Device, actor, **fields) -> Device:
+    """Correct a device's descriptive details (name, type, serial number, price) from the
+    admin. The status is not among them: it changes only through transitions."""
+    allowed = {"name", "category", "serial_number", "price", "currency"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValueError(f"Not editable here: {', '.join(sorted(unknown))}")
+    for name, value in fields.items():
+        setattr(device, name, value)
+    device.save(update_fields=[*fields])
+    profiles_touch([device.owner_id])
+    return device

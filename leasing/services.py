@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from companies.models import LeasingCompany, Partner
+from companies.services import profiles_touch
 from devices.models import Device
 
 from .models import Lease
@@ -41,7 +42,7 @@ def lease_create(
         raise ValidationError(f"{device.name} is not leased.")
     if months <= 0 or monthly_price < 0:
         raise ValidationError("A lease runs for at least a month at a price of zero or more.")
-    lease, _ = Lease.objects.get_or_create(
+    lease, created = Lease.objects.get_or_create(
         device=device,
         defaults={
             "leasing_company": leasing_company,
@@ -53,4 +54,6 @@ def lease_create(
             "currency": currency,
         },
     )
+    if created:
+        profiles_touch([device.owner_id])
     return lease

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from companies.models import Partner, User
+from companies.services import profiles_touch
 from devices.models import UPDATABLE_STATUSES, Device, DeviceStatus, Source
 from devices.services import (
     Outcome,
@@ -489,7 +490,7 @@ def shipment_record_progress(
     delivery and new scan events (events already recorded are ignored)."""
     from .models import ShipmentEvent
 
-    shipment = Shipment.objects.select_for_update().get(pk=shipment_id)
+    shipment = Shipment.objects.select_for_update().select_related("order").get(pk=shipment_id)
     fields = []
     if status_text and status_text != shipment.status_text:
         shipment.status_text = status_text[:200]
@@ -499,6 +500,7 @@ def shipment_record_progress(
         fields.append("expected_delivery")
     if fields:
         shipment.save(update_fields=[*fields, "updated_at"])
+        profiles_touch([shipment.order.employee_id])
     if events:
         ShipmentEvent.objects.bulk_create(
             [

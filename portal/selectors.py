@@ -4,30 +4,63 @@ the number of devices (asserted in tests/portal/test_queries.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import datetime
 
 from django.db.models import Prefetch
+from django.utils import timezone
 
 from companies.models import Partner, User
-from devices.models import Device, DeviceEvent, DeviceStatus
+from devices.models import LABELS, TONE, Category, Device, DeviceEvent, DeviceStatus
 from orders.selectors import OrderStatus, order_is_open, order_status
 from velory.tenancy import Role
 
 S = DeviceStatus
 
 
+MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+MONTHS_LONG = (
+    "",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+CATEGORY_LABELS = dict(Category.choices)
+
+
+def short_date(value) -> str:
+    """3 Jan 2026: dates formatted here once, not by a template filter per row."""
+    if isinstance(value, datetime):
+        value = timezone.localtime(value)
+    return f"{value.day} {MONTHS[value.month]} {value.year}"
+
+
+def long_date(value) -> str:
+    if isinstance(value, datetime):
+        value = timezone.localtime(value)
+    return f"{value.day} {MONTHS_LONG[value.month]} {value.year}"
+
+
 @dataclass
 class OrderCard:
-    """One order on Your Details, summarised from the devices already loaded."""
+    """One order on Your Details, summarised from the device rows already loaded."""
 
     pk: int
     number: str
-    created_at: object
+    ordered: str
     partner_name: str
     tracks: bool
+    expected: str = ""
     devices: list = field(default_factory=list)
     status: OrderStatus | None = None
-    expected_delivery: date | None = None
     shipped: bool = False
 
     @property
@@ -40,80 +73,111 @@ class OrderCard:
 
     @property
     def items(self) -> str:
-        names = [d.name for d in self.devices]
+        names = [d["name"] for d in self.devices]
         return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
 
 @dataclass
 class YourDetails:
-    devices: list
+    devices: list[dict]
     open_orders: list[OrderCard]
-    waiting: list  # delivered (or shipped) devices the employee should mark received
+    waiting: list[dict]  # delivered devices the employee should mark received
     counts: dict
 
 
+DEVICE_ROW_FIELDS = (
+    "pk",
+    "name",
+    "category",
+    "status",
+    "registered_manually",
+    "delivered_at",
+    "received_on",
+    "shipment_id",
+    "order_id",
+    "order__created_at",
+    "order__expected_delivery",
+    "partner__name",
+    "partner__offers_tracking",
+    "shipment__expected_delivery",
+    "lease__ends_on",
+    "lease__status",
+)
+
+
+def _device_row(v: dict) -> dict:
+    """A device as Your Details shows it: every label and date worked out once here."""
+    meta = [CATEGORY_LABELS.get(v["category"], v["category"])]
+    if v["order_id"]:
+        meta.append(f"Ordered {short_date(v['order__created_at'])}")
+    elif v["registered_manually"]:
+        meta.append("Registered manually")
+    expected = v["shipment__expected_delivery"] or v["order__expected_delivery"]
+    if v["received_on"]:
+        meta.append(f"Received {short_date(v['received_on'])}")
+    elif v["delivered_at"]:
+        meta.append(f"Delivered {short_date(v['delivered_at'])}")
+    elif expected and v["status"] in (S.SHIPPED, S.PREPARING, S.NOT_STARTED, S.ORDERED):
+        meta.append(f"Expected {short_date(expected)}")
+    if v["lease__ends_on"] and v["lease__status"] == "active":
+        meta.append(f"Lease ends {long_date(v['lease__ends_on'])}")
+    return {
+        "pk": v["pk"],
+        "name": v["name"],
+        "url": f"/me/devices/{v['pk']}/",
+        "status": v["status"],
+        "label": LABELS[v["status"]],
+        "tone": TONE[v["status"]],
+        "meta": " · ".join(meta),
+        "delivered": long_date(v["delivered_at"]) if v["delivered_at"] else "",
+    }
+
+
 def your_details_for(user: User) -> YourDetails:
-    """Everything on Your Details: one query for the devices with their order, partner,
-    shipment and lease; the orders are summarised from them."""
-    devices = list(
+    """Everything on Your Details in one query: the user's devices with their order,
+    partner, shipment and lease, read as plain values (no model instances: this page must
+    stay fast with hundreds of devices); the orders are summarised from them."""
+    values = (
         Device.objects.visible_to(user)
         .filter(owner=user)
-        .select_related("order", "partner", "shipment", "lease")
-        .only(
-            "pk",
-            "name",
-            "category",
-            "status",
-            "is_leased",
-            "registered_manually",
-            "serial_number",
-            "created_at",
-            "shipped_at",
-            "delivered_at",
-            "received_on",
-            "status_changed_at",
-            "order__id",
-            "order__created_at",
-            "order__expected_delivery",
-            "partner__id",
-            "partner__name",
-            "partner__offers_tracking",
-            "shipment__id",
-            "shipment__expected_delivery",
-            "lease__id",
-            "lease__ends_on",
-            "lease__status",
-        )
         .order_by("-created_at", "-pk")
+        .values(*DEVICE_ROW_FIELDS)
     )
-    cards: dict[int, OrderCard] = {}
-    for d in devices:
-        if d.order_id is None:
+    rows, cards = [], {}
+    for v in values:
+        row = _device_row(v)
+        rows.append(row)
+        order_id = v["order_id"]
+        if order_id is None:
             continue
-        card = cards.get(d.order_id)
+        card = cards.get(order_id)
         if card is None:
-            card = cards[d.order_id] = OrderCard(
-                pk=d.order_id,
-                number=f"VO-{d.order_id:06d}",
-                created_at=d.order.created_at,
-                partner_name=d.partner.name if d.partner else "",
-                tracks=bool(d.partner and d.partner.offers_tracking),
-                expected_delivery=d.order.expected_delivery,
+            expected = v["order__expected_delivery"]
+            card = cards[order_id] = OrderCard(
+                pk=order_id,
+                number=f"VO-{order_id:06d}",
+                ordered=short_date(v["order__created_at"]),
+                partner_name=v["partner__name"] or "",
+                tracks=bool(v["partner__offers_tracking"]),
+                expected=short_date(expected) if expected else "",
             )
-        card.devices.append(d)
+        card.devices.append(row)
+        card.shipped = card.shipped or bool(v["shipment_id"])
     open_orders = []
     for card in cards.values():
-        statuses = [d.status for d in card.devices]
+        statuses = [d["status"] for d in card.devices]
         if order_is_open(statuses):
             card.status = order_status(statuses)
-            card.shipped = any(d.shipment_id for d in card.devices)
             open_orders.append(card)
-    waiting = [d for d in devices if d.status == S.DELIVERED]
-    counts = {
-        "devices": len(devices),
-        "in_use": sum(1 for d in devices if d.status in (S.RECEIVED, S.ACTIVE)),
-    }
-    return YourDetails(devices=devices, open_orders=open_orders, waiting=waiting, counts=counts)
+    return YourDetails(
+        devices=rows,
+        open_orders=open_orders,
+        waiting=[r for r in rows if r["status"] == S.DELIVERED],
+        counts={
+            "devices": len(rows),
+            "in_use": sum(1 for r in rows if r["status"] in (S.RECEIVED, S.ACTIVE)),
+        },
+    )
 
 
 def device_detail_for(user, device_id: int) -> Device:

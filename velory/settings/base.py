@@ -92,7 +92,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool(
+        "DATABASE_CONN_HEALTH_CHECKS", default=True
+    )
+    if env.bool("DATABASE_SERVER_SIDE_BINDING", default=False):
+        DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth -------------------------------------------------------------------------------------
@@ -226,3 +230,5 @@ DJANGO_FSM_LOG_IGNORED_MODELS = ["devices.models.Device"]
 OUTBOX_RETRY_AFTER_SECONDS = 60  # the periodic job re-sends rows pending for longer than this
 OUTBOX_MAX_ATTEMPTS = 8
 BENCHMARK_BARE_VIEW = env.bool("VELORY_BENCH_BARE_VIEW", default=False)
+# Your Details keeps its rendered hardware sections in the cache (keyed by profile version).
+PAGE_CACHE = env.bool("VELORY_PAGE_CACHE", default=True)

@@ -1,0 +1,94 @@
+"""`make bench`: measured figures, printed (never a timed test).
+
+    python -m tests.perf.bench            # every section
+    python -m tests.perf.bench pages      # one section
+
+Runs on PostgreSQL (DATABASE_URL, else postgres://postgres@127.0.0.1:5432/velory_bench,
+created when missing). Each section seeds what it needs through the services."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+SECTIONS = {}
+
+
+def section(name):
+    def register(fn):
+        SECTIONS[name] = fn
+        return fn
+
+    return register
+
+
+def setup_django() -> None:
+    os.environ["DJANGO_SETTINGS_MODULE"] = "velory.settings.bench"
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        url = "postgres://postgres@127.0.0.1:5432/velory_bench"
+        os.environ["DATABASE_URL"] = url
+    ensure_database(url)
+    if not os.environ.get("REDIS_URL") and redis_answers("127.0.0.1", 6379):
+        os.environ["REDIS_URL"] = "redis://127.0.0.1:6379/14"  # the cache, as in production
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def redis_answers(host: str, port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=0.5) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def ensure_database(url: str) -> None:
+    import psycopg
+
+    name = url.rsplit("/", 1)[1].split("?")[0]
+    admin_url = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def table(rows: list[dict], columns: list[str]) -> str:
+    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
+    line = "  ".join(c.ljust(widths[c]) for c in columns)
+    out = [line, "  ".join("-" * widths[c] for c in columns)]
+    for r in rows:
+        out.append("  ".join(str(r.get(c, "")).ljust(widths[c]) for c in columns))
+    return "\n".join(out)
+
+
+def main(argv: list[str]) -> int:
+    setup_django()
+    # Run as __main__, this module is not the one the sections import: use that one's table.
+    from tests.perf import bench, pages  # noqa: F401  (sections register themselves)
+
+    sections = bench.SECTIONS
+    chosen = argv or list(sections)
+    for name in chosen:
+        if name not in sections:
+            print(f"unknown section {name!r}; choose from {', '.join(sections)}")
+            return 2
+    started = time.monotonic()
+    for name in chosen:
+        print(f"\n=== {name} ===", flush=True)
+        sections[name]()
+    print(f"\nbench finished in {time.monotonic() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
