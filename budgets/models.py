@@ -1,1 +1,282 @@
-"""Budgets: allowances, the append-only ledger, card payments and refunds."""
+"""Budgets: each employee's allowance per category (or overall) per period, an append-only
+ledger of every change, and card payments with their refunds.
+
+A Budget row caches its totals; each BudgetEntry carries the deltas it applied, so the
+ledger always adds up to the balance shown (``Budget.ledger_totals`` checks it). Money is
+Decimal with two places, never float."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q, Sum
+from django.utils import timezone
+
+from devices.models import Category
+from velory.tenancy import TenantQuerySet, TenantScope, by_company, by_user
+
+ZERO = Decimal("0.00")
+
+
+def money_field(**kwargs):
+    return models.DecimalField(max_digits=12, decimal_places=2, default=ZERO, **kwargs)
+
+
+class BudgetQuerySet(TenantQuerySet):
+    # Partner staff see no budgets: not their business.
+    scope = TenantScope(company_admin=by_company("company"), employee=by_user("employee"))
+
+
+class Budget(models.Model):
+    """What one employee may spend on hardware of one category (or any, when the category is
+    empty) in each renewal period, e.g. 2,000 EUR every 36 months."""
+
+    company = models.ForeignKey(
+        "companies.Company", on_delete=models.PROTECT, related_name="budgets"
+    )
+    employee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="budgets"
+    )
+    category = models.CharField(
+        max_length=20,
+        choices=Category.choices,
+        blank=True,
+        help_text="Empty: the budget covers every category without a budget of its own.",
+    )
+    allowance = models.DecimalField(
+        max_digits=12, decimal_places=2, help_text="Available each period, before adjustments."
+    )
+    currency = models.CharField(max_length=3)
+    period_months = models.PositiveSmallIntegerField(default=36)
+    period_start = models.DateField()
+    period_end = models.DateField(db_index=True, help_text="The day the next period starts.")
+    # Totals of the current period, kept in step with the ledger under the row lock.
+    adjustments = money_field()
+    reserved = money_field()
+    committed = money_field()
+    spent = money_field()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = BudgetQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["employee__full_name", "category"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["employee", "category"], name="budget_one_per_category"
+            ),
+            models.CheckConstraint(
+                condition=Q(allowance__gte=0), name="budget_allowance_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(reserved__gte=0) & Q(committed__gte=0) & Q(spent__gte=0),
+                name="budget_totals_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.employee} · {self.category_label} budget"
+
+    @property
+    def category_label(self) -> str:
+        return self.get_category_display() if self.category else "Hardware"
+
+    @property
+    def total_allowance(self) -> Decimal:
+        return self.allowance + self.adjustments
+
+    @property
+    def available(self) -> Decimal:
+        """Allowance − reserved − committed − spent, in this period."""
+        return self.total_allowance - self.reserved - self.committed - self.spent
+
+    def ledger_totals(self) -> dict[str, Decimal]:
+        """The sums of every entry's deltas: always equal to the cached totals."""
+        sums = self.entries.aggregate(
+            adjustments=Sum("allowance_delta"),
+            reserved=Sum("reserved_delta"),
+            committed=Sum("committed_delta"),
+            spent=Sum("spent_delta"),
+        )
+        return {k: v or ZERO for k, v in sums.items()}
+
+
+class BudgetEntryQuerySet(TenantQuerySet):
+    scope = TenantScope(
+        company_admin=by_company("budget__company"), employee=by_user("budget__employee")
+    )
+
+
+class BudgetEntry(models.Model):
+    """One change to a budget, never edited or deleted."""
+
+    class Kind(models.TextChoices):
+        RESERVE = "reserve", "Reserved for a request"
+        COMMIT = "commit", "Committed on approval"
+        RELEASE = "release", "Released"
+        SPEND = "spend", "Spent on receipt"
+        RESET = "reset", "Reset at renewal"
+        ADJUST = "adjust", "Adjusted"
+
+    budget = models.ForeignKey(Budget, on_delete=models.PROTECT, related_name="entries")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    amount = models.DecimalField(max_digits=12, decimal_places=2, help_text="As shown to people.")
+    allowance_delta = money_field()
+    reserved_delta = money_field()
+    committed_delta = money_field()
+    spent_delta = money_field()
+    request = models.ForeignKey(
+        "orders.ProductRequest", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    order = models.ForeignKey(
+        "orders.Order", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    period_start = models.DateField()
+    reason = models.CharField(max_length=300, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    actor_name = models.CharField(max_length=200)
+    key = models.CharField(
+        max_length=120, unique=True, help_text="One entry per event: a retry writes nothing."
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = BudgetEntryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "budget entries"
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.amount}"
+
+
+# --- Card payments ---------------------------------------------------------------------------
+
+
+class PaymentQuerySet(TenantQuerySet):
+    scope = TenantScope(company_admin=by_company("company"), employee=by_user("employee"))
+
+
+class CardPayment(models.Model):
+    """A charge to the employee's own card for the part of a request over their budget."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SUCCEEDED = "succeeded", "Paid"
+        FAILED = "failed", "Failed"
+
+    company = models.ForeignKey("companies.Company", on_delete=models.PROTECT, related_name="+")
+    employee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="card_payments"
+    )
+    request = models.OneToOneField(
+        "orders.ProductRequest",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="card_payment",
+    )
+    purpose = models.CharField(max_length=200)
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    gateway = models.CharField(max_length=20)
+    payment_method = models.CharField(
+        max_length=100, help_text="The gateway's token for the card; never the card number."
+    )
+    card_brand = models.CharField(max_length=20, blank=True)
+    card_last4 = models.CharField(max_length=4, blank=True)
+    charge_id = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    error = models.CharField(max_length=300, blank=True)
+    refunded = money_field()
+    key = models.CharField(max_length=120, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = PaymentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(refunded__lte=models.F("amount")), name="payment_refund_within_amount"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.currency} · {self.card_brand} •••• {self.card_last4}"
+
+    @property
+    def refundable(self) -> Decimal:
+        return self.amount - self.refunded
+
+
+class RefundQuerySet(TenantQuerySet):
+    scope = TenantScope(
+        company_admin=by_company("payment__company"), employee=by_user("payment__employee")
+    )
+
+
+class Refund(models.Model):
+    """Money going back to the card it came from. Created in the same transaction as the
+    cancellation that causes it (its key makes that exactly once), sent to the gateway
+    after commit, retried with backoff until the gateway confirms."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SUCCEEDED = "succeeded", "Refunded"
+        FAILED = "failed", "Failed — retrying"
+
+    payment = models.ForeignKey(CardPayment, on_delete=models.PROTECT, related_name="refunds")
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    reason = models.CharField(max_length=300, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    refund_id = models.CharField(max_length=100, blank=True)
+    key = models.CharField(max_length=120, unique=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=300, blank=True)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = RefundQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive")
+        ]
+
+    def __str__(self) -> str:
+        return f"Refund {self.amount} {self.payment.currency}"
+
+
+class SandboxTransaction(models.Model):
+    """What the sandbox gateway "did": its record of charges and refunds, as a real gateway
+    would keep one. Used by the demo and the tests."""
+
+    class Kind(models.TextChoices):
+        CHARGE = "charge", "Charge"
+        REFUND = "refund", "Refund"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    idempotency_key = models.CharField(max_length=120, unique=True)
+    reference = models.CharField(max_length=40, unique=True)
+    charge_reference = models.CharField(max_length=40, blank=True)
+    amount_minor = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    payment_method = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=20)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.reference}"

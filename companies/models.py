@@ -75,6 +75,12 @@ class Company(models.Model):
         default=False,
         help_text="Employees may buy out their leased devices instead of returning them.",
     )
+    card_payments_allowed = models.BooleanField(
+        "card top-up allowed",
+        default=False,
+        help_text="An employee may pay the part of a request over their budget with their own "
+        "card.",
+    )
     support_name = models.CharField(
         "IT support contact", max_length=120, blank=True, help_text="Shown on the Support page."
     )

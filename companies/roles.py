@@ -27,6 +27,17 @@ ROLE_PERMISSIONS = {
         "orders.view_orderline",
         "orders.view_shipment",
         "orders.view_product",
+        "orders.add_product",
+        "orders.change_product",
+        "orders.view_productrequest",
+        "orders.change_productrequest",
+        "orders.change_order",
+        "budgets.view_budget",
+        "budgets.add_budget",
+        "budgets.change_budget",
+        "budgets.view_budgetentry",
+        "budgets.view_cardpayment",
+        "budgets.view_refund",
         "leasing.view_lease",
     ],
     Role.PARTNER_STAFF: [
@@ -38,6 +49,7 @@ ROLE_PERMISSIONS = {
         "orders.view_orderline",
         "orders.view_shipment",
         "orders.view_product",
+        "orders.change_order",
     ],
 }
 

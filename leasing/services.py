@@ -11,17 +11,9 @@ from django.db import transaction
 from companies.models import LeasingCompany, Partner
 from companies.services import profiles_touch
 from devices.models import Device
+from velory.dates import add_months
 
 from .models import Lease
-
-
-def add_months(day: date, months: int) -> date:
-    """The same day ``months`` later (the month's last day when it has fewer days)."""
-    import calendar
-
-    month_index = day.month - 1 + months
-    year, month = day.year + month_index // 12, month_index % 12 + 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 @transaction.atomic

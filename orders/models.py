@@ -7,6 +7,8 @@ from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
+from django_fsm import FSMField, FSMModelMixin, transition
+from django_fsm_log.decorators import fsm_log_by, fsm_log_description
 
 from devices.models import Category
 from velory.tenancy import TenantQuerySet, TenantScope, by_company, by_partner, by_user
@@ -52,6 +54,7 @@ class Product(models.Model):
     )
     monthly_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     lease_months = models.PositiveSmallIntegerField(null=True, blank=True)
+    picture = models.ImageField(upload_to="products/", blank=True)
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -76,6 +79,119 @@ class Product(models.Model):
     @property
     def is_leased(self) -> bool:
         return self.acquisition == Acquisition.LEASE
+
+    @property
+    def picture_url(self) -> str:
+        """The uploaded picture, else the category's illustration."""
+        if self.picture:
+            return self.picture.url
+        return f"{settings.STATIC_URL}img/products/{self.category}.svg"
+
+
+class RequestStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for approval"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+    FAILED = "failed", "Not sent — card payment failed"
+
+
+class ProductRequestQuerySet(TenantQuerySet):
+    # Partners see orders, never requests.
+    scope = TenantScope(company_admin=by_company("company"), employee=by_user("employee"))
+
+
+class ProductRequest(FSMModelMixin, models.Model):
+    """An employee asks for a product. The budget is reserved at once (the part over it,
+    where the company allows, is paid by card); a company admin approves it, which makes
+    the order, or rejects it with a reason. The employee may withdraw it while pending.
+
+    Its status changes are logged by django-fsm-log (who, when, from, to, reason)."""
+
+    company = models.ForeignKey(
+        "companies.Company", on_delete=models.PROTECT, related_name="requests"
+    )
+    employee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="requests"
+    )
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="requests")
+    partner = models.ForeignKey("companies.Partner", on_delete=models.PROTECT, related_name="+")
+    name = models.CharField(max_length=200)
+    category = models.CharField(max_length=20, choices=Category.choices)
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    budget_amount = models.DecimalField(
+        max_digits=12, decimal_places=2, help_text="The part paid from the budget."
+    )
+    card_amount = models.DecimalField(
+        max_digits=12, decimal_places=2, help_text="The part paid by the employee's card."
+    )
+    is_leased = models.BooleanField(default=False)
+    delivery_address = models.TextField()
+    note = models.TextField(blank=True)
+    status = FSMField(
+        max_length=12, choices=RequestStatus.choices, default=RequestStatus.PENDING, protected=True
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.TextField(blank=True)
+    order = models.OneToOneField(
+        "Order", on_delete=models.PROTECT, null=True, blank=True, related_name="request"
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = ProductRequestQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(amount=models.F("budget_amount") + models.F("card_amount")),
+                name="request_amount_is_budget_plus_card",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(budget_amount__gte=0, card_amount__gte=0),
+                name="request_parts_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Request {self.number}: {self.name}"
+
+    @property
+    def number(self) -> str:
+        return f"VR-{self.pk:06d}" if self.pk else "VR-new"
+
+    # Transitions: guards only; the services do the money and the mail.
+
+    @fsm_log_by
+    @fsm_log_description
+    @transition(field=status, source=RequestStatus.PENDING, target=RequestStatus.APPROVED)
+    def approve(self, *, by=None, description=None):
+        self.decided_by, self.decided_at = by, timezone.now()
+        self.decision_reason = description or ""
+
+    @fsm_log_by
+    @fsm_log_description
+    @transition(field=status, source=RequestStatus.PENDING, target=RequestStatus.REJECTED)
+    def reject(self, *, by=None, description=None):
+        self.decided_by, self.decided_at = by, timezone.now()
+        self.decision_reason = description or ""
+
+    @fsm_log_by
+    @fsm_log_description
+    @transition(field=status, source=RequestStatus.PENDING, target=RequestStatus.WITHDRAWN)
+    def withdraw(self, *, by=None, description=None):
+        self.decided_at = timezone.now()
+
+    @fsm_log_by
+    @fsm_log_description
+    @transition(field=status, source=RequestStatus.PENDING, target=RequestStatus.FAILED)
+    def fail_payment(self, *, by=None, description=None):
+        self.decided_at = timezone.now()
+        self.decision_reason = description or ""
 
 
 class OrderQuerySet(TenantQuerySet):

@@ -16,9 +16,10 @@ from companies import services as company_services
 from companies.models import Company, LeasingCompany, Partner, User
 from devices.models import Category, Device, Source
 from devices.services import device_transition
-from leasing.services import add_months, lease_create
+from leasing.services import lease_create
 from orders import services as orders
 from orders.models import Acquisition, Order, Product
+from velory.dates import add_months
 from velory.tenancy import SYSTEM, Role
 
 DEMO_PASSWORD = "velory-demo"

@@ -4,7 +4,7 @@ to the queue when its worker dies, so every task is written to be safe to run tw
 import os
 
 from celery import Celery
-from celery.schedules import crontab  # noqa: F401  (for the schedule below)
+from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "velory.settings.local")
 
@@ -44,6 +44,12 @@ app.conf.beat_schedule = {
     "outbox-send-pending": {
         "task": "notifications.tasks.send_pending_notifications",
         "schedule": 60.0,
+    },
+    "refunds-retry": {"task": "budgets.tasks.retry_refunds", "schedule": 60.0},
+    "card-payments-settle": {"task": "orders.tasks.settle_card_payments", "schedule": 60.0},
+    "budgets-renew": {
+        "task": "budgets.tasks.renew_budgets",
+        "schedule": crontab(hour=2, minute=10),
     },
 }
 

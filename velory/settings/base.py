@@ -232,3 +232,11 @@ OUTBOX_MAX_ATTEMPTS = 8
 BENCHMARK_BARE_VIEW = env.bool("VELORY_BENCH_BARE_VIEW", default=False)
 # Your Details keeps its rendered hardware sections in the cache (keyed by profile version).
 PAGE_CACHE = env.bool("VELORY_PAGE_CACHE", default=True)
+
+# --- Card payments -------------------------------------------------------------------------
+PAYMENTS_GATEWAY = env(
+    "PAYMENTS_GATEWAY", default="budgets.payments.sandbox.SandboxGateway"
+)  # or budgets.payments.stripe_gateway.StripeGateway
+STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
+STRIPE_API_BASE = env("STRIPE_API_BASE", default="https://api.stripe.com")
+STRIPE_TIMEOUT = env.int("STRIPE_TIMEOUT", default=10)

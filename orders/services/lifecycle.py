@@ -16,9 +16,17 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from budgets.services import budget_spend
 from companies.models import Partner, User
 from companies.services import profiles_touch
-from devices.models import UPDATABLE_STATUSES, Device, DeviceStatus, Source
+from devices.models import (
+    IN_TRANSIT_STATUSES,
+    UPDATABLE_STATUSES,
+    WITH_PARTNER_STATUSES,
+    Device,
+    DeviceStatus,
+    Source,
+)
 from devices.services import (
     Outcome,
     Result,
@@ -31,7 +39,7 @@ from devices.services import (
 from notifications.services import Message, notify, notify_many
 from velory.tenancy import SYSTEM, Role
 
-from .models import Order, OrderEvent, OrderLine, Shipment
+from ..models import Order, OrderEvent, OrderLine, Shipment
 
 S = DeviceStatus
 
@@ -49,7 +57,7 @@ class LineSpec:
     lease_months: int | None = None
 
 
-def _order_event(order: Order, actor, kind: str, message: str, data=None, at=None) -> OrderEvent:
+def order_event(order: Order, actor, kind: str, message: str, data=None, at=None) -> OrderEvent:
     return OrderEvent.objects.create(
         order=order,
         company_id=order.company_id,
@@ -126,7 +134,7 @@ def order_create(
             for _ in range(spec.quantity)
         ]
     devices_create(devices=devices, actor=actor, source=source, at=now)
-    _order_event(order, actor, OrderEvent.Kind.CREATED, f"Order {order.number} created.", at=now)
+    order_event(order, actor, OrderEvent.Kind.CREATED, f"Order {order.number} created.", at=now)
     notify(
         kind="order_new_partner",
         to_email=partner.support_email,
@@ -308,6 +316,10 @@ def devices_deliver(
                 params={"received_on": timezone.localdate(now)},
                 at=now,
             )
+        if auto:
+            _spend_received_orders(
+                {d.order_id for d in delivered if d.pk in set(auto)}, SYSTEM, now
+            )
         waiting = [o for o in outcomes if o.changed and o.device.pk not in set(auto)]
         _mail_owners(waiting, "device_delivered")
         Shipment.objects.filter(
@@ -344,7 +356,7 @@ def device_mark_received(
             raise ValidationError(
                 f"The date received cannot be before the order date ({ordered_on:%d %b %Y})."
             )
-        return device_transition(
+        outcome = device_transition(
             device_id=device_id,
             transition="mark_received",
             actor=actor,
@@ -353,6 +365,20 @@ def device_mark_received(
             received_on=received_on,
             at=at,
         )
+        if outcome.changed and device.order_id:
+            _spend_received_orders({device.order_id}, actor, at)
+        return outcome
+
+
+def _spend_received_orders(order_ids, actor, at=None) -> None:
+    """An order whose every live item is received has spent its committed budget."""
+    waiting = set(
+        Device.objects.filter(order_id__in=order_ids)
+        .filter(status__in=WITH_PARTNER_STATUSES | IN_TRANSIT_STATUSES)
+        .values_list("order_id", flat=True)
+    )
+    for order_id in sorted(set(order_ids) - waiting):
+        budget_spend(order_id=order_id, actor=actor, at=at)
 
 
 @transaction.atomic
@@ -393,14 +419,14 @@ def order_update_details(*, order_id: int, actor, delivery_address: str, note: s
     what = " and ".join(
         {"delivery_address": "delivery address", "note": "note"}[k] for k in changes
     )
-    event = _order_event(order, actor, OrderEvent.Kind.UPDATED, f"Changed the {what}.", changes)
+    event = order_event(order, actor, OrderEvent.Kind.UPDATED, f"Changed the {what}.", changes)
     notify(
         kind="order_updated_partner",
         to_email=order.partner.support_email,
         context={"order": order, "changes": changes, "employee": order.employee},
         dedup_key=f"order_updated_partner:{order.pk}:{event.pk}",
     )
-    _order_event(
+    order_event(
         order,
         SYSTEM,
         OrderEvent.Kind.PARTNER_NOTIFIED,
@@ -488,7 +514,7 @@ def shipment_record_progress(
 ) -> Shipment:
     """Record what the carrier says about a shipment: its status wording, expected
     delivery and new scan events (events already recorded are ignored)."""
-    from .models import ShipmentEvent
+    from ..models import ShipmentEvent
 
     shipment = Shipment.objects.select_for_update().select_related("order").get(pk=shipment_id)
     fields = []
@@ -518,6 +544,8 @@ def shipment_record_progress(
 
 
 __all__ = [
+    "PARTNER_STEPS",
+    "REGISTRABLE_STATUSES",
     "LineSpec",
     "Result",
     "TrackingEvent",
@@ -527,6 +555,7 @@ __all__ = [
     "devices_deliver",
     "devices_ship",
     "order_create",
+    "order_event",
     "order_update_details",
     "shipment_record_progress",
 ]

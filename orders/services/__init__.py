@@ -1,0 +1,27 @@
+"""Order use cases, one module per area; import them from here."""
+
+from .cancellation import Cancellation, order_cancel
+from .lifecycle import *  # noqa: F403
+from .lifecycle import __all__ as _lifecycle
+from .requests import (
+    Quote,
+    request_approve,
+    request_quote,
+    request_reject,
+    request_submit,
+    request_withdraw,
+    requests_settle_payments,
+)
+
+__all__ = [
+    *_lifecycle,
+    "Cancellation",
+    "Quote",
+    "order_cancel",
+    "request_approve",
+    "request_quote",
+    "request_reject",
+    "request_submit",
+    "request_withdraw",
+    "requests_settle_payments",
+]

@@ -1,0 +1,400 @@
+"""Product requests: submit (reserving budget, charging the card for the part over it where
+the company allows), withdraw, approve (which makes the order) and reject."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from budgets import services as budgets
+from budgets.models import ZERO, Budget, CardPayment
+from budgets.payments import Card, CardDeclined, CardToken, GatewayUnavailable, get_gateway
+from budgets.services import BudgetRefused
+from companies.models import User
+from companies.services import profiles_touch
+from devices.models import Source
+from devices.services import TransitionRefused
+from notifications.services import Message, notify, notify_many
+from velory.tenancy import SYSTEM, Role
+
+from ..models import OrderEvent, Product, ProductRequest, RequestStatus
+from .lifecycle import LineSpec, order_create, order_event
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Quote:
+    """How a request for a product would be paid, as the request form explains it."""
+
+    amount: Decimal
+    currency: str
+    budget: Budget | None
+    available: Decimal
+    budget_amount: Decimal
+    card_amount: Decimal
+    allowed: bool
+    message: str = ""
+
+    @property
+    def fits(self) -> bool:
+        return self.allowed and self.card_amount == 0
+
+
+def request_quote(*, employee: User, product: Product, budget: Budget | None = None) -> Quote:
+    """Paid from the budget when it fits; the rest by card where the company allows it;
+    otherwise refused, with the reason."""
+    budget = budget or budgets.budget_applicable(employee, product.category)
+    amount, currency = product.price, product.currency
+    if budget is None:
+        return Quote(
+            amount,
+            currency,
+            None,
+            ZERO,
+            ZERO,
+            ZERO,
+            False,
+            "You have no hardware budget for this yet. Ask your company admin.",
+        )
+    available = max(budget.available, ZERO)
+    if currency != budget.currency:
+        return Quote(
+            amount,
+            currency,
+            budget,
+            available,
+            ZERO,
+            ZERO,
+            False,
+            f"This product is priced in {currency} and your budget is in "
+            f"{budget.currency}; ask your company admin.",
+        )
+    if amount <= available:
+        return Quote(amount, currency, budget, available, amount, ZERO, True)
+    if employee.company.card_payments_allowed:
+        return Quote(
+            amount,
+            currency,
+            budget,
+            available,
+            available,
+            amount - available,
+            True,
+            f"{available} {currency} comes from your budget and the remaining "
+            f"{amount - available} {currency} is charged to your card.",
+        )
+    return Quote(
+        amount,
+        currency,
+        budget,
+        available,
+        ZERO,
+        ZERO,
+        False,
+        f"This costs {amount} {currency} and you have {available} {currency} available "
+        f"in your {budget.category_label.lower()} budget.",
+    )
+
+
+def _company_admins(company_id: int) -> list[User]:
+    return list(User.objects.filter(company_id=company_id, role=Role.COMPANY_ADMIN, is_active=True))
+
+
+def request_submit(
+    *,
+    employee: User,
+    product_id: int,
+    delivery_address: str,
+    note: str = "",
+    card: Card | None = None,
+    at=None,
+) -> ProductRequest:
+    """An employee requests a product. The budget part is reserved under the budget's row
+    lock, so two requests at once can never together overspend it; the card part is
+    charged once the request is recorded. A declined card withdraws the request and frees
+    its reservation: nothing is charged, nothing is sent."""
+    if employee.company_id is None or not employee.is_active:
+        raise TransitionRefused("Only an employee of a company can request hardware.")
+    product = (
+        Product.objects.visible_to(employee).active().select_related("partner").get(pk=product_id)
+    )
+    delivery_address, note = delivery_address.strip(), note.strip()
+    if not delivery_address:
+        raise ValidationError("Enter the delivery address.")
+    token: CardToken | None = None
+    first = request_quote(employee=employee, product=product)
+    if not first.allowed:
+        raise BudgetRefused(first.message)
+    if first.card_amount > 0:
+        if card is None:
+            raise BudgetRefused(f"{first.message} Enter your card to continue.")
+        token = get_gateway().tokenize(card)  # raises CardDeclined for a card that is not valid
+    with transaction.atomic():
+        budget = Budget.objects.select_for_update().get(pk=first.budget.pk)
+        quote = request_quote(employee=employee, product=product, budget=budget)
+        if not quote.allowed or (quote.card_amount > 0 and token is None):
+            raise BudgetRefused(
+                "Your available budget changed while you were requesting. Check the new "
+                f"amounts and send the request again. {quote.message}".strip()
+            )
+        request = ProductRequest.objects.create(
+            company_id=employee.company_id,
+            employee=employee,
+            product=product,
+            partner=product.partner,
+            name=product.name,
+            category=product.category,
+            amount=quote.amount,
+            currency=quote.currency,
+            budget_amount=quote.budget_amount,
+            card_amount=quote.card_amount,
+            is_leased=product.is_leased,
+            delivery_address=delivery_address,
+            note=note,
+            created_at=at or timezone.now(),
+        )
+        if quote.budget_amount > 0:
+            budgets.budget_reserve(
+                budget=budget,
+                amount=quote.budget_amount,
+                request_id=request.pk,
+                actor=employee,
+                at=at,
+            )
+        payment = None
+        if quote.card_amount > 0:
+            payment = budgets.payment_create(
+                employee=employee,
+                request_id=request.pk,
+                amount=quote.card_amount,
+                currency=quote.currency,
+                token=token,
+                purpose=f"{product.name} (request {request.number}), the part over your budget",
+            )
+        profiles_touch([employee.pk])
+    if payment is not None:
+        try:
+            budgets.payment_charge(payment.pk)
+        except CardDeclined as declined:
+            _fail_request(request.pk, str(declined))
+            raise BudgetRefused(
+                f"{declined} Nothing was charged and the request was not sent."
+            ) from None
+        except GatewayUnavailable:
+            # The payment stays pending under its key; the periodic job finishes it.
+            logger.warning("card charge for request %s is pending: gateway unavailable", request.pk)
+    _tell_admins(request)
+    return request
+
+
+def _tell_admins(request: ProductRequest) -> None:
+    with transaction.atomic():
+        notify_many(
+            [
+                Message(
+                    kind="request_submitted",
+                    recipient=admin,
+                    context={"request": request, "employee": request.employee},
+                    dedup_key=f"request_submitted:{request.pk}:{admin.pk}",
+                )
+                for admin in _company_admins(request.company_id)
+            ]
+        )
+
+
+@transaction.atomic
+def _fail_request(request_id: int, reason: str) -> None:
+    request = ProductRequest.objects.select_for_update().get(pk=request_id)
+    if request.status != RequestStatus.PENDING:
+        return
+    request.fail_payment(by=None, description=reason)
+    request.save()
+    budgets.budget_release_request(
+        request_id=request.pk, actor=SYSTEM, reason="Card payment failed."
+    )
+    profiles_touch([request.employee_id])
+
+
+# Pending card charges one periodic run settles; each is a gateway call.
+SETTLE_BATCH_SIZE = 50
+# After this long without an answer from the gateway, a pending charge is given up.
+SETTLE_GIVE_UP_SECONDS = 60 * 60
+
+
+def requests_settle_payments() -> dict[str, int]:
+    """Periodic: finish card charges that the gateway did not answer at submit time (same
+    idempotency key, so a charge that did go through is not made twice)."""
+    counts = {"paid": 0, "failed": 0, "waiting": 0}
+    pending = CardPayment.objects.filter(status=CardPayment.Status.PENDING, request__isnull=False)
+    for payment in pending.order_by("pk")[:SETTLE_BATCH_SIZE]:
+        try:
+            budgets.payment_charge(payment.pk)
+            counts["paid"] += 1
+        except CardDeclined as declined:
+            _fail_request(payment.request_id, str(declined))
+            counts["failed"] += 1
+        except GatewayUnavailable:
+            if (timezone.now() - payment.created_at).total_seconds() > SETTLE_GIVE_UP_SECONDS:
+                CardPayment.objects.filter(pk=payment.pk, status=CardPayment.Status.PENDING).update(
+                    status=CardPayment.Status.FAILED, completed_at=timezone.now()
+                )
+                _fail_request(payment.request_id, "The card processor did not answer.")
+                counts["failed"] += 1
+            else:
+                counts["waiting"] += 1
+    return counts
+
+
+def _lock_request(request_id: int, actor) -> ProductRequest:
+    return (
+        ProductRequest.objects.visible_to(actor)
+        .select_for_update(of=("self",))
+        .select_related("employee", "product", "partner")
+        .get(pk=request_id)
+    )
+
+
+def _refund_request_card(request: ProductRequest, reason: str) -> Decimal:
+    payment = CardPayment.objects.filter(request=request).first()
+    if payment is None:
+        return ZERO
+    refund = budgets.refund_create(
+        payment_id=payment.pk,
+        amount=payment.amount,
+        reason=reason,
+        key=f"refund:request:{request.pk}",
+    )
+    return refund.amount if refund else ZERO
+
+
+@transaction.atomic
+def request_withdraw(*, request_id: int, actor) -> ProductRequest:
+    """The employee takes back a pending request: the reservation is released and a card
+    payment refunded."""
+    request = _lock_request(request_id, actor)
+    if request.employee_id != getattr(actor, "pk", None):
+        raise TransitionRefused("Only the employee who made the request can withdraw it.")
+    if request.status == RequestStatus.WITHDRAWN:
+        return request
+    if request.status != RequestStatus.PENDING:
+        raise TransitionRefused(
+            f"Request {request.number} is {request.get_status_display().lower()}: it can no "
+            "longer be withdrawn."
+        )
+    request.withdraw(by=actor, description="Withdrawn by the employee.")
+    request.save()
+    budgets.budget_release_request(request_id=request.pk, actor=actor, reason="Request withdrawn.")
+    _refund_request_card(request, "Request withdrawn.")
+    profiles_touch([request.employee_id])
+    return request
+
+
+def _check_admin(actor, request: ProductRequest) -> None:
+    if getattr(actor, "is_superuser", False) or actor is SYSTEM:
+        return
+    if getattr(actor, "role", None) != Role.COMPANY_ADMIN or actor.company_id != request.company_id:
+        raise TransitionRefused("Only a company admin decides on requests.")
+
+
+@transaction.atomic
+def request_approve(*, request_id: int, actor, note: str = "", at=None) -> ProductRequest:
+    """A company admin approves: the order is made (one device per unit, Ordered) and goes
+    to the partner; the reserved budget becomes committed; the employee is told."""
+    request = _lock_request(request_id, actor)
+    _check_admin(actor, request)
+    if request.status == RequestStatus.APPROVED:
+        return request
+    if request.status != RequestStatus.PENDING:
+        raise TransitionRefused(
+            f"Request {request.number} is {request.get_status_display().lower()}: only a request "
+            "waiting for approval can be approved."
+        )
+    if request.card_amount > 0:
+        paid = CardPayment.objects.filter(
+            request=request, status=CardPayment.Status.SUCCEEDED
+        ).exists()
+        if not paid:
+            raise TransitionRefused("The card payment for this request is not confirmed yet.")
+    product = request.product
+    order = order_create(
+        employee=request.employee,
+        partner=request.partner,
+        lines=[
+            LineSpec(
+                name=request.name,
+                category=request.category,
+                unit_price=request.amount,
+                currency=request.currency,
+                product_id=product.pk,
+                is_leased=request.is_leased,
+                monthly_price=product.monthly_price,
+                lease_months=product.lease_months,
+            )
+        ],
+        delivery_address=request.delivery_address,
+        note=request.note,
+        actor=actor,
+        source=Source.ADMIN,
+        at=at,
+    )
+    request.approve(by=actor if getattr(actor, "pk", None) else None, description=note.strip())
+    request.order = order
+    request.save()
+    budgets.budget_commit(request_id=request.pk, order_id=order.pk, actor=actor, at=at)
+    order_event(
+        order, actor, OrderEvent.Kind.NOTE, f"Approved from request {request.number}.", at=at
+    )
+    notify(
+        kind="request_approved",
+        recipient=request.employee,
+        context={"request": request, "order": order},
+        dedup_key=f"request_approved:{request.pk}",
+    )
+    return request
+
+
+@transaction.atomic
+def request_reject(*, request_id: int, actor, reason: str) -> ProductRequest:
+    """A company admin rejects, with a reason that is mailed to the employee; the reserved
+    budget is released and a card payment refunded."""
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError("Give the employee a reason.")
+    request = _lock_request(request_id, actor)
+    _check_admin(actor, request)
+    if request.status == RequestStatus.REJECTED:
+        return request
+    if request.status != RequestStatus.PENDING:
+        raise TransitionRefused(
+            f"Request {request.number} is {request.get_status_display().lower()}: only a request "
+            "waiting for approval can be rejected."
+        )
+    request.reject(by=actor if getattr(actor, "pk", None) else None, description=reason)
+    request.save()
+    released = budgets.budget_release_request(request_id=request.pk, actor=actor, reason=reason)
+    refunded = _refund_request_card(request, f"Request rejected: {reason}")
+    profiles_touch([request.employee_id])
+    notify(
+        kind="request_rejected",
+        recipient=request.employee,
+        context={"request": request, "reason": reason, "released": released, "refunded": refunded},
+        dedup_key=f"request_rejected:{request.pk}",
+    )
+    return request
+
+
+__all__ = [
+    "Quote",
+    "request_approve",
+    "request_quote",
+    "request_reject",
+    "request_submit",
+    "request_withdraw",
+    "requests_settle_payments",
+]

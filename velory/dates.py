@@ -1,0 +1,12 @@
+"""Date arithmetic shared by the apps."""
+
+import calendar
+from datetime import date
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day ``months`` later (or earlier), or the month's last day when it is
+    shorter: 31 Jan + 1 month = 28/29 Feb."""
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
