@@ -100,7 +100,7 @@ class Budget(models.Model):
             committed=Sum("committed_delta"),
             spent=Sum("spent_delta"),
         )
-        return {k: v or ZERO for k, v in sums.items()}
+        return {k: (v or ZERO).quantize(Decimal("0.01")) for k, v in sums.items()}
 
 
 class BudgetEntryQuerySet(TenantQuerySet):

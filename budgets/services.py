@@ -83,7 +83,7 @@ def _balance(budget_id: int, *, request_id=None, order_id=None) -> dict[str, Dec
     rows = BudgetEntry.objects.filter(budget_id=budget_id)
     rows = rows.filter(request_id=request_id) if request_id else rows.filter(order_id=order_id)
     sums = rows.aggregate(reserved=Sum("reserved_delta"), committed=Sum("committed_delta"))
-    return {k: v or ZERO for k, v in sums.items()}
+    return {k: (v or ZERO).quantize(CENT) for k, v in sums.items()}
 
 
 # --- The one writer --------------------------------------------------------------------------
@@ -360,7 +360,14 @@ def budgets_renew(today: date | None = None) -> int:
 
 
 def payment_create(
-    *, employee, request_id: int, amount: Decimal, currency: str, token: CardToken, purpose: str
+    *,
+    employee,
+    request_id: int,
+    amount: Decimal,
+    currency: str,
+    token: CardToken,
+    purpose: str,
+    at=None,
 ):
     """Record a card payment to make (in the caller's transaction); ``payment_charge``
     makes it after commit."""
@@ -376,6 +383,7 @@ def payment_create(
         card_brand=token.brand,
         card_last4=token.last4,
         key=f"charge:request:{request_id}",
+        created_at=at or timezone.now(),
     )
 
 

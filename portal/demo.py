@@ -12,6 +12,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
+from budgets.payments import Card
 from companies import services as company_services
 from companies.models import Company, LeasingCompany, Partner, User
 from devices.models import Category, Device, Source
@@ -86,6 +87,7 @@ def seed_demo() -> DemoReport:
         currency="EUR",
         auto_receive_on_delivery=False,
         buyout_allowed=True,
+        card_payments_allowed=True,
         support_name="Acme IT helpdesk",
         support_email="it@acme.example",
         support_phone="+46 8 123 456 00",
@@ -194,86 +196,55 @@ def seed_demo() -> DemoReport:
     return report
 
 
-PRODUCTS = [
-    # company, partner, name, category, price, acquisition, monthly, months
-    ("acme", "nordic-it", "MacBook Pro 14 M4", Category.LAPTOP, "2399.00", "purchase", None, None),
-    (
-        "acme",
+# company: (partner, [(name, category, price[, monthly price, lease months])])
+PRODUCTS = {
+    "acme": (
         "nordic-it",
-        "Lenovo ThinkPad X1 Carbon",
-        Category.LAPTOP,
-        "2124.00",
-        "lease",
-        "59.00",
-        36,
+        [
+            ("MacBook Pro 14 M4", Category.LAPTOP, "2399.00"),
+            ("Lenovo ThinkPad X1 Carbon", Category.LAPTOP, "2124.00", "59.00", 36),
+            ("iPhone 16", Category.PHONE, "999.00"),
+            ("Jabra Evolve2 65", Category.HEADSET, "249.00"),
+            ("Dell UltraSharp 27 4K", Category.MONITOR, "649.00"),
+            ("Apple Magic Keyboard", Category.ACCESSORY, "149.00"),
+            ("Samsung Galaxy Tab S9", Category.TABLET, "899.00"),
+        ],
     ),
-    ("acme", "nordic-it", "iPhone 16", Category.PHONE, "999.00", "purchase", None, None),
-    ("acme", "nordic-it", "Jabra Evolve2 65", Category.HEADSET, "249.00", "purchase", None, None),
-    (
-        "acme",
-        "nordic-it",
-        "Dell UltraSharp 27 4K",
-        Category.MONITOR,
-        "649.00",
-        "purchase",
-        None,
-        None,
-    ),
-    (
-        "globex",
+    "globex": (
         "baltic-supply",
-        "HP EliteBook 840",
-        Category.LAPTOP,
-        "1590.00",
-        "purchase",
-        None,
-        None,
+        [
+            ("HP EliteBook 840", Category.LAPTOP, "1590.00"),
+            ("Lenovo ThinkPad T14", Category.LAPTOP, "1390.00"),
+            ("Samsung Galaxy S25", Category.PHONE, "899.00"),
+            ("Poly Voyager Focus 2", Category.HEADSET, "219.00"),
+        ],
     ),
-    (
-        "globex",
-        "baltic-supply",
-        "Samsung Galaxy S25",
-        Category.PHONE,
-        "899.00",
-        "purchase",
-        None,
-        None,
-    ),
-    (
-        "globex",
-        "baltic-supply",
-        "Poly Voyager Focus 2",
-        Category.HEADSET,
-        "219.00",
-        "purchase",
-        None,
-        None,
-    ),
-]
+}
 
 
 def _catalogue(report, *tenants) -> dict[str, Product]:
     companies = {c.slug: c for c in tenants if isinstance(c, Company)}
     partners = {p.slug: p for p in tenants if isinstance(p, Partner)}
     products = {}
-    for slug, partner, name, category, price, acquisition, monthly, months in PRODUCTS:
+    for slug, (partner_slug, items) in PRODUCTS.items():
         company = companies[slug]
-        product, created = Product.objects.get_or_create(
-            company=company,
-            name=name,
-            defaults={
-                "partner": partners[partner],
-                "category": category,
-                "price": Decimal(price),
-                "currency": company.currency,
-                "acquisition": acquisition,
-                "monthly_price": Decimal(monthly) if monthly else None,
-                "lease_months": months,
-            },
-        )
-        if created:
-            report.add(f"product {name}")
-        products[name] = product
+        for name, category, price, *lease in items:
+            product, created = Product.objects.get_or_create(
+                company=company,
+                name=name,
+                defaults={
+                    "partner": partners[partner_slug],
+                    "category": category,
+                    "price": Decimal(price),
+                    "currency": company.currency,
+                    "acquisition": Acquisition.LEASE if lease else Acquisition.PURCHASE,
+                    "monthly_price": Decimal(lease[0]) if lease else None,
+                    "lease_months": lease[1] if lease else None,
+                },
+            )
+            if created:
+                report.add(f"product {name}")
+            products[name] = product
     return products
 
 
@@ -291,6 +262,7 @@ def _line(product: Product) -> orders.LineSpec:
 
 
 def _order(employee, partner, product, days_ago: float) -> tuple[Order, list[int]]:
+    """An order made directly (hardware from before the company used budgets)."""
     order = orders.order_create(
         employee=employee,
         partner=partner,
@@ -303,20 +275,56 @@ def _order(employee, partner, product, days_ago: float) -> tuple[Order, list[int
     return order, list(order.devices.values_list("pk", flat=True))
 
 
+def _requested(employee, admin, product, days_ago: float, *, card=None, approve=True):
+    """A request as the employee makes it (budget reserved, card charged for the rest),
+    approved by their company admin a little later."""
+    request = orders.request_submit(
+        employee=employee,
+        product_id=product.pk,
+        delivery_address=employee.delivery_address,
+        card=card,
+        at=_ago(days_ago),
+    )
+    if not approve:
+        return request, None, []
+    request = orders.request_approve(request_id=request.pk, actor=admin, at=_ago(days_ago - 0.1))
+    return request, request.order, list(request.order.devices.values_list("pk", flat=True))
+
+
 def _ago(days: float):
     return timezone.now() - timedelta(days=days)
 
 
+def _budget(
+    employee, allowance: str, *, category: str = "", months: int = 36, started_days_ago: int = 0
+):
+    from budgets.models import Budget
+    from budgets.services import budget_create
+
+    existing = Budget.objects.filter(employee=employee, category=category).first()
+    return existing or budget_create(
+        employee=employee,
+        category=category,
+        allowance=Decimal(allowance),
+        period_months=months,
+        period_start=timezone.localdate() - timedelta(days=started_days_ago),
+    )
+
+
 def _hardware_anna(report, people, nordic, lease_co, catalogue) -> None:
-    """Anna: Shipped (tracked), Delivered (waiting for her), Preparing, Not started, and an
-    Active leased laptop whose lease ends within 60 days."""
+    """Anna: budgets with money left and a pending request; devices Shipped (tracked),
+    Delivered (waiting for her), Preparing, Not started (paid partly by card, so cancelling
+    it shows both a budget release and a refund), and an Active leased laptop whose lease
+    ends within 60 days."""
     anna = people["anna@acme.example"]
     if Order.objects.filter(employee=anna).exists():
         return
     staff = people["staff@nordic-it.example"]
     admin = people["admin@acme.example"]
+    _budget(anna, "4000.00", months=36, started_days_ago=400)
+    _budget(anna, "800.00", category=Category.PHONE, months=24, started_days_ago=200)
 
-    # The leased laptop, 34.5 months into a 36-month lease.
+    # The leased laptop, from before Acme used budgets, 34.5 months into a 36-month lease.
     product = catalogue["Lenovo ThinkPad X1 Carbon"]
     _, ids = _order(anna, nordic, product, days_ago=1058)
     orders.devices_advance(
@@ -346,7 +354,6 @@ def _hardware_anna(report, people, nordic, lease_co, catalogue) -> None:
         at=_ago(1049),
     )
     device = Device.objects.get(pk=ids[0])
-    # Started 34.5 months ago: the lease ends in about six weeks.
     lease_start = add_months(timezone.localdate(), -36) + timedelta(days=45)
     lease_create(
         device=device,
@@ -359,37 +366,8 @@ def _hardware_anna(report, people, nordic, lease_co, catalogue) -> None:
         buyout_price=Decimal("320.00"),
     )
 
-    # Shipped, with a tracking number and carrier scans.
-    order, ids = _order(anna, nordic, catalogue["Jabra Evolve2 65"], days_ago=6)
-    orders.devices_advance(
-        device_ids=ids, transition="acknowledge", actor=staff, source=Source.ADMIN, at=_ago(5.9)
-    )
-    orders.devices_advance(
-        device_ids=ids, transition="start_preparing", actor=staff, source=Source.ADMIN, at=_ago(5)
-    )
-    orders.devices_ship(
-        device_ids=ids,
-        actor=staff,
-        source=Source.ADMIN,
-        carrier="PostNord",
-        tracking_number="PN738104592SE",
-        tracking_url="https://tracking.postnord.com/se/?id=PN738104592SE",
-        expected_delivery=timezone.localdate() + timedelta(days=2),
-        at=_ago(2),
-    )
-    shipment = order.shipments.get()
-    orders.shipment_record_progress(
-        shipment_id=shipment.pk,
-        status_text="In transit",
-        events=[
-            orders.TrackingEvent(_ago(2), "Shipment information received", "Göteborg"),
-            orders.TrackingEvent(_ago(1.6), "Picked up by PostNord", "Göteborg"),
-            orders.TrackingEvent(_ago(0.8), "Arrived at sorting terminal", "Stockholm Årsta"),
-        ],
-    )
-
     # Delivered, waiting for Anna to mark it received.
-    order, ids = _order(anna, nordic, catalogue["Dell UltraSharp 27 4K"], days_ago=9)
+    _, order, ids = _requested(anna, admin, catalogue["Dell UltraSharp 27 4K"], days_ago=9)
     orders.devices_advance(
         device_ids=ids, transition="start_preparing", actor=staff, source=Source.ADMIN, at=_ago(8)
     )
@@ -413,8 +391,36 @@ def _hardware_anna(report, people, nordic, lease_co, catalogue) -> None:
     )
     orders.devices_deliver(device_ids=ids, actor=SYSTEM, source=Source.POLL, at=_ago(1))
 
+    # Shipped, with a tracking number and carrier scans.
+    _, order, ids = _requested(anna, admin, catalogue["Jabra Evolve2 65"], days_ago=6)
+    orders.devices_advance(
+        device_ids=ids, transition="acknowledge", actor=staff, source=Source.ADMIN, at=_ago(5.8)
+    )
+    orders.devices_advance(
+        device_ids=ids, transition="start_preparing", actor=staff, source=Source.ADMIN, at=_ago(5)
+    )
+    orders.devices_ship(
+        device_ids=ids,
+        actor=staff,
+        source=Source.ADMIN,
+        carrier="PostNord",
+        tracking_number="PN738104592SE",
+        tracking_url="https://tracking.postnord.com/se/?id=PN738104592SE",
+        expected_delivery=timezone.localdate() + timedelta(days=2),
+        at=_ago(2),
+    )
+    orders.shipment_record_progress(
+        shipment_id=order.shipments.get().pk,
+        status_text="In transit",
+        events=[
+            orders.TrackingEvent(_ago(2), "Shipment information received", "Göteborg"),
+            orders.TrackingEvent(_ago(1.6), "Picked up by PostNord", "Göteborg"),
+            orders.TrackingEvent(_ago(0.8), "Arrived at sorting terminal", "Stockholm Årsta"),
+        ],
+    )
+
     # Preparing at the partner: the order is locked.
-    _, ids = _order(anna, nordic, catalogue["MacBook Pro 14 M4"], days_ago=3)
+    _, _, ids = _requested(anna, admin, catalogue["MacBook Pro 14 M4"], days_ago=3)
     orders.devices_advance(
         device_ids=ids, transition="acknowledge", actor=staff, source=Source.ADMIN, at=_ago(2.9)
     )
@@ -422,28 +428,41 @@ def _hardware_anna(report, people, nordic, lease_co, catalogue) -> None:
         device_ids=ids, transition="start_preparing", actor=staff, source=Source.ADMIN, at=_ago(1)
     )
 
-    # Not started: acknowledged by the partner, still changeable.
-    _, ids = _order(anna, nordic, catalogue["iPhone 16"], days_ago=1)
+    # Not started, paid 800 from the phone budget and 199 by Anna's card.
+    visa = Card(
+        number="4242424242424242", exp_month=8, exp_year=timezone.localdate().year + 3, cvc="123"
+    )
+    _, _, ids = _requested(anna, admin, catalogue["iPhone 16"], days_ago=1, card=visa)
     orders.devices_advance(
         device_ids=ids, transition="acknowledge", actor=staff, source=Source.ADMIN, at=_ago(0.5)
     )
+
+    # Waiting for approval.
+    _requested(anna, admin, catalogue["Apple Magic Keyboard"], days_ago=0.2, approve=False)
     report.add("Anna's hardware")
 
 
 def anna_receive(user, device_id, *, serial, on) -> None:
+    at = timezone.make_aware(timezone.datetime.combine(on, timezone.datetime.min.time()))
     orders.device_mark_received(
-        device_id=device_id, actor=user, serial_number=serial, received_on=on
+        device_id=device_id,
+        actor=user,
+        serial_number=serial,
+        received_on=on,
+        at=at + timedelta(hours=9),
     )
 
 
 def _hardware_olli(report, people, baltic, catalogue) -> None:
-    """Olli (Globex: no tracking, auto-receive on): a laptop received on delivery without a
-    click, and a phone being prepared."""
+    """Olli (Globex: no tracking, auto-receive on, no card top-up): a laptop received on
+    delivery without a click, and a phone being prepared."""
     olli = people["olli@globex.example"]
     if Order.objects.filter(employee=olli).exists():
         return
     staff = people["staff@baltic-supply.example"]
-    _, ids = _order(olli, baltic, catalogue["HP EliteBook 840"], days_ago=20)
+    admin = people["admin@globex.example"]
+    _budget(olli, "3000.00", months=36, started_days_ago=100)
+    _, _, ids = _requested(olli, admin, catalogue["HP EliteBook 840"], days_ago=20)
     orders.devices_advance(
         device_ids=ids, transition="start_preparing", actor=staff, source=Source.ADMIN, at=_ago(18)
     )
@@ -451,7 +470,7 @@ def _hardware_olli(report, people, baltic, catalogue) -> None:
         device_ids=ids, actor=staff, source=Source.ADMIN, carrier="Itella", at=_ago(15)
     )
     orders.devices_deliver(device_ids=ids, actor=staff, source=Source.ADMIN, at=_ago(13))
-    _, ids = _order(olli, baltic, catalogue["Samsung Galaxy S25"], days_ago=4)
+    _, _, ids = _requested(olli, admin, catalogue["Samsung Galaxy S25"], days_ago=4)
     orders.devices_advance(
         device_ids=ids, transition="start_preparing", actor=staff, source=Source.ADMIN, at=_ago(2)
     )
@@ -463,6 +482,7 @@ def _hardware_ben(report, people) -> None:
     ben = people["ben@acme.example"]
     if Device.objects.filter(owner=ben).exists():
         return
+    _budget(ben, "3000.00", months=36, started_days_ago=30)
     orders.device_register_manually(
         actor=people["admin@acme.example"],
         owner_id=ben.pk,

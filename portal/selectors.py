@@ -4,14 +4,17 @@ the number of devices (asserted in tests/portal/test_queries.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Q
 from django.utils import timezone
 
+from budgets.models import Budget, BudgetEntry, CardPayment, Refund
 from companies.models import Partner, User
 from devices.models import LABELS, TONE, Category, Device, DeviceEvent, DeviceStatus
+from orders.models import Product, ProductRequest, RequestStatus
 from orders.selectors import OrderStatus, order_is_open, order_status
+from orders.services import request_quote
 from velory.tenancy import Role
 
 S = DeviceStatus
@@ -83,6 +86,9 @@ class YourDetails:
     open_orders: list[OrderCard]
     waiting: list[dict]  # delivered devices the employee should mark received
     counts: dict
+    budgets: list = field(default_factory=list)
+    requests: list = field(default_factory=list)
+    payments: list = field(default_factory=list)
 
 
 DEVICE_ROW_FIELDS = (
@@ -177,7 +183,99 @@ def your_details_for(user: User) -> YourDetails:
             "devices": len(rows),
             "in_use": sum(1 for r in rows if r["status"] in (S.RECEIVED, S.ACTIVE)),
         },
+        budgets=budget_cards_for(user),
+        requests=requests_for(user),
+        payments=payments_for(user),
     )
+
+
+@dataclass
+class BudgetCard:
+    budget: Budget
+
+    @property
+    def label(self) -> str:
+        return self.budget.category_label
+
+    @property
+    def until(self) -> str:
+        return long_date(self.budget.period_end)
+
+    def share(self, value) -> str:
+        """A part of the allowance as a CSS width (the meter)."""
+        total = self.budget.total_allowance
+        return f"{min(value / total * 100, 100):.1f}%" if total > 0 else "0%"
+
+    @property
+    def meter(self) -> dict:
+        b = self.budget
+        return {
+            "spent": self.share(b.spent),
+            "committed": self.share(b.committed),
+            "reserved": self.share(b.reserved),
+        }
+
+
+def budget_cards_for(user: User) -> list[BudgetCard]:
+    """The user's budgets: one query."""
+    return [
+        BudgetCard(b)
+        for b in Budget.objects.visible_to(user).filter(employee=user).order_by("category")
+    ]
+
+
+def requests_for(user: User, days: int = 30) -> list[ProductRequest]:
+    """Requests waiting for approval, and those turned down in the last ``days`` (approved
+    ones show as orders): one query."""
+    since = timezone.now() - timedelta(days=days)
+    turned_down = [RequestStatus.REJECTED, RequestStatus.WITHDRAWN, RequestStatus.FAILED]
+    return list(
+        ProductRequest.objects.visible_to(user)
+        .filter(employee=user)
+        .filter(Q(status=RequestStatus.PENDING) | Q(status__in=turned_down, decided_at__gte=since))
+        .order_by("-created_at")
+    )
+
+
+def payments_for(user: User) -> list[CardPayment]:
+    """Card payments with their refunds: two queries (one when there are none)."""
+    return list(
+        CardPayment.objects.visible_to(user)
+        .filter(employee=user)
+        .select_related("request")
+        .prefetch_related(Prefetch("refunds", queryset=Refund.objects.order_by("created_at")))
+        .order_by("-created_at")
+    )
+
+
+def budget_history_for(user: User) -> dict:
+    """The budget page: budgets, every ledger entry, card payments and refunds."""
+    budgets = budget_cards_for(user)
+    entries = list(
+        BudgetEntry.objects.visible_to(user)
+        .filter(budget__employee=user)
+        .select_related("budget", "request", "order")
+        .order_by("-created_at", "-id")
+    )
+    return {"budgets": budgets, "entries": entries, "payments": payments_for(user)}
+
+
+def catalogue_for(user: User, category: str = "") -> list[tuple]:
+    """The company's active products with how each would be paid: two queries."""
+    products = Product.objects.visible_to(user).active().select_related("partner")
+    if category:
+        products = products.filter(category=category)
+    budgets = {b.category: b for b in Budget.objects.visible_to(user).filter(employee=user)}
+    rows = []
+    for product in products.order_by("category", "price"):
+        budget = budgets.get(product.category) or budgets.get("")
+        rows.append(
+            (
+                product,
+                request_quote(employee=user, product=product, budget=budget) if budget else None,
+            )
+        )
+    return rows
 
 
 def device_detail_for(user, device_id: int) -> Device:

@@ -9,6 +9,10 @@ urlpatterns = [
     path("me/devices/<int:device_id>/receive/", views.device_receive, name="device-receive"),
     path("me/orders/<int:order_id>/", views.order_detail, name="order-detail"),
     path("me/orders/<int:order_id>/track/", views.order_track, name="order-track"),
+    path("me/budget/", views.budget, name="budget"),
+    path("me/requests/<int:request_id>/withdraw/", views.request_withdraw, name="request-withdraw"),
+    path("catalogue/", views.catalogue, name="catalogue"),
+    path("catalogue/<int:product_id>/", views.product_detail, name="product-detail"),
     path("support/", views.support, name="support"),
     path("healthz", views.health, name="health"),
 ]

@@ -14,15 +14,17 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
-from devices.models import IN_TRANSIT_STATUSES, Device
+from budgets.payments import PaymentError
+from budgets.services import BudgetRefused
+from devices.models import IN_TRANSIT_STATUSES, Category, Device
 from devices.services import Result, TransitionRefused
 from orders import services as order_services
-from orders.models import Order
+from orders.models import Order, Product, ProductRequest
 from orders.selectors import order_detail_for, order_is_updatable, order_status, order_tracking_for
 from velory.cache import cache_get, cache_set
 
 from . import selectors
-from .forms import MarkReceivedForm, OrderDetailsForm
+from .forms import MarkReceivedForm, OrderDetailsForm, RequestForm
 
 
 def _get_or_404(loader, *args):
@@ -175,6 +177,100 @@ def order_track(request, order_id: int):
             "status": order_status(d.status for d in devices),
             "shipments": order.shipments.all(),
         },
+    )
+
+
+@require_GET
+def catalogue(request):
+    category = request.GET.get("category", "")
+    if category not in dict(Category.choices):
+        category = ""
+    rows = selectors.catalogue_for(request.user, category)
+    return render(
+        request,
+        "portal/catalogue.html",
+        {"nav": "catalogue", "rows": rows, "category": category, "categories": Category.choices},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def product_detail(request, product_id: int):
+    user = request.user
+    try:
+        product = (
+            Product.objects.visible_to(user).active().select_related("partner").get(pk=product_id)
+        )
+    except Product.DoesNotExist:
+        raise Http404("No such product") from None
+    quote = order_services.request_quote(employee=user, product=product)
+    needs_card = quote.allowed and quote.card_amount > 0
+    form = RequestForm(
+        request.POST or None,
+        needs_card=needs_card,
+        initial={"delivery_address": user.delivery_address},
+    )
+    if request.method == "POST" and quote.allowed and form.is_valid():
+        try:
+            submitted = order_services.request_submit(
+                employee=user,
+                product_id=product.pk,
+                delivery_address=form.cleaned_data["delivery_address"],
+                note=form.cleaned_data["note"],
+                card=form.cleaned_data.get("card"),
+            )
+        except (BudgetRefused, TransitionRefused, PaymentError) as refusal:
+            form.add_error(None, str(refusal))
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(
+                request,
+                f"Request {submitted.number} for {product.name} is sent to your company admin "
+                "for approval.",
+            )
+            return redirect("me")
+    elif request.method == "POST" and not quote.allowed:
+        form.add_error(None, quote.message)
+    return render(
+        request,
+        "portal/product_detail.html",
+        {"nav": "catalogue", "product": product, "quote": quote, "form": form},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def request_withdraw(request, request_id: int):
+    try:
+        product_request = (
+            ProductRequest.objects.visible_to(request.user)
+            .filter(employee=request.user)
+            .get(pk=request_id)
+        )
+    except ProductRequest.DoesNotExist:
+        raise Http404("No such request") from None
+    if request.method == "POST":
+        try:
+            order_services.request_withdraw(request_id=product_request.pk, actor=request.user)
+        except TransitionRefused as refusal:
+            messages.error(request, str(refusal))
+        else:
+            messages.success(
+                request,
+                f"Request {product_request.number} is withdrawn; its budget is available again"
+                + (
+                    " and your card payment is being refunded."
+                    if product_request.card_amount
+                    else "."
+                ),
+            )
+        return redirect("me")
+    return render(request, "portal/request_withdraw.html", {"nav": "me", "req": product_request})
+
+
+@require_GET
+def budget(request):
+    return render(
+        request, "portal/budget.html", {"nav": "me", **selectors.budget_history_for(request.user)}
     )
 
 

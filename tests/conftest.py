@@ -102,6 +102,12 @@ def globex(db):
 
 
 @pytest.fixture
+def after_commit(django_capture_on_commit_callbacks):
+    """Run what services schedule after commit (mail, refunds), as a real commit would."""
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+@pytest.fixture
 def superuser(db):
     return SuperuserFactory()
 

@@ -98,3 +98,54 @@ def device_in(tenant, status: str, **order_kwargs) -> Device:
 
 
 __all__ = ["PATHS", "SYSTEM", "bring_to", "device_in", "place_order"]
+
+
+# --- Money ------------------------------------------------------------------------------------
+
+VISA = "4242424242424242"
+DECLINED = "4000000000000002"
+GATEWAY_DOWN = "4000000000000119"
+
+
+def card(number=VISA):
+    from budgets.payments import Card
+
+    return Card(number=number, exp_month=12, exp_year=2040, cvc="123")
+
+
+def product_for(tenant, *, price="1000.00", name="ThinkPad T14", category="laptop", **extra):
+    from tests.factories import ProductFactory
+
+    return ProductFactory(
+        company=tenant.company,
+        partner=tenant.partner,
+        name=name,
+        category=category,
+        price=Decimal(price),
+        currency=tenant.company.currency,
+        **extra,
+    )
+
+
+def budget_for(tenant, allowance="2000.00", *, employee=None, category=""):
+    from budgets.services import budget_create
+
+    return budget_create(
+        employee=employee or tenant.employee, allowance=allowance, category=category
+    )
+
+
+def submit(tenant, product, *, employee=None, card_=None, note=""):
+    return orders.request_submit(
+        employee=employee or tenant.employee,
+        product_id=product.pk,
+        delivery_address="Storgatan 1\n111 22 Stockholm",
+        note=note,
+        card=card_,
+    )
+
+
+def approved_order(tenant, product, **kwargs):
+    request = submit(tenant, product, **kwargs)
+    request = orders.request_approve(request_id=request.pk, actor=tenant.admin)
+    return request.order

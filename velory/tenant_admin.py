@@ -65,3 +65,90 @@ class TenantAdmin(TenantScopedMixin, admin.ModelAdmin):
 
 class TenantInline(TenantScopedMixin, admin.TabularInline):
     extra = 0
+
+
+# --- Buttons on an object's page that run a use case -------------------------------------------
+
+
+class ObjectAction:
+    """A button on an object's admin page that asks for what it needs (a form) and calls a
+    service. ``run(request, obj, data)`` returns the success message; the service's refusal
+    (any exception listed in ``ObjectActionsAdmin.refusals``) is shown on the form and
+    changes nothing."""
+
+    def __init__(self, name, label, run, *, form=None, allowed=None, danger=False, help_text=""):
+        self.name, self.label, self.run = name, label, run
+        self.form = form
+        self.allowed = allowed or (lambda request, obj: True)
+        self.danger = danger
+        self.help_text = help_text
+
+
+class ObjectActionsAdmin(TenantAdmin):
+    change_form_template = "admin/object_actions_change_form.html"
+    refusals: tuple = ()
+
+    def get_object_actions(self, request, obj) -> list[ObjectAction]:
+        return []
+
+    def _allowed_actions(self, request, obj):
+        return [a for a in self.get_object_actions(request, obj) if a.allowed(request, obj)]
+
+    def get_urls(self):
+        from django.urls import path
+
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "<path:object_id>/act/<str:action>/",
+                self.admin_site.admin_view(self.object_action_view),
+                name="{}_{}_act".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, object_id)
+        extra = {"object_actions": self._allowed_actions(request, obj) if obj else []}
+        return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
+
+    def object_action_view(self, request, object_id, action):
+        from django import forms
+        from django.contrib import messages
+        from django.core.exceptions import ValidationError
+        from django.shortcuts import redirect
+        from django.template.response import TemplateResponse
+        from django.urls import reverse
+
+        obj = self.get_object(request, object_id)
+        if obj is None:
+            raise Http404("Not found")
+        chosen = next((a for a in self._allowed_actions(request, obj) if a.name == action), None)
+        change_url = reverse(
+            f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[obj.pk]
+        )
+        if chosen is None:
+            messages.error(request, "That action is not available for this object now.")
+            return redirect(change_url)
+        form_class = chosen.form or forms.Form
+        form = form_class(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                message = chosen.run(request, obj, form.cleaned_data)
+            except ValidationError as error:
+                form.add_error(None, error)
+            except self.refusals as refusal:
+                form.add_error(None, str(refusal))
+            else:
+                messages.success(request, message)
+                return redirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": obj,
+            "action": chosen,
+            "form": form,
+            "title": f"{chosen.label}: {obj}",
+            "change_url": change_url,
+        }
+        return TemplateResponse(request, "admin/object_action.html", context)

@@ -58,7 +58,7 @@ class SandboxGateway:
         if not card.cvc.isdigit() or len(card.cvc) not in (3, 4):
             raise CardDeclined("Check the card's security code.")
         outcome = OUTCOMES.get(number, "ok")
-        return CardToken(f"tok_sandbox_{outcome}_{number[-4:]}", brand_of(number), number[-4:])
+        return CardToken(f"tok_sandbox-{outcome}-{number[-4:]}", brand_of(number), number[-4:])
 
     def _record(self, **fields):
         from budgets.models import SandboxTransaction
@@ -76,8 +76,8 @@ class SandboxGateway:
 
         existing = SandboxTransaction.objects.filter(idempotency_key=idempotency_key).first()
         if existing is None:
-            outcome = token.split("_")[2] if token.startswith("tok_sandbox_") else "invalid"
-            if outcome == "processing":
+            outcome = token.split("-")[1] if token.startswith("tok_sandbox-") else "invalid"
+            if outcome == "processing_error":
                 raise GatewayUnavailable("The card processor is not answering. Try again shortly.")
             if outcome in MESSAGES:
                 raise CardDeclined(MESSAGES[outcome])

@@ -78,17 +78,18 @@ def request_quote(*, employee: User, product: Product, budget: Budget | None = N
     if amount <= available:
         return Quote(amount, currency, budget, available, amount, ZERO, True)
     if employee.company.card_payments_allowed:
-        return Quote(
-            amount,
-            currency,
-            budget,
-            available,
-            available,
-            amount - available,
-            True,
-            f"{available} {currency} comes from your budget and the remaining "
-            f"{amount - available} {currency} is charged to your card.",
-        )
+        over = amount - available
+        if available > 0:
+            how = (
+                f"{available} {currency} comes from your budget and the remaining {over} "
+                f"{currency} is charged to your card."
+            )
+        else:
+            how = (
+                f"Your {budget.category_label.lower()} budget has nothing left, so the full "
+                f"{over} {currency} is charged to your card."
+            )
+        return Quote(amount, currency, budget, available, available, over, True, how)
     return Quote(
         amount,
         currency,
@@ -176,6 +177,7 @@ def request_submit(
                 currency=quote.currency,
                 token=token,
                 purpose=f"{product.name} (request {request.number}), the part over your budget",
+                at=at,
             )
         profiles_touch([employee.pk])
     if payment is not None:

@@ -11,8 +11,9 @@ from velory.tenancy import SYSTEM
 
 pytestmark = pytest.mark.django_db
 
-# session, user (+company, partner), devices (+order, partner, shipment, lease)
-ME_QUERIES = 3
+# session, user (+company, partner), devices (+order, partner, shipment, lease), budgets,
+# requests, card payments (and their refunds, when there are payments)
+ME_QUERIES = 6
 # once rendered, the hardware sections come from the cache until the profile changes
 ME_QUERIES_CACHED = 2
 
@@ -92,3 +93,20 @@ def test_your_details_works_when_the_cache_is_down(login, acme, settings):
     response = login(acme.employee).get("/me/")
     assert response.status_code == 200
     assert "Offline laptop" in response.content.decode()
+
+
+def test_your_details_with_budget_requests_and_card_payments_stays_within_eight(
+    login, acme, django_assert_num_queries
+):
+    from tests.helpers import approved_order, budget_for, card, product_for, submit
+
+    acme.company.card_payments_allowed = True
+    acme.company.save()
+    budget_for(acme, "800.00")
+    approved_order(acme, product_for(acme, price="999.00"), card_=card())
+    submit(
+        acme, product_for(acme, price="100.00", name="Mouse", category="accessory"), card_=card()
+    )
+    client = login(acme.employee)
+    with django_assert_num_queries(ME_QUERIES + 1):  # + the refunds of the payments
+        client.get("/me/")

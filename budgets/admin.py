@@ -1,0 +1,239 @@
+"""Budgets and payments in the admin: company admins see and adjust their people's budgets
+(an adjustment is a ledger entry with a reason), and follow card payments and refunds; a
+failed refund shows here and is retried."""
+
+from django import forms
+from django.contrib import admin, messages
+
+from velory.tenancy import Role
+from velory.tenant_admin import ObjectAction, ObjectActionsAdmin, TenantAdmin, TenantInline
+
+from . import services
+from .models import Budget, BudgetEntry, CardPayment, Refund
+
+
+class BudgetEntryInline(TenantInline):
+    model = BudgetEntry
+    fields = ("created_at", "kind", "amount", "request", "order", "reason", "actor_name")
+    readonly_fields = fields
+    ordering = ("-created_at", "-id")
+    can_delete = False
+    verbose_name_plural = "ledger"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class AdjustForm(forms.Form):
+    amount = forms.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        help_text="Positive to raise, negative to lower (this period).",
+    )
+    reason = forms.CharField(max_length=300, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class BudgetForm(forms.ModelForm):
+    class Meta:
+        model = Budget
+        fields = ("employee", "category", "allowance", "period_months", "period_start")
+
+
+def _is_company_admin(request, obj=None) -> bool:
+    return request.user.is_superuser or request.user.role == Role.COMPANY_ADMIN
+
+
+@admin.register(Budget)
+class BudgetAdmin(ObjectActionsAdmin):
+    list_display = (
+        "employee",
+        "category_label",
+        "allowance",
+        "adjustments",
+        "reserved",
+        "committed",
+        "spent",
+        "available_display",
+        "period_end",
+    )
+    list_filter = ("category", "company")
+    list_select_related = ("employee",)
+    search_fields = ("employee__full_name", "employee__email")
+    inlines = [BudgetEntryInline]
+    refusals = (services.BudgetRefused,)
+
+    def get_inlines(self, request, obj=None):
+        return self.inlines if obj is not None else []
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = BudgetForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return BudgetForm.Meta.fields
+        return (
+            "employee",
+            "category",
+            "allowance",
+            "currency",
+            "period_months",
+            "period_start",
+            "period_end",
+            "adjustments",
+            "reserved",
+            "committed",
+            "spent",
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.get_fields(request, obj)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "employee" and field is not None:
+            field.queryset = field.queryset.filter(company__isnull=False)
+        return field
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return  # totals move only through ledger entries (the Adjust button)
+        budget = services.budget_create(
+            employee=form.cleaned_data["employee"],
+            category=form.cleaned_data["category"],
+            allowance=form.cleaned_data["allowance"],
+            period_months=form.cleaned_data["period_months"],
+            period_start=form.cleaned_data["period_start"],
+            actor=request.user,
+        )
+        obj.pk, obj._state.adding = budget.pk, False
+
+    @admin.display(description="category")
+    def category_label(self, obj):
+        return obj.category_label
+
+    @admin.display(description="available")
+    def available_display(self, obj):
+        return obj.available
+
+    def get_object_actions(self, request, obj):
+        return [
+            ObjectAction(
+                "adjust",
+                "Adjust budget",
+                self._adjust,
+                form=AdjustForm,
+                allowed=_is_company_admin,
+                help_text="Raise or lower this period's allowance. The change is a ledger entry "
+                "with your reason; the employee sees it in their budget history.",
+            )
+        ]
+
+    def _adjust(self, request, obj, data):
+        services.budget_adjust(
+            budget_id=obj.pk, amount=data["amount"], reason=data["reason"], actor=request.user
+        )
+        return f"The budget is adjusted by {data['amount']} {obj.currency}."
+
+
+class RefundInline(TenantInline):
+    model = Refund
+    fields = ("created_at", "amount", "status", "attempts", "last_error", "completed_at")
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CardPayment)
+class CardPaymentAdmin(TenantAdmin):
+    list_display = ("created_at", "employee", "purpose", "amount", "currency", "status", "refunded")
+    list_filter = ("status", "company")
+    list_select_related = ("employee",)
+    search_fields = ("employee__full_name", "purpose", "charge_id")
+    date_hierarchy = "created_at"
+    inlines = [RefundInline]
+    readonly_fields = (
+        "employee",
+        "request",
+        "purpose",
+        "amount",
+        "currency",
+        "gateway",
+        "card_brand",
+        "card_last4",
+        "charge_id",
+        "status",
+        "error",
+        "refunded",
+        "created_at",
+        "completed_at",
+    )
+    fields = readonly_fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Refund)
+class RefundAdmin(TenantAdmin):
+    list_display = (
+        "created_at",
+        "payment",
+        "amount",
+        "status",
+        "attempts",
+        "last_error",
+        "completed_at",
+    )
+    list_filter = ("status",)
+    list_select_related = ("payment",)
+    readonly_fields = (
+        "payment",
+        "amount",
+        "reason",
+        "status",
+        "refund_id",
+        "attempts",
+        "last_error",
+        "next_attempt_at",
+        "created_at",
+        "completed_at",
+    )
+    fields = readonly_fields
+    actions = ["retry_now"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not _is_company_admin(request):
+            actions.pop("retry_now", None)
+        return actions
+
+    @admin.action(description="Retry the selected refunds now")
+    def retry_now(self, request, queryset):
+        results = [services.refund_execute(pk) for pk in queryset.values_list("pk", flat=True)]
+        messages.info(
+            request,
+            f"{results.count('refunded')} refunded, {results.count('error')} failed again, "
+            f"{results.count('skipped')} already done or in progress.",
+        )

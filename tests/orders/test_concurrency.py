@@ -1,0 +1,95 @@
+"""Real concurrent transactions on PostgreSQL (threads, each with its own connection): the
+budget row lock keeps simultaneous requests from overspending, and the order row lock keeps
+simultaneous cancellations from refunding or releasing twice."""
+
+import threading
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+
+from budgets.models import Budget, BudgetEntry, Refund, SandboxTransaction
+from budgets.services import BudgetRefused
+from devices.services import TransitionRefused
+from orders import services as orders
+from orders.models import ProductRequest
+from tests.helpers import approved_order, budget_for, card, product_for, submit
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def run_at_once(n, work):
+    """Start ``n`` threads on ``work(i)`` at the same instant; return results or errors."""
+    barrier = threading.Barrier(n)
+    results = [None] * n
+
+    def target(i):
+        try:
+            barrier.wait()
+            results[i] = work(i)
+        except Exception as exc:  # collected, asserted by the test
+            results[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=target, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return results
+
+
+def test_simultaneous_requests_never_overspend_the_budget(acme):
+    budget = budget_for(acme, "1000.00")
+    product = product_for(acme, price="300.00")
+    results = run_at_once(10, lambda i: submit(acme, product))
+    ok = [r for r in results if isinstance(r, ProductRequest)]
+    refused = [r for r in results if isinstance(r, BudgetRefused)]
+    assert len(ok) == 3 and len(refused) == 7, results
+    budget.refresh_from_db()
+    assert budget.reserved == Decimal("900.00") and budget.available == Decimal("100.00")
+    assert budget.ledger_totals()["reserved"] == budget.reserved
+    assert BudgetEntry.objects.filter(kind="reserve").count() == 3
+
+
+def test_thirty_two_cancellations_at_once_refund_and_release_once(acme):
+    acme.company.card_payments_allowed = True
+    acme.company.save()
+    budget_for(acme, "800.00")
+    order = approved_order(acme, product_for(acme, price="999.00"), card_=card())
+    actors = [acme.admin, acme.partner_staff]
+    results = run_at_once(
+        32,
+        lambda i: orders.order_cancel(order_id=order.pk, actor=actors[i % 2], reason=f"click {i}"),
+    )
+    errors = [r for r in results if isinstance(r, Exception)]
+    assert not errors, errors
+    assert sum(1 for r in results if r.changed) == 1
+    assert Refund.objects.count() == 1
+    assert BudgetEntry.objects.filter(kind="release").count() == 1
+    budget = Budget.objects.get()
+    assert budget.available == Decimal("800.00") and budget.committed == 0
+    assert budget.ledger_totals()["committed"] == 0
+    assert SandboxTransaction.objects.filter(kind="refund").count() <= 1
+
+
+def test_approve_and_withdraw_at_once_do_one_or_the_other(acme):
+    budget_for(acme, "1000.00")
+    request = submit(acme, product_for(acme, price="300.00"))
+
+    def work(i):
+        if i % 2:
+            return orders.request_withdraw(request_id=request.pk, actor=acme.employee)
+        return orders.request_approve(request_id=request.pk, actor=acme.admin)
+
+    results = run_at_once(8, work)
+    request.refresh_from_db()
+    assert request.status in ("approved", "withdrawn")
+    assert all(isinstance(r, ProductRequest | TransitionRefused) for r in results), results
+    budget = Budget.objects.get()
+    if request.status == "approved":
+        assert budget.committed == Decimal("300.00") and budget.reserved == 0
+    else:
+        assert budget.committed == 0 and budget.reserved == 0 and not request.order_id
+    assert budget.ledger_totals()["reserved"] == budget.reserved
