@@ -62,6 +62,7 @@ class BudgetAdmin(ObjectActionsAdmin):
     list_filter = ("category", "company")
     list_select_related = ("employee",)
     search_fields = ("employee__full_name", "employee__email")
+    autocomplete_fields = ("employee",)
     inlines = [BudgetEntryInline]
     refusals = (services.BudgetRefused,)
 

@@ -1,9 +1,21 @@
+import time
+
 from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.models import Permission
+
+# Seconds a role's permissions stay cached in a process. Roles' groups are set by
+# migrations, so they change with a deploy; this only bounds how long an admin's manual
+# edit of a group takes to show.
+GROUP_PERMISSIONS_TTL = 60
+_group_permissions: dict[tuple[int, ...], tuple[float, set[str]]] = {}
 
 
 class EmailBackend(ModelBackend):
     """Sign in with e-mail (case-insensitive). The user is loaded with their company and
-    partner in one query, so the page shell costs nothing more."""
+    partner in one query, so the page shell costs nothing more.
+
+    Permissions come from the role's group only (Velory grants nothing per user), and a
+    role's permissions are read once a minute per process, not on every admin page."""
 
     def get_user(self, user_id):
         from .models import User
@@ -13,3 +25,41 @@ class EmailBackend(ModelBackend):
         except User.DoesNotExist:
             return None
         return user if self.user_can_authenticate(user) else None
+
+    def _get_user_permissions(self, user_obj):
+        return Permission.objects.none()
+
+    def get_group_permissions(self, user_obj, obj=None):
+        if not user_obj.is_active or user_obj.is_anonymous or obj is not None:
+            return set()
+        if user_obj.is_superuser:
+            return super().get_group_permissions(user_obj, obj)
+        cached = getattr(user_obj, "_velory_group_perms", None)
+        if cached is None:
+            cached = self._role_permissions(user_obj)
+            user_obj._velory_group_perms = cached
+        return cached
+
+    def _role_permissions(self, user_obj) -> set[str]:
+        from .roles import GROUP_NAMES
+
+        group = GROUP_NAMES.get(user_obj.role)
+        if group is None:
+            return set()
+        now = time.monotonic()
+        hit = _group_permissions.get(group)
+        if hit and now - hit[0] < GROUP_PERMISSIONS_TTL:
+            return hit[1]
+        perms = {
+            f"{app}.{code}"
+            for app, code in Permission.objects.filter(group__name=group).values_list(
+                "content_type__app_label", "codename"
+            )
+        }
+        _group_permissions[group] = (now, perms)
+        return perms
+
+
+def forget_cached_permissions() -> None:
+    """For tests and after changing a group's permissions by hand."""
+    _group_permissions.clear()

@@ -50,6 +50,7 @@ ROLE_PERMISSIONS = {
         "orders.view_shipment",
         "orders.view_product",
         "orders.change_order",
+        "orders.view_workqueuedevice",
     ],
 }
 

@@ -227,6 +227,16 @@ class Device(FSMModelMixin, models.Model):
             models.Index(fields=["owner", "-created_at"], name="device_owner_recent_idx"),
             models.Index(fields=["partner", "status"], name="device_partner_status_idx"),
             models.Index(fields=["company", "status"], name="device_company_status_idx"),
+            # the admin's lists: newest first per tenant, and the partner's queue by age
+            models.Index(
+                fields=["partner", "-created_at", "-id"], name="device_partner_recent_idx"
+            ),
+            models.Index(
+                fields=["company", "-created_at", "-id"], name="device_company_recent_idx"
+            ),
+            models.Index(
+                fields=["partner", "status_changed_at"], name="device_partner_waiting_idx"
+            ),
         ]
         constraints = [
             models.CheckConstraint(

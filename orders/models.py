@@ -10,7 +10,7 @@ from django.utils import timezone
 from django_fsm import FSMField, FSMModelMixin, transition
 from django_fsm_log.decorators import fsm_log_by, fsm_log_description
 
-from devices.models import Category
+from devices.models import Category, Device
 from velory.tenancy import TenantQuerySet, TenantScope, by_company, by_partner, by_user
 
 
@@ -366,3 +366,13 @@ class OrderEvent(models.Model):
 
     def __str__(self) -> str:
         return self.message
+
+
+class WorkQueueDevice(Device):
+    """The partner's work queue: the devices waiting on them, as a list of its own in the
+    admin (same rows as Device, another view of them)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "work queue item"
+        verbose_name_plural = "work queue"

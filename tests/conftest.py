@@ -36,7 +36,10 @@ def _fresh_cache():
     """Each test starts with an empty cache, as it starts with an empty database."""
     from django.core.cache import cache
 
+    from companies.backends import forget_cached_permissions
+
     cache.clear()
+    forget_cached_permissions()
     yield
 
 

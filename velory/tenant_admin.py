@@ -38,10 +38,17 @@ class TenantAdmin(TenantScopedMixin, admin.ModelAdmin):
     show_full_result_count = False  # one COUNT(*) less per changelist
 
     def get_list_filter(self, request):
-        """Relation filters only offer values found in the user's own rows."""
+        """Relation filters only offer values found in the user's own rows, and a filter on
+        the user's own tenant (a company admin's company, a partner's partner), which could
+        only ever show one value, is left out."""
+        own = {"company_admin": "company", "partner_staff": "partner"}.get(
+            "" if request.user.is_superuser else getattr(request.user, "role", "")
+        )
         scoped = []
         for item in super().get_list_filter(request):
             if isinstance(item, str) and self._is_relation(item):
+                if item == own:
+                    continue
                 scoped.append((item, admin.RelatedOnlyFieldListFilter))
             else:
                 scoped.append(item)
@@ -123,6 +130,10 @@ class ObjectActionsAdmin(TenantAdmin):
         obj = self.get_object(request, object_id)
         if obj is None:
             raise Http404("Not found")
+        if not self.has_view_or_change_permission(request, obj):
+            from django.core.exceptions import PermissionDenied
+
+            raise PermissionDenied
         chosen = next((a for a in self._allowed_actions(request, obj) if a.name == action), None)
         change_url = reverse(
             f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[obj.pk]
@@ -131,7 +142,7 @@ class ObjectActionsAdmin(TenantAdmin):
             messages.error(request, "That action is not available for this object now.")
             return redirect(change_url)
         form_class = chosen.form or forms.Form
-        form = form_class(request.POST or None)
+        form = form_class(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
             try:
                 message = chosen.run(request, obj, form.cleaned_data)

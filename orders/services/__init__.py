@@ -1,6 +1,7 @@
 """Order use cases, one module per area; import them from here."""
 
 from .cancellation import Cancellation, order_cancel
+from .dispatch import NEEDS_REASON, NEEDS_SHIPMENT, devices_apply
 from .lifecycle import *  # noqa: F403
 from .lifecycle import __all__ as _lifecycle
 from .requests import (
@@ -16,6 +17,9 @@ from .requests import (
 __all__ = [
     *_lifecycle,
     "Cancellation",
+    "NEEDS_REASON",
+    "NEEDS_SHIPMENT",
+    "devices_apply",
     "Quote",
     "order_cancel",
     "request_approve",

@@ -28,6 +28,7 @@ class Cancellation:
     kept: list[Device] = field(default_factory=list)  # already left the partner: refused
     released: Decimal = ZERO
     refunded: Decimal = ZERO
+    outcomes: list = field(default_factory=list)  # per device asked about
 
     @property
     def changed(self) -> bool:
@@ -53,10 +54,13 @@ def _may_cancel(actor, order: Order) -> bool:
 
 
 @transaction.atomic
-def order_cancel(*, order_id: int, actor, reason: str, source: str = Source.ADMIN) -> Cancellation:
-    """Cancel every device of the order still with the partner; devices already shipped or
-    later are refused, by name. The money of the cancelled devices comes back at once:
-    first the employee's card payment (a refund to the same card), then the budget. The
+def order_cancel(
+    *, order_id: int, actor, reason: str, source: str = Source.ADMIN, device_ids=None
+) -> Cancellation:
+    """Cancel every device of the order still with the partner (or only ``device_ids`` of
+    it); devices already shipped or later are refused, by name. The money of the cancelled
+    devices comes back at once: first the employee's card payment (a refund to the same
+    card), then the budget. The
     order's row lock makes two cancellations at once (two admins, a retried task) queue:
     the second finds nothing left to cancel and releases and refunds nothing."""
     reason = reason.strip()
@@ -70,7 +74,10 @@ def order_cancel(*, order_id: int, actor, reason: str, source: str = Source.ADMI
     )
     if not _may_cancel(actor, order):
         raise TransitionRefused("Only the partner or a company admin can cancel an order.")
-    devices = list(Device.objects.filter(order=order).order_by("pk"))
+    devices = Device.objects.filter(order=order).order_by("pk")
+    if device_ids is not None:
+        devices = devices.filter(pk__in=device_ids)
+    devices = list(devices)
     result = Cancellation(order=order)
     open_ids = [d.pk for d in devices if d.status in WITH_PARTNER_STATUSES]
     result.kept = [
@@ -85,6 +92,7 @@ def order_cancel(*, order_id: int, actor, reason: str, source: str = Source.ADMI
     outcomes = devices_transition(
         device_ids=open_ids, transition="cancel", actor=actor, source=source, note=reason
     )
+    result.outcomes = outcomes
     result.cancelled = [o.device for o in outcomes if o.changed]
     refused = [o.message for o in outcomes if o.result.value == "refused"]
     if refused and not result.cancelled:

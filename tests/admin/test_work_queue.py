@@ -1,0 +1,183 @@
+"""The partner's work queue and the transition buttons: each row done or refused with its
+reason, one refused row never stopping the others, everything through the services."""
+
+import pytest
+
+from devices.models import Device, DeviceEvent, DeviceStatus
+from orders.models import Shipment
+from tests.conftest import make_tenant
+from tests.helpers import bring_to, device_in, place_order
+
+pytestmark = pytest.mark.django_db
+S = DeviceStatus
+QUEUE = "/admin/orders/workqueuedevice/"
+
+
+def post_action(client, action, ids, **extra):
+    data = {"action": action, "_selected_action": [str(i) for i in ids], "index": "0", **extra}
+    return client.post(QUEUE, data, follow=True)
+
+
+def messages_of(response):
+    return [str(m) for m in response.context["messages"]]
+
+
+def test_queue_lists_what_waits_on_the_partner(login, acme, globex):
+    waiting = device_in(acme, S.PREPARING)
+    done = device_in(acme, S.DELIVERED)
+    foreign = device_in(globex, S.PREPARING)
+    body = login(acme.partner_staff).get(QUEUE).content.decode()
+    assert f'value="{waiting.pk}"' in body
+    assert f'value="{done.pk}"' not in body and f'value="{foreign.pk}"' not in body
+
+
+def test_bulk_start_preparing_with_a_mix_of_allowed_and_refused(login, acme):
+    ok = place_order(acme).devices.get()
+    shipped = device_in(acme, S.SHIPPED)
+    client = login(acme.partner_staff)
+    response = post_action(client, "transition_start_preparing", [ok.pk, shipped.pk])
+    text = " ".join(messages_of(response))
+    assert "Start preparing: done for 1 of 2." in text
+    assert "refused — " in text and "is Shipped" in text
+    assert Device.objects.get(pk=ok.pk).status == S.PREPARING
+    assert Device.objects.get(pk=shipped.pk).status == S.SHIPPED
+
+
+def test_bulk_hold_asks_for_a_reason_first(login, acme):
+    device = place_order(acme).devices.get()
+    client = login(acme.partner_staff)
+    page = post_action(client, "transition_put_on_hold", [device.pk])
+    assert 'name="reason"' in page.content.decode()
+    assert Device.objects.get(pk=device.pk).status == S.ORDERED
+    empty = post_action(client, "transition_put_on_hold", [device.pk], apply="1", reason="")
+    assert "This field is required" in empty.content.decode()
+    post_action(
+        client, "transition_put_on_hold", [device.pk], apply="1", reason="Waiting for colour choice"
+    )
+    device.refresh_from_db()
+    assert device.status == S.ON_HOLD
+    assert DeviceEvent.objects.filter(device=device).first().note == "Waiting for colour choice"
+
+
+def test_bulk_ship_one_tracking_number_per_order_across_companies(login, acme):
+    other = make_tenant("initech", tracking=True)
+    acme.partner.companies.add(other.company)
+    first = device_in(acme, S.PREPARING)
+    second = device_in(acme, S.PREPARING)
+    third = place_order(other, employee=other.employee)
+    # the acme partner serves initech too: its staff ship for both companies
+    third.partner = acme.partner
+    third.save()
+    Device.objects.filter(order=third).update(partner=acme.partner)
+    third_device = bring_to(acme, third.devices.get(), S.PREPARING)
+    client = login(acme.partner_staff)
+    ids = [first.pk, second.pk, third_device.pk]
+    form = post_action(client, "transition_ship", ids)
+    html = form.content.decode()
+    assert html.count('name="o') >= 3 * 4  # carrier, number, link, date per order
+    data = {}
+    for d in (first, second, third_device):
+        data[f"o{d.order_id}-carrier"] = "PostNord"
+        data[f"o{d.order_id}-tracking_number"] = f"PN{d.pk}SE"
+    data[f"o{second.order_id}-tracking_number"] = ""  # forgotten: required where tracking is shared
+    missing = post_action(client, "transition_ship", ids, apply="1", **data)
+    text = " ".join(messages_of(missing))
+    assert "Ship: done for 2 of 3." in text and "tracking number is required" in text
+    assert {s.tracking_number for s in Shipment.objects.all()} == {
+        f"PN{first.pk}SE",
+        f"PN{third_device.pk}SE",
+    }
+    assert Device.objects.get(pk=second.pk).status == S.PREPARING
+
+
+def test_bulk_deliver(login, acme):
+    shipped = device_in(acme, S.SHIPPED)
+    response = post_action(login(acme.partner_staff), "transition_deliver", [shipped.pk])
+    assert "Mark delivered: done for 1 of 1." in " ".join(messages_of(response))
+    assert Device.objects.get(pk=shipped.pk).status == S.DELIVERED
+
+
+def test_forged_bulk_action_on_another_tenants_rows_changes_nothing(login, acme, globex):
+    foreign = place_order(globex).devices.get()
+    response = post_action(login(acme.partner_staff), "transition_acknowledge", [foreign.pk])
+    assert Device.objects.get(pk=foreign.pk).status == S.ORDERED
+    assert response.status_code == 200
+
+
+def test_company_admins_get_no_queue_and_no_partner_actions(login, acme):
+    client = login(acme.admin)
+    assert client.get(QUEUE).status_code == 403
+    device = place_order(acme).devices.get()
+    response = client.post(
+        "/admin/devices/device/",
+        {"action": "transition_ship", "_selected_action": [device.pk], "index": "0"},
+        follow=True,
+    )
+    assert Device.objects.get(pk=device.pk).status == S.ORDERED
+    assert "No action selected" in response.content.decode() or response.status_code == 200
+
+
+def test_device_page_buttons_follow_role_and_status(login, acme):
+    device = device_in(acme, S.PREPARING)
+    partner_page = (
+        login(acme.partner_staff).get(f"/admin/devices/device/{device.pk}/change/").content.decode()
+    )
+    for name in ("put_on_hold", "backorder", "ship", "cancel"):
+        assert f'data-testid="action-{name}"' in partner_page
+    assert 'data-testid="action-mark_received"' not in partner_page
+    admin_page = (
+        login(acme.admin).get(f"/admin/devices/device/{device.pk}/change/").content.decode()
+    )
+    assert (
+        'data-testid="action-cancel"' in admin_page
+        and 'data-testid="action-ship"' not in admin_page
+    )
+
+
+def test_ship_button_needs_carrier_and_tracking(login, acme):
+    device = device_in(acme, S.PREPARING)
+    client = login(acme.partner_staff)
+    url = f"/admin/devices/device/{device.pk}/act/ship/"
+    empty = client.post(url, {"carrier": "PostNord", "tracking_number": ""})
+    assert "tracking number is required" in empty.content.decode()
+    client.post(url, {"carrier": "PostNord", "tracking_number": "PN42SE"})
+    device.refresh_from_db()
+    assert device.status == S.SHIPPED and device.shipment.tracking_number == "PN42SE"
+
+
+def test_a_company_admin_cannot_ship_even_by_forging_the_url(login, acme):
+    device = device_in(acme, S.PREPARING)
+    response = login(acme.admin).post(
+        f"/admin/devices/device/{device.pk}/act/ship/",
+        {"carrier": "X", "tracking_number": "Y"},
+        follow=True,
+    )
+    assert "That action is not available" in response.content.decode()
+    assert Device.objects.get(pk=device.pk).status == S.PREPARING
+
+
+def test_partner_staff_cannot_mark_received_even_by_forging_the_url(login, acme):
+    device = device_in(acme, S.DELIVERED)
+    response = login(acme.partner_staff).post(
+        f"/admin/devices/device/{device.pk}/act/mark_received/", follow=True
+    )
+    assert "That action is not available" in response.content.decode()
+    assert Device.objects.get(pk=device.pk).status == S.DELIVERED
+
+
+def test_company_admin_removes_a_lost_device_with_a_reason(login, acme):
+    device = device_in(acme, S.ACTIVE)
+    client = login(acme.admin)
+    client.post(f"/admin/devices/device/{device.pk}/act/remove/", {"reason": "Stolen from a car"})
+    device.refresh_from_db()
+    assert device.status == S.REMOVED
+    assert DeviceEvent.objects.filter(device=device).first().note == "Stolen from a car"
+
+
+def test_order_page_buttons_act_on_its_items(login, acme):
+    order = place_order(acme, items=2)
+    client = login(acme.partner_staff)
+    page = client.get(f"/admin/orders/order/{order.pk}/change/").content.decode()
+    assert "Acknowledge (2 of 2 items)" in page
+    client.post(f"/admin/orders/order/{order.pk}/act/acknowledge/")
+    assert set(order.devices.values_list("status", flat=True)) == {S.NOT_STARTED}

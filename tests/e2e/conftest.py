@@ -1,0 +1,12 @@
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _role_groups(transactional_db):
+    """Browser tests run on committed data, and the database is flushed after each one,
+    taking the role groups (made by a migration) with it: put them back."""
+    from django.apps import apps
+
+    from companies.roles import sync_role_groups
+
+    sync_role_groups(apps)
