@@ -10,6 +10,7 @@ from .models import Company, LeasingCompany, Partner, User
 POLICY_FIELDS = (
     "auto_receive_on_delivery",
     "buyout_allowed",
+    "card_payments_allowed",
     "support_name",
     "support_email",
     "support_phone",
@@ -27,13 +28,13 @@ class CompanyAdmin(TenantAdmin):
         if request.user.is_superuser:
             return [
                 (None, {"fields": ("name", "slug", "currency", "leasing_company")}),
-                ("Policy", {"fields": POLICY_FIELDS[:2]}),
-                ("Support contact", {"fields": POLICY_FIELDS[2:]}),
+                ("Policy", {"fields": POLICY_FIELDS[:3]}),
+                ("Support contact", {"fields": POLICY_FIELDS[3:]}),
             ]
         return [
             (None, {"fields": ("name", "currency", "leasing_company")}),
-            ("Policy", {"fields": POLICY_FIELDS[:2]}),
-            ("Support contact", {"fields": POLICY_FIELDS[2:]}),
+            ("Policy", {"fields": POLICY_FIELDS[:3]}),
+            ("Support contact", {"fields": POLICY_FIELDS[3:]}),
         ]
 
     def get_readonly_fields(self, request, obj=None):

@@ -181,3 +181,23 @@ def test_order_page_buttons_act_on_its_items(login, acme):
     assert "Acknowledge (2 of 2 items)" in page
     client.post(f"/admin/orders/order/{order.pk}/act/acknowledge/")
     assert set(order.devices.values_list("status", flat=True)) == {S.NOT_STARTED}
+
+
+def test_company_admin_sets_the_policy(login, acme):
+    client = login(acme.admin)
+    page = client.get(f"/admin/companies/company/{acme.company.pk}/change/").content.decode()
+    assert "auto_receive_on_delivery" in page and "card_payments_allowed" in page
+    response = client.post(
+        f"/admin/companies/company/{acme.company.pk}/change/",
+        {
+            "auto_receive_on_delivery": "on",
+            "card_payments_allowed": "on",
+            "support_name": "Help",
+            "support_email": "help@acme.example",
+            "support_phone": "1",
+        },
+    )
+    assert response.status_code == 302
+    acme.company.refresh_from_db()
+    assert acme.company.auto_receive_on_delivery and acme.company.card_payments_allowed
+    assert not acme.company.buyout_allowed  # unticked
