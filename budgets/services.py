@@ -203,6 +203,15 @@ def _budget_of(*, request_id=None, order_id=None) -> int | None:
     return rows.values_list("budget_id", flat=True).first()
 
 
+def orders_with_budget(order_ids) -> set[int]:
+    """Which of these orders hold budget money (have ledger entries)."""
+    return set(
+        BudgetEntry.objects.filter(order_id__in=list(order_ids))
+        .values_list("order_id", flat=True)
+        .distinct()
+    )
+
+
 def budget_commit(*, request_id: int, order_id: int, actor, at=None) -> None:
     """On approval: what the request reserved becomes committed to its order."""
     budget_id = _budget_of(request_id=request_id)

@@ -51,6 +51,7 @@ ROLE_PERMISSIONS = {
         "orders.view_product",
         "orders.change_order",
         "orders.view_workqueuedevice",
+        "orders.view_distributorconnection",
     ],
 }
 
@@ -60,10 +61,16 @@ def sync_role_groups(apps) -> None:
     from django.contrib.auth.management import create_permissions
 
     # Permissions are normally created after migrate; a data migration needs them now.
+    # A migration's app configs have no models module, so create_permissions would skip
+    # them: lend one for the call and put back what was there (the live registry's module
+    # must survive, or post_migrate would stop creating content types after a flush).
     for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, verbosity=0, apps=apps)
-        app_config.models_module = None
+        original = getattr(app_config, "models_module", None)
+        app_config.models_module = original or True
+        try:
+            create_permissions(app_config, verbosity=0, apps=apps)
+        finally:
+            app_config.models_module = original
 
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")

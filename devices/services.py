@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Case, Value, When
 from django.utils import timezone
 
 from companies.services import profiles_touch
+from velory.bulk import insert_rows, update_rows
 from velory.tenancy import Role
 
 from .models import LABELS, TRANSITION_LABELS, Device, DeviceEvent, Source
@@ -46,6 +46,7 @@ class Outcome:
     message: str = ""
     device: Device | None = None
     from_status: str = ""
+    steps: list = field(default_factory=list)  # the transitions taken
 
     @property
     def changed(self) -> bool:
@@ -98,118 +99,138 @@ def devices_transition(
 
     ``params`` go to every transition call; ``params_for(device)`` adds per-device ones
     (a shipment per order, say). Devices the actor may not see are "not found"."""
-    if transition not in TRANSITION_LABELS:
-        raise ValueError(f"Unknown transition {transition!r}")
     ids = list(dict.fromkeys(int(i) for i in device_ids))
-    target = transition_target(transition)
-    permitted = _permission(transition)
+    return devices_walk(
+        plans={pk: [transition] for pk in ids},
+        actor=actor,
+        source=source,
+        note=note,
+        params=params,
+        params_for=(lambda device, name: params_for(device)) if params_for else None,
+        at=at,
+    )
+
+
+def devices_walk(
+    *,
+    plans: dict[int, list],
+    actor,
+    source: str,
+    note: str = "",
+    params: dict | None = None,
+    params_for: Callable[[Device, str], dict] | None = None,
+    at: datetime | None = None,
+) -> list[Outcome]:
+    """Move each device through its own list of transitions (a step is a transition name,
+    or a (name, note) pair), every step checked by the FSM and the actor's rights and
+    written to the history, all devices together: one locking SELECT, one UPDATE, one
+    INSERT of the history rows. This is how a partner's report "shipped" moves a unit last
+    seen as Ordered through each step between.
+
+    A device stops at the first step it may not take (its outcome says why; the steps
+    before it stay taken). A step to where the device already is is skipped: a device with
+    nothing left to do is UNCHANGED."""
+    for steps in plans.values():
+        for step in steps:
+            name = step[0] if isinstance(step, tuple) else step
+            if name not in TRANSITION_LABELS:
+                raise ValueError(f"Unknown transition {name!r}")
     now = at or timezone.now()
     outcomes: list[Outcome] = []
     moved: list[tuple[Device, dict, dict]] = []
+    history: list[dict] = []
+    who, actor_id = actor_name(actor), getattr(actor, "pk", None)
     with transaction.atomic():
         locked = (
             Device.objects.visible_to(actor)
             .select_for_update(of=("self",))
             .select_related("company")
-            .filter(pk__in=ids)
+            .filter(pk__in=list(plans))
             .order_by("pk")  # one lock order for everyone: no deadlocks between batches
         )
         by_id = {d.pk: d for d in locked}
-        for pk in ids:
+        for pk, steps in plans.items():
             device = by_id.get(pk)
             if device is None:
                 outcomes.append(Outcome(pk, Result.NOT_FOUND, "No such device."))
                 continue
-            if not permitted(device, actor):
-                outcomes.append(
-                    Outcome(
-                        pk,
-                        Result.REFUSED,
-                        f"You are not allowed to {_verb(transition)} “{device.name}”.",
-                        device,
-                        device.status,
-                    )
-                )
-                continue
-            if device.status == target:
-                outcomes.append(
-                    Outcome(
-                        pk,
-                        Result.UNCHANGED,
-                        f"“{device.name}” is already {LABELS[target]}.",
-                        device,
-                        device.status,
-                    )
-                )
-                continue
-            method = getattr(device, transition)
-            if not method._django_fsm.has_transition(device.status):
-                outcomes.append(
-                    Outcome(
-                        pk,
-                        Result.REFUSED,
-                        f"“{device.name}” is {LABELS[device.status]}: it cannot be moved to "
-                        f"{LABELS[target]} from there.",
-                        device,
-                        device.status,
-                    )
-                )
-                continue
             before = _field_values(device)
-            kwargs = {**(params or {}), **(params_for(device) if params_for else {})}
-            method(**kwargs)
-            device.status_changed_at = now
-            after = _field_values(device)
-            changes = {k: v for k, v in after.items() if before[k] != v}
-            moved.append((device, before, changes))
-            outcomes.append(Outcome(pk, Result.CHANGED, "", device, before["status"]))
+            taken, refusal = [], ""
+            for step in steps:
+                name, step_note = step if isinstance(step, tuple) else (step, note)
+                target = transition_target(name)
+                if not _permission(name)(device, actor):
+                    refusal = f"You are not allowed to {_verb(name)} “{device.name}”."
+                    break
+                if device.status == target:
+                    continue
+                method = getattr(device, name)
+                if not method._django_fsm.has_transition(device.status):
+                    refusal = (
+                        f"“{device.name}” is {LABELS[device.status]}: it cannot be moved to "
+                        f"{LABELS[target]} from there."
+                    )
+                    break
+                from_status = device.status
+                kwargs = {**(params or {}), **(params_for(device, name) if params_for else {})}
+                method(**kwargs)
+                taken.append(name)
+                history.append(
+                    {
+                        "device": device.pk,
+                        "company": device.company_id,
+                        "at": now,
+                        "actor": actor_id,
+                        "actor_name": who,
+                        "source": source,
+                        "transition": name,
+                        "from_status": from_status,
+                        "to_status": device.status,
+                        "note": step_note,
+                    }
+                )
+            if taken:
+                device.status_changed_at = now
+                after = _field_values(device)
+                moved.append((device, before, {k: v for k, v in after.items() if before[k] != v}))
+                outcome = Outcome(pk, Result.CHANGED, refusal, device, before["status"])
+                outcome.steps = taken
+            elif refusal:
+                outcome = Outcome(pk, Result.REFUSED, refusal, device, device.status)
+            else:
+                outcome = Outcome(
+                    pk,
+                    Result.UNCHANGED,
+                    f"“{device.name}” is already {LABELS[device.status]}.",
+                    device,
+                    device.status,
+                )
+            outcomes.append(outcome)
         if moved:
-            _write(moved, target)
-            _write_history(moved, transition, actor, source, note, now)
+            _write(moved)
+            insert_rows(DeviceEvent, history)
             profiles_touch({device.owner_id for device, _, _ in moved})
     return outcomes
 
 
-def _write(moved: list[tuple[Device, dict, dict]], target: str) -> None:
-    """One UPDATE for all moved devices: a value shared by all is a plain SET, values that
-    differ per device are a CASE on the id."""
-    fields = {f.attname: f for f in Device._meta.concrete_fields}
-    names = set().union(*(changes.keys() for _, _, changes in moved)) - {"status"}
-    values: dict[str, object] = {"status": target}
+def _write(moved: list[tuple[Device, dict, dict]]) -> None:
+    """One UPDATE for all moved devices: values shared by all are a plain SET, values that
+    differ per device a CASE on the id."""
+    names = set().union(*(changes.keys() for _, _, changes in moved))
+    shared: dict[str, object] = {}
+    per_device: dict[int, dict[str, object]] = {d.pk: {} for d, _, _ in moved}
     for name in sorted(names):
-        per_device = {d.pk: getattr(d, name) for d, _, _ in moved}
-        distinct = set(per_device.values())
+        values = {d.pk: getattr(d, name) for d, _, _ in moved}
+        distinct = set(values.values())
         if len(distinct) == 1:
-            values[name] = distinct.pop()
+            shared[name] = distinct.pop()
         else:
-            field = fields[name]
-            values[name] = Case(
-                *[When(pk=pk, then=Value(v, output_field=field)) for pk, v in per_device.items()],
-                output_field=field,
-            )
-    Device.objects.filter(pk__in=[d.pk for d, _, _ in moved]).update(**values)
-
-
-def _write_history(moved, transition, actor, source, note, at) -> None:
-    who = actor_name(actor)
-    actor_id = getattr(actor, "pk", None)
-    DeviceEvent.objects.bulk_create(
-        [
-            DeviceEvent(
-                device_id=device.pk,
-                company_id=device.company_id,
-                at=at,
-                actor_id=actor_id,
-                actor_name=who,
-                source=source,
-                transition=transition,
-                from_status=before["status"],
-                to_status=device.status,
-                note=note,
-            )
-            for device, before, _ in moved
-        ]
-    )
+            for pk, value in values.items():
+                per_device[pk][name] = value
+    if any(per_device.values()):
+        update_rows(Device, per_device, shared)
+    else:
+        Device.objects.filter(pk__in=list(per_device)).update(**shared)
 
 
 def device_transition(
@@ -292,6 +313,7 @@ __all__ = [
     "device_transition",
     "devices_create",
     "devices_transition",
+    "devices_walk",
 ]
 
 

@@ -45,6 +45,10 @@ class Notification(models.Model):
     body_text = models.TextField()
     body_html = models.TextField(blank=True)
     dedup_key = models.CharField(max_length=200, unique=True)
+    context = models.JSONField(
+        default=dict, blank=True, help_text="What the message is rendered from, when not yet."
+    )
+    rendered = models.BooleanField(default=True)
     status = models.CharField(
         max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True
     )

@@ -9,11 +9,13 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 
+from django.apps import apps
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import F, Q
 from django.template import TemplateDoesNotExist
 from django.template.loader import render_to_string
@@ -56,13 +58,79 @@ def _render(kind: str, context: dict) -> tuple[str, str, str]:
     return subject, text, html
 
 
-def _build(msg: Message) -> Notification:
+# -- rendering later ---------------------------------------------------------------------------
+# A bulk path (the tracking poller) queues hundreds of messages in one transaction; their
+# templates are rendered when they are sent, from a context frozen to JSON: model instances
+# become references that are loaded again at send time.
+
+
+def _freeze(value):
+    if isinstance(value, models.Model):
+        return {"$model": value._meta.label, "pk": value.pk}
+    if (
+        isinstance(value, models.QuerySet | list | tuple)
+        and value
+        and all(isinstance(v, models.Model) for v in value)
+    ):
+        return {"$models": value[0]._meta.label, "pks": [v.pk for v in value]}
+    if isinstance(value, dict):
+        return {str(k): _freeze(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_freeze(v) for v in value]
+    if isinstance(value, Decimal):
+        return {"$decimal": str(value)}
+    if isinstance(value, datetime):
+        return {"$datetime": value.isoformat()}
+    if isinstance(value, date):
+        return {"$date": value.isoformat()}
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def _thaw(value):
+    if isinstance(value, dict):
+        if "$model" in value:
+            return apps.get_model(value["$model"])._default_manager.filter(pk=value["pk"]).first()
+        if "$models" in value:
+            found = apps.get_model(value["$models"])._default_manager.in_bulk(value["pks"])
+            return [found[pk] for pk in value["pks"] if pk in found]
+        if "$decimal" in value:
+            return Decimal(value["$decimal"])
+        if "$datetime" in value:
+            return datetime.fromisoformat(value["$datetime"])
+        if "$date" in value:
+            return date.fromisoformat(value["$date"])
+        return {k: _thaw(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_thaw(v) for v in value]
+    return value
+
+
+def notification_rendered(n: Notification) -> Notification:
+    """The message with its subject and bodies (rendering it now if it was queued in bulk)."""
+    if n.rendered:
+        return n
+    n.subject, n.body_text, n.body_html = _render(n.kind, _thaw(n.context))
+    n.rendered, n.context = True, {}
+    Notification.objects.filter(pk=n.pk).update(
+        subject=n.subject, body_text=n.body_text, body_html=n.body_html, rendered=True, context={}
+    )
+    return n
+
+
+def _build(msg: Message, *, render: bool = True) -> Notification:
     recipient = msg.recipient
     to_email = msg.to_email or getattr(recipient, "email", "")
     if not to_email:
         raise ValueError(f"Notification {msg.kind!r} has no address to go to.")
     context = {"recipient": recipient, **msg.context}
-    subject, text, html = _render(msg.kind, context)
+    if render:
+        subject, text, html = _render(msg.kind, context)
+        frozen = {}
+    else:
+        subject, text, html = "", "", ""
+        frozen = _freeze(context)
     now = timezone.now()
     return Notification(
         recipient=recipient if getattr(recipient, "pk", None) else None,
@@ -74,6 +142,8 @@ def _build(msg: Message) -> Notification:
         body_text=text,
         body_html=html,
         dedup_key=msg.dedup_key[:200],
+        context=frozen,
+        rendered=render,
         created_at=now,
         # The after-commit task normally sends at once; the periodic job takes over only
         # when it has not happened by then.
@@ -94,16 +164,17 @@ def notify(
     """Queue one e-mail. The same ``dedup_key`` queues (and sends) it once only: a second
     call returns the first row and schedules nothing."""
     msg = Message(kind, dedup_key, context or {}, recipient, to_email, from_email, reply_to)
-    return notify_many([msg])[0]
+    return notify_many([msg], render=True)[0]
 
 
-def notify_many(messages: list[Message]) -> list[Notification]:
+def notify_many(messages: list[Message], *, render: bool = False) -> list[Notification]:
     """Queue many e-mails with one INSERT and one lookup; sending is one task after commit.
+    They are rendered when sent (``render=True`` renders them now).
 
     Rows whose dedup key exists already are left as they are (and not sent again)."""
     if not messages:
         return []
-    rows = [_build(m) for m in messages]
+    rows = [_build(m, render=render) for m in messages]
     keys = [r.dedup_key for r in rows]
     existing = set(
         Notification.objects.filter(dedup_key__in=keys).values_list("dedup_key", flat=True)
@@ -111,7 +182,10 @@ def notify_many(messages: list[Message]) -> list[Notification]:
     Notification.objects.bulk_create(
         [r for r in rows if r.dedup_key not in existing], ignore_conflicts=True
     )
-    saved = {n.dedup_key: n for n in Notification.objects.filter(dedup_key__in=keys)}
+    saved = Notification.objects.filter(dedup_key__in=keys)
+    if not render:  # the bulk paths need only the ids: do not read back the bodies
+        saved = saved.only("pk", "dedup_key", "kind", "to_email", "rendered")
+    saved = {n.dedup_key: n for n in saved}
     new_ids = [saved[k].pk for k in keys if k not in existing and k in saved]
     if new_ids:
         transaction.on_commit(lambda: _enqueue_send(new_ids))
@@ -160,7 +234,7 @@ def notification_send(notification_id: int, *, wait_for_due: bool = False) -> st
     held by another sender) or "error" (kept pending with its error for a later attempt)."""
     if not _claim(notification_id, due_only=wait_for_due):
         return "skipped"
-    n = Notification.objects.get(pk=notification_id)
+    n = notification_rendered(Notification.objects.get(pk=notification_id))
     email = EmailMultiAlternatives(
         subject=n.subject,
         body=n.body_text,

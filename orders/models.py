@@ -202,9 +202,19 @@ class OrderQuerySet(TenantQuerySet):
     )
 
 
+class DispatchStatus(models.TextChoices):
+    PENDING = "pending", "Waiting to be placed"
+    PLACED = "placed", "Placed with the partner"
+    FAILED = "failed", "Could not be placed"
+    MANUAL = "manual", "Handled outside Velory's partner API"
+
+
 class Order(models.Model):
     """Hardware ordered for one employee from one partner. Each unit of each line is a
-    Device; the order's status is theirs, summarised."""
+    Device; the order's status is theirs, summarised.
+
+    The dispatch fields record placing the order with the partner (through its adapter),
+    the polling fields when its tracking is next asked for."""
 
     company = models.ForeignKey(
         "companies.Company", on_delete=models.PROTECT, related_name="orders"
@@ -220,13 +230,40 @@ class Order(models.Model):
     expected_delivery = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Placing the order with the partner.
+    dispatch_status = models.CharField(
+        max_length=10, choices=DispatchStatus.choices, default=DispatchStatus.PENDING
+    )
+    partner_ref = models.CharField("partner's reference", max_length=80, blank=True)
+    placed_at = models.DateTimeField(null=True, blank=True)
+    dispatch_attempts = models.PositiveSmallIntegerField(default=0)
+    dispatch_error = models.CharField(max_length=300, blank=True)
+    dispatch_next_at = models.DateTimeField(null=True, blank=True)
+    dispatch_claimed_until = models.DateTimeField(null=True, blank=True)
+    # Following the partner's tracking.
+    tracking_open = models.BooleanField(default=False)
+    next_poll_at = models.DateTimeField(null=True, blank=True)
+    poll_interval = models.PositiveIntegerField(default=0, help_text="Seconds until the next poll.")
+    last_polled_at = models.DateTimeField(null=True, blank=True)
+    partner_version = models.PositiveIntegerField(default=0)
+    partner_status = models.CharField(max_length=40, blank=True)
 
     objects = OrderQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
-            models.Index(fields=["employee", "-created_at"], name="order_employee_recent_idx")
+            models.Index(fields=["employee", "-created_at"], name="order_employee_recent_idx"),
+            models.Index(
+                fields=["partner", "next_poll_at"],
+                name="order_poll_due_idx",
+                condition=models.Q(tracking_open=True),
+            ),
+            models.Index(
+                fields=["dispatch_next_at"],
+                name="order_dispatch_due_idx",
+                condition=models.Q(dispatch_status="pending"),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -376,3 +413,64 @@ class WorkQueueDevice(Device):
         proxy = True
         verbose_name = "work queue item"
         verbose_name_plural = "work queue"
+
+
+class Adapter(models.TextChoices):
+    EMAIL = "email", "E-mail (no tracking)"
+    HTTP = "http", "Velory distributor API v1 (tracking)"
+
+
+class ConnectionQuerySet(TenantQuerySet):
+    scope = TenantScope(partner_staff=by_partner("partner"))
+
+
+class DistributorConnection(models.Model):
+    """How Velory talks to a partner: by e-mail, or through its API (base URL and key), at
+    what rate; and how that is going (last poll, last error, backoff)."""
+
+    partner = models.OneToOneField(
+        "companies.Partner", on_delete=models.CASCADE, related_name="connection"
+    )
+    adapter = models.CharField(max_length=10, choices=Adapter.choices, default=Adapter.EMAIL)
+    base_url = models.URLField("API base URL", blank=True)
+    api_key_encrypted = models.TextField(blank=True, editable=False)
+    api_key_set_at = models.DateTimeField(null=True, blank=True, editable=False)
+    rate_per_second = models.PositiveSmallIntegerField(
+        default=10, help_text="Requests per second the partner allows, for all workers together."
+    )
+    batch_size = models.PositiveSmallIntegerField(default=100, help_text="Orders per status call.")
+    timeout_seconds = models.FloatField(default=5.0, help_text="How long one call may take.")
+    enabled = models.BooleanField(default=True)
+    # State of the polling, for the people who watch it.
+    poll_claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
+    backoff_until = models.DateTimeField(null=True, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    last_poll_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ConnectionQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "distributor connection"
+
+    def __str__(self) -> str:
+        return f"{self.partner} ({self.get_adapter_display()})"
+
+    @property
+    def tracks(self) -> bool:
+        return self.adapter == Adapter.HTTP
+
+    def decrypted_api_key(self) -> str:
+        """The key, for the adapter only (a method, so no admin page or template can show
+        it by naming a field "api_key")."""
+        from velory.crypto import decrypt
+
+        return decrypt(self.api_key_encrypted)
+
+    def set_api_key(self, raw: str) -> None:
+        from velory.crypto import encrypt
+
+        self.api_key_encrypted = encrypt(raw) if raw else ""
+        self.api_key_set_at = timezone.now() if raw else None

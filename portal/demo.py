@@ -19,7 +19,14 @@ from devices.models import Category, Device, Source
 from devices.services import device_transition
 from leasing.services import lease_create
 from orders import services as orders
-from orders.models import Acquisition, Order, Product
+from orders.models import (
+    Acquisition,
+    Adapter,
+    DispatchStatus,
+    DistributorConnection,
+    Order,
+    Product,
+)
 from velory.dates import add_months
 from velory.tenancy import SYSTEM, Role
 
@@ -188,12 +195,50 @@ def seed_demo() -> DemoReport:
     )
     _user(report, "root@velory.example", full_name="Velory Root", superuser=True)
 
+    _connections(report, nordic, baltic)
     catalogue = _catalogue(report, acme, nordic, globex, baltic)
     people = {u.email: u for u in User.objects.filter(email__endswith=".example")}
+    before = set(Order.objects.values_list("pk", flat=True))
     _hardware_anna(report, people, nordic, lease, catalogue)
     _hardware_olli(report, people, baltic, catalogue)
     _hardware_ben(report, people)
+    # The demo's history was made by hand above: none of it goes to a partner's API.
+    Order.objects.exclude(pk__in=before).update(dispatch_status=DispatchStatus.MANUAL)
+    _live_order(report, people, catalogue)
     return report
+
+
+DEMO_API_KEY = "nordic-demo-key"
+
+
+def _connections(report, nordic, baltic) -> None:
+    """Nordic IT tracks through the fake distributor (make run starts it); Baltic Supply
+    takes orders by e-mail."""
+    from django.conf import settings
+
+    if not DistributorConnection.objects.filter(partner=nordic).exists():
+        connection = DistributorConnection(
+            partner=nordic,
+            adapter=Adapter.HTTP,
+            base_url=settings.FAKE_DISTRIBUTOR_URL,
+            rate_per_second=10,
+        )
+        connection.set_api_key(DEMO_API_KEY)
+        connection.save()
+        report.add("Nordic IT's API connection")
+    if not DistributorConnection.objects.filter(partner=baltic).exists():
+        DistributorConnection.objects.create(partner=baltic, adapter=Adapter.EMAIL)
+        report.add("Baltic Supply's e-mail connection")
+
+
+def _live_order(report, people, catalogue) -> None:
+    """Ben's tablet, approved now and placed with the fake distributor for real: the demo
+    moves on its own (Not started, Preparing, Shipped with tracking, Delivered)."""
+    ben = people["ben@acme.example"]
+    if Order.objects.filter(employee=ben).exists():
+        return
+    _requested(ben, people["admin@acme.example"], catalogue["Samsung Galaxy Tab S9"], days_ago=0.01)
+    report.add("Ben's live order")
 
 
 # company: (partner, [(name, category, price[, monthly price, lease months])])

@@ -242,3 +242,53 @@ def sign_in(page, live_server):
         return page
 
     return _sign_in
+
+
+# --- The fake distributor ----------------------------------------------------------------------
+
+
+class Clock:
+    """A clock the test moves by hand (the fake distributor's progression follows it)."""
+
+    def __init__(self):
+        import time
+
+        self.now = time.time()
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def fake_distributor(clock):
+    """The bundled fake distributor over real HTTP on 127.0.0.1 (one step every 10 s of
+    the test clock)."""
+    from orders.distributors.fake import FakeConfig, FakeDistributor
+
+    fake = FakeDistributor(FakeConfig(step_seconds=10, clock=clock, seed=7)).start()
+    yield fake
+    fake.stop()
+
+
+def connect(partner, fake, *, key="test-key", timeout=2.0, rate=50):
+    """Point ``partner`` at the fake distributor's API."""
+    from orders.models import Adapter, DistributorConnection
+
+    connection, _ = DistributorConnection.objects.get_or_create(partner=partner)
+    connection.adapter = Adapter.HTTP
+    connection.base_url = fake.url
+    connection.timeout_seconds = timeout
+    connection.rate_per_second = rate
+    connection.set_api_key(key)
+    connection.save()
+    partner.offers_tracking = True
+    partner.save()
+    return connection

@@ -149,3 +149,11 @@ def approved_order(tenant, product, **kwargs):
     request = submit(tenant, product, **kwargs)
     request = orders.request_approve(request_id=request.pk, actor=tenant.admin)
     return request.order
+
+
+def mail(**filters):
+    """The one queued e-mail matching ``filters``, rendered (bulk paths render at send)."""
+    from notifications.models import Notification
+    from notifications.services import notification_rendered
+
+    return notification_rendered(Notification.objects.get(**filters))

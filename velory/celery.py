@@ -47,6 +47,8 @@ app.conf.beat_schedule = {
     },
     "refunds-retry": {"task": "budgets.tasks.retry_refunds", "schedule": 60.0},
     "card-payments-settle": {"task": "orders.tasks.settle_card_payments", "schedule": 60.0},
+    "orders-dispatch-due": {"task": "orders.tasks.dispatch_due", "schedule": 30.0},
+    "tracking-poll": {"task": "orders.tasks.poll_tracking", "schedule": 30.0},
     "budgets-renew": {
         "task": "budgets.tasks.renew_budgets",
         "schedule": crontab(hour=2, minute=10),

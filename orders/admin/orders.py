@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Prefetch
+from django.db.models import Count, OuterRef, Prefetch, Subquery
+from django.utils import timezone
 
 from budgets.services import BudgetRefused
 from devices.models import TRANSITION_LABELS, Device
 from devices.services import Result, TransitionRefused, available_transitions
 from orders import services
 from orders.models import (
+    Adapter,
+    DispatchStatus,
+    DistributorConnection,
     Order,
     OrderEvent,
     OrderLine,
@@ -91,8 +95,16 @@ def _company_admin(request, obj=None) -> bool:
 
 @admin.register(Order)
 class OrderAdmin(ObjectActionsAdmin):
-    list_display = ("__str__", "employee", "company", "partner", "status_display", "created_at")
-    list_filter = ("company", "partner")
+    list_display = (
+        "__str__",
+        "employee",
+        "company",
+        "partner",
+        "status_display",
+        "dispatch_status",
+        "created_at",
+    )
+    list_filter = ("dispatch_status", "company", "partner")
     list_select_related = ("employee", "company", "partner")
     search_fields = ("employee__full_name", "employee__email", "=id")
     date_hierarchy = "created_at"
@@ -105,6 +117,14 @@ class OrderAdmin(ObjectActionsAdmin):
         "note",
         "expected_delivery",
         "created_at",
+        "dispatch_status",
+        "partner_ref",
+        "placed_at",
+        "dispatch_attempts",
+        "dispatch_error",
+        "partner_status",
+        "last_polled_at",
+        "next_poll_at",
     )
     fields = readonly_fields
     actions = ["export_csv"]
@@ -148,6 +168,15 @@ class OrderAdmin(ObjectActionsAdmin):
                 if name in ADMIN_TRANSITIONS:
                     by_transition.setdefault(name, []).append(device.pk)
         actions = []
+        if obj.dispatch_status == DispatchStatus.FAILED:
+            actions.append(
+                ObjectAction(
+                    "place_again",
+                    "Place with partner again",
+                    self._place_again,
+                    help_text=f"Velory could not place this order: {obj.dispatch_error}",
+                )
+            )
         for name in ADMIN_TRANSITIONS:
             ids = by_transition.get(name)
             if not ids:
@@ -166,6 +195,10 @@ class OrderAdmin(ObjectActionsAdmin):
                 )
             )
         return actions
+
+    def _place_again(self, request, obj, data):
+        services.order_dispatch_retry(order_id=obj.pk, actor=request.user)
+        return f"Velory tries to place {obj.number} with {obj.partner.name} again."
 
     def _runner(self, transition, ids):
         def run(request, obj, data):
@@ -361,3 +394,128 @@ class ProductAdmin(TenantAdmin):
         "lease_months",
         "active",
     )
+
+
+class ConnectionForm(forms.ModelForm):
+    api_key = forms.CharField(
+        label="API key",
+        required=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Stored encrypted and never shown again. Leave empty to keep the current key.",
+    )
+
+    class Meta:
+        model = DistributorConnection
+        fields = (
+            "partner",
+            "adapter",
+            "base_url",
+            "api_key",
+            "rate_per_second",
+            "batch_size",
+            "timeout_seconds",
+            "enabled",
+        )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("adapter") == Adapter.HTTP:
+            if not data.get("base_url"):
+                self.add_error("base_url", "The API needs its base URL.")
+            if not data.get("api_key") and not (self.instance and self.instance.api_key_encrypted):
+                self.add_error("api_key", "The API needs a key.")
+        return data
+
+
+@admin.register(DistributorConnection)
+class DistributorConnectionAdmin(TenantAdmin):
+    """How Velory talks to each partner, and how the polling goes (for superusers and the
+    partner's own staff)."""
+
+    form = ConnectionForm
+    list_display = (
+        "partner",
+        "adapter",
+        "enabled",
+        "orders_waiting",
+        "last_success_at",
+        "last_error_at",
+        "last_error",
+        "backoff_until",
+    )
+    list_select_related = ("partner",)
+    readonly_fields = (
+        "key_status",
+        "orders_waiting",
+        "last_poll_at",
+        "last_success_at",
+        "last_error",
+        "last_error_at",
+        "consecutive_failures",
+        "backoff_until",
+    )
+
+    def get_queryset(self, request):
+        due = Order.objects.filter(partner=OuterRef("partner"), tracking_open=True).values(
+            "partner"
+        )
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(waiting=Subquery(due.annotate(n=Count("pk")).values("n")[:1]))
+        )
+
+    def get_fieldsets(self, request, obj=None):
+        api = (
+            "base_url",
+            "api_key",
+            "key_status",
+            "rate_per_second",
+            "batch_size",
+            "timeout_seconds",
+        )
+        if not self.has_change_permission(request, obj):
+            api = tuple(f for f in api if f != "api_key")  # nothing to type, nothing to show
+        return [
+            (None, {"fields": ("partner", "adapter", "enabled")}),
+            (
+                "API",
+                {
+                    "fields": (
+                        "base_url",
+                        "api_key",
+                        "key_status",
+                        "rate_per_second",
+                        "batch_size",
+                        "timeout_seconds",
+                    )
+                },
+            ),
+            ("Polling", {"fields": self.readonly_fields[1:]}),
+        ]
+
+    @admin.display(description="orders being tracked")
+    def orders_waiting(self, obj):
+        return getattr(obj, "waiting", None) or 0
+
+    @admin.display(description="API key")
+    def key_status(self, obj):
+        if not obj or not obj.api_key_encrypted:
+            return "Not set"
+        return (
+            f"Set on {timezone.localtime(obj.api_key_set_at):%d %b %Y, %H:%M}"
+            if obj.api_key_set_at
+            else "Set"
+        )
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def save_model(self, request, obj, form, change):
+        key = form.cleaned_data.get("api_key")
+        if key:
+            obj.set_api_key(key)
+        obj.save()

@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from budgets.services import budget_spend
+from budgets.services import budget_spend, orders_with_budget
 from companies.models import Partner, User
 from companies.services import profiles_touch
 from devices.models import (
@@ -55,6 +55,14 @@ class LineSpec:
     is_leased: bool = False
     monthly_price: Decimal | None = None
     lease_months: int | None = None
+
+
+def schedule_dispatch(order_id: int) -> None:
+    from velory.tasks import enqueue
+
+    from ..tasks import dispatch_order
+
+    enqueue(dispatch_order, order_id)
 
 
 def order_event(order: Order, actor, kind: str, message: str, data=None, at=None) -> OrderEvent:
@@ -135,12 +143,8 @@ def order_create(
         ]
     devices_create(devices=devices, actor=actor, source=source, at=now)
     order_event(order, actor, OrderEvent.Kind.CREATED, f"Order {order.number} created.", at=now)
-    notify(
-        kind="order_new_partner",
-        to_email=partner.support_email,
-        context={"order": order, "lines": order.lines.all(), "partner": partner},
-        dedup_key=f"order_new_partner:{order.pk}",
-    )
+    # The partner gets it after commit, through its adapter (API or e-mail).
+    transaction.on_commit(lambda: schedule_dispatch(order.pk))
     return order
 
 
@@ -268,7 +272,11 @@ def _mail_shipped(outcomes: list[Outcome], shipments: dict[int, Shipment]) -> No
             by_order[o.device.order_id].append(o.device)
     if not by_order:
         return
-    orders = Order.objects.select_related("employee", "partner").in_bulk(list(by_order))
+    orders = (
+        Order.objects.select_related("employee", "partner")
+        .only("pk", "employee__id", "employee__email", "partner__id", "partner__offers_tracking")
+        .in_bulk(list(by_order))
+    )
     notify_many(
         [
             Message(
@@ -371,13 +379,17 @@ def device_mark_received(
 
 
 def _spend_received_orders(order_ids, actor, at=None) -> None:
-    """An order whose every live item is received has spent its committed budget."""
+    """An order whose every live item is received has spent its committed budget (only
+    orders paid from a budget are looked at: one query finds them)."""
+    with_budget = orders_with_budget(order_ids)
+    if not with_budget:
+        return
     waiting = set(
-        Device.objects.filter(order_id__in=order_ids)
+        Device.objects.filter(order_id__in=with_budget)
         .filter(status__in=WITH_PARTNER_STATUSES | IN_TRANSIT_STATUSES)
         .values_list("order_id", flat=True)
     )
-    for order_id in sorted(set(order_ids) - waiting):
+    for order_id in sorted(with_budget - waiting):
         budget_spend(order_id=order_id, actor=actor, at=at)
 
 

@@ -12,6 +12,7 @@ from notifications.models import Notification
 from orders import services as orders
 from orders.models import Order, OrderEvent
 from tests.helpers import approved_order, bring_to, budget_for, card, product_for
+from tests.helpers import mail as rendered_mail
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -34,7 +35,7 @@ def test_partner_or_company_admin_cancels(acme, order, who, after_commit):
         )
     assert [d.status for d in result.cancelled] == [S.CANCELLED]
     assert (result.released, result.refunded) == (D("800.00"), D("199.00"))
-    mail = Notification.objects.get(kind="order_cancelled")
+    mail = rendered_mail(kind="order_cancelled")
     assert mail.recipient == acme.employee
     assert "800.00 EUR is available again" in mail.body_text
     assert "199.00 EUR is refunded to Visa •••• 4242" in mail.body_text

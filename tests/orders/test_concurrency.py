@@ -93,3 +93,47 @@ def test_approve_and_withdraw_at_once_do_one_or_the_other(acme):
     else:
         assert budget.committed == 0 and budget.reserved == 0 and not request.order_id
     assert budget.ledger_totals()["reserved"] == budget.reserved
+
+
+def test_two_pollers_at_once_apply_each_update_once(acme, clock):
+    """Two workers with the same partner answer in hand apply it once: the batch's order
+    rows are locked and a version is applied only when it is newer."""
+    from devices.models import DeviceEvent
+    from orders.distributors import adapter_for
+    from orders.distributors.fake import FakeConfig, FakeDistributor
+    from orders.services import partners
+    from tests.conftest import connect
+    from tests.helpers import place_order
+
+    fake = FakeDistributor(FakeConfig(step_seconds=10, clock=clock)).start()
+    try:
+        connect(acme.partner, fake)
+        orders = [place_order(acme) for _ in range(20)]  # placed after each commit
+        assert len(fake.orders_for("test-key")) == 20
+        clock.advance(25)  # shipped: three transitions each
+        ids = [o.pk for o in orders]
+        answer = adapter_for(acme.partner).fetch_updates(ids).updates
+        results = run_at_once(4, lambda i: partners.tracking_apply(acme.partner.pk, answer, ids))
+        assert not [r for r in results if isinstance(r, Exception)], results
+        assert sum(r.transitions for r in results) == 20 * 3
+        per_device = DeviceEvent.objects.filter(source="poll").values_list("device_id", "to_status")
+        assert len(per_device) == len(set(per_device)) == 20 * 3
+    finally:
+        fake.stop()
+
+
+def test_only_one_poller_per_partner_at_a_time(acme, fake_distributor):
+    from orders.services import partners
+    from tests.conftest import connect
+    from tests.helpers import place_order
+
+    connect(acme.partner, fake_distributor)
+    order = place_order(acme)  # placed after commit
+    from django.utils import timezone
+
+    from orders.models import Order
+
+    Order.objects.filter(pk=order.pk).update(next_poll_at=timezone.now())
+    reports = run_at_once(6, lambda i: partners.partner_poll(acme.partner.pk))
+    assert sum(1 for r in reports if not r.skipped) >= 1
+    assert sum(r.polled for r in reports) == 1

@@ -12,6 +12,7 @@ from notifications.models import Notification
 from orders import services as orders
 from orders.models import Product, ProductRequest
 from tests.helpers import budget_for, product_for, submit
+from tests.helpers import mail as rendered_mail
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -21,14 +22,15 @@ def test_submit_reserves_and_tells_the_company_admins(acme):
     budget_for(acme, "2000.00")
     request = submit(acme, product_for(acme, price="1200.00"), note="For the new role")
     assert request.status == "pending" and request.budget_amount == D("1200.00")
-    mail = Notification.objects.get(kind="request_submitted")
+    mail = rendered_mail(kind="request_submitted")
     assert mail.recipient == acme.admin and "ThinkPad T14" in mail.subject
 
 
-def test_approve_makes_the_order_and_tells_everyone(acme):
+def test_approve_makes_the_order_and_tells_everyone(acme, after_commit):
     budget_for(acme, "2000.00")
     request = submit(acme, product_for(acme, price="1200.00"))
-    approved = orders.request_approve(request_id=request.pk, actor=acme.admin, note="Enjoy")
+    with after_commit():  # the order goes to the partner after commit
+        approved = orders.request_approve(request_id=request.pk, actor=acme.admin, note="Enjoy")
     order = approved.order
     assert approved.status == "approved" and approved.decided_by == acme.admin
     assert [d.status for d in order.devices.all()] == [DeviceStatus.ORDERED]
@@ -60,7 +62,7 @@ def test_reject_needs_a_reason_which_is_mailed(acme):
     with pytest.raises(ValidationError, match="reason"):
         orders.request_reject(request_id=request.pk, actor=acme.admin, reason="  ")
     orders.request_reject(request_id=request.pk, actor=acme.admin, reason="Use the pool laptop")
-    mail = Notification.objects.get(kind="request_rejected")
+    mail = rendered_mail(kind="request_rejected")
     assert "Use the pool laptop" in mail.body_text and "100.00 EUR is available" in mail.body_text
 
 

@@ -95,7 +95,10 @@ else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool(
         "DATABASE_CONN_HEALTH_CHECKS", default=True
     )
-    if env.bool("DATABASE_SERVER_SIDE_BINDING", default=False):
+    # Parameters travel apart from the SQL (psycopg's server-side binding): the batched
+    # writes of the tracking poller carry thousands of them, and formatting them into the
+    # statement in Python costs more than running it.
+    if env.bool("DATABASE_SERVER_SIDE_BINDING", default=True):
         DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -240,3 +243,7 @@ PAYMENTS_GATEWAY = env(
 STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
 STRIPE_API_BASE = env("STRIPE_API_BASE", default="https://api.stripe.com")
 STRIPE_TIMEOUT = env.int("STRIPE_TIMEOUT", default=10)
+
+# --- Partners' APIs ------------------------------------------------------------------------
+FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY", default="")  # empty: derived from SECRET_KEY
+FAKE_DISTRIBUTOR_URL = env("FAKE_DISTRIBUTOR_URL", default="http://127.0.0.1:8765")
