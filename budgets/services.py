@@ -371,11 +371,12 @@ def budgets_renew(today: date | None = None) -> int:
 def payment_create(
     *,
     employee,
-    request_id: int,
+    request_id: int | None,
     amount: Decimal,
     currency: str,
     token: CardToken,
     purpose: str,
+    key: str = "",
     at=None,
 ):
     """Record a card payment to make (in the caller's transaction); ``payment_charge``
@@ -391,7 +392,7 @@ def payment_create(
         payment_method=token.token,
         card_brand=token.brand,
         card_last4=token.last4,
-        key=f"charge:request:{request_id}",
+        key=key or f"charge:request:{request_id}",
         created_at=at or timezone.now(),
     )
 

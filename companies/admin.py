@@ -10,6 +10,7 @@ from .models import Company, LeasingCompany, Partner, User
 POLICY_FIELDS = (
     "auto_receive_on_delivery",
     "buyout_allowed",
+    "buyout_payment",
     "card_payments_allowed",
     "support_name",
     "support_email",

@@ -75,6 +75,13 @@ class Company(models.Model):
         default=False,
         help_text="Employees may buy out their leased devices instead of returning them.",
     )
+    buyout_payment = models.CharField(
+        "buyouts are paid by",
+        max_length=10,
+        choices=[("card", "The employee's card"), ("salary", "Salary deduction (payroll)")],
+        default="card",
+        help_text="How an employee pays for a device they buy out.",
+    )
     card_payments_allowed = models.BooleanField(
         "card top-up allowed",
         default=False,

@@ -39,6 +39,11 @@ ROLE_PERMISSIONS = {
         "budgets.view_cardpayment",
         "budgets.view_refund",
         "leasing.view_lease",
+        "leasing.change_lease",
+        "leasing.view_leasingarrangement",
+        "leasing.add_leasingarrangement",
+        "leasing.change_leasingarrangement",
+        "leasing.view_buyout",
     ],
     Role.PARTNER_STAFF: [
         "companies.view_company",
@@ -52,6 +57,8 @@ ROLE_PERMISSIONS = {
         "orders.change_order",
         "orders.view_workqueuedevice",
         "orders.view_distributorconnection",
+        "leasing.view_lease",
+        "leasing.view_buyout",
     ],
 }
 

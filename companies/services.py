@@ -94,6 +94,7 @@ def company_update_policy(*, company: Company, actor, **fields) -> Company:
     allowed = {
         "auto_receive_on_delivery",
         "buyout_allowed",
+        "buyout_payment",
         "card_payments_allowed",
         "support_name",
         "support_email",

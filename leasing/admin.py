@@ -1,14 +1,263 @@
-from django.contrib import admin
+"""Leases, leasing arrangements and buyouts in the admin, scoped to the user's tenant.
+Company admins follow lease ends (with a 12-month forecast), overdue returns and buyouts,
+record the leasing company's settlement, and export salary deductions for payroll."""
 
-from velory.tenant_admin import TenantAdmin
+from __future__ import annotations
 
-from .models import Lease
+import csv
+import io
+from datetime import timedelta
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils import timezone
+
+from devices.services import TransitionRefused
+from velory.tenancy import Role
+from velory.tenant_admin import ObjectAction, ObjectActionsAdmin, TenantAdmin
+
+from . import selectors, services
+from .models import Buyout, Lease, LeasingArrangement
+
+
+def _company_admin(request, obj=None) -> bool:
+    user = request.user
+    return user.is_superuser or user.role == Role.COMPANY_ADMIN
+
+
+class OverdueFilter(admin.SimpleListFilter):
+    title = "return"
+    parameter_name = "overdue"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Overdue"), ("open", "Waiting for the device")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.returns_overdue()
+        if self.value() == "open":
+            return queryset.open().filter(choice=Lease.Choice.RETURN)
+        return queryset
+
+
+class EndingFilter(admin.SimpleListFilter):
+    title = "ends"
+    parameter_name = "ending"
+
+    def lookups(self, request, model_admin):
+        return [("30", "Within 30 days"), ("90", "Within 90 days"), ("past", "Past its end")]
+
+    def queryset(self, request, queryset):
+        today = timezone.localdate()
+        if self.value() in ("30", "90"):
+            days = int(self.value())
+            return queryset.open().filter(
+                ends_on__gte=today, ends_on__lte=today + timedelta(days=days)
+            )
+        if self.value() == "past":
+            return queryset.open().filter(ends_on__lt=today)
+        return queryset
+
+
+class SettlementForm(forms.Form):
+    amount = forms.DecimalField(max_digits=12, decimal_places=2, min_value=0)
+    reference = forms.CharField(max_length=100, required=False, help_text="Their invoice or case.")
+    settled_on = forms.DateField(
+        required=False, widget=forms.DateInput(attrs={"type": "date"}), help_text="Default: today."
+    )
 
 
 @admin.register(Lease)
-class LeaseAdmin(TenantAdmin):
-    list_display = ("device", "leasing_company", "starts_on", "ends_on", "monthly_price", "status")
-    list_filter = ("status", "leasing_company")
-    list_select_related = ("device", "leasing_company")
+class LeaseAdmin(ObjectActionsAdmin):
+    list_display = (
+        "device",
+        "employee",
+        "leasing_company",
+        "ends_on",
+        "monthly_price",
+        "choice",
+        "return_due_on",
+        "return_state",
+        "status",
+    )
+    list_filter = (OverdueFilter, EndingFilter, "status", "choice", "leasing_company")
+    list_select_related = ("device", "device__owner", "leasing_company")
+    search_fields = ("device__name", "device__serial_number", "device__owner__email")
     date_hierarchy = "ends_on"
-    readonly_fields = ("device",)
+    refusals = (TransitionRefused,)
+    readonly_fields = (
+        "device",
+        "leasing_company",
+        "partner",
+        "starts_on",
+        "ends_on",
+        "monthly_price",
+        "buyout_price",
+        "currency",
+        "status",
+        "choice",
+        "chosen_at",
+        "return_due_on",
+        "last_notice_days",
+        "escalated_at",
+        "settlement_amount",
+        "settlement_reference",
+        "settled_on",
+        "outcome",
+        "closed_at",
+    )
+    change_list_template = "admin/leasing/lease/change_list.html"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="employee", ordering="device__owner__full_name")
+    def employee(self, obj):
+        return obj.device.owner
+
+    @admin.display(description="return")
+    def return_state(self, obj):
+        if obj.return_overdue:
+            return "Overdue"
+        if obj.is_open and obj.choice == Lease.Choice.RETURN:
+            return "Waiting"
+        return "—"
+
+    def get_object_actions(self, request, obj):
+        return [
+            ObjectAction(
+                "settle",
+                "Record settlement",
+                self._settle,
+                form=SettlementForm,
+                allowed=lambda request, obj: _company_admin(request) and obj.is_open,
+                help_text="What the leasing company settled for a device leaving the fleet "
+                "early (lost, stolen, ...). A leased device can be removed once it is recorded.",
+            )
+        ]
+
+    def _settle(self, request, obj, data):
+        services.lease_record_settlement(
+            lease_id=obj.pk,
+            actor=request.user,
+            amount=data["amount"],
+            reference=data["reference"],
+            settled_on=data["settled_on"],
+        )
+        return f"The settlement of {obj.device} is recorded: it can now be removed."
+
+    def get_urls(self):
+        return [
+            path(
+                "forecast/",
+                self.admin_site.admin_view(self.forecast_view),
+                name="leasing_lease_forecast",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        overdue = selectors.returns_overdue_count(request.user)
+        return super().changelist_view(
+            request, {**(extra_context or {}), "overdue_returns": overdue}
+        )
+
+    def forecast_view(self, request):
+        if not self.has_view_permission(request):
+            return TemplateResponse(request, "403.html", {}, status=403)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Leases ending per month",
+            "months": selectors.lease_forecast(request.user),
+        }
+        return TemplateResponse(request, "admin/leasing/lease/forecast.html", context)
+
+
+@admin.register(LeasingArrangement)
+class LeasingArrangementAdmin(TenantAdmin):
+    list_display = (
+        "company",
+        "leasing_company",
+        "return_instructions_from",
+        "partner",
+        "return_days",
+        "residual_percent",
+    )
+    list_select_related = ("company", "leasing_company", "partner")
+
+    def get_readonly_fields(self, request, obj=None):
+        if request.user.is_superuser or obj is None:
+            return ()
+        return ("company", "leasing_company")
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "company" and not request.user.is_superuser:
+            field.initial = request.user.company_id
+        return field
+
+    def save_model(self, request, obj, form, change):
+        if not request.user.is_superuser:
+            obj.company_id = request.user.company_id
+        try:
+            obj.full_clean()
+        except ValidationError as error:
+            messages.error(request, "; ".join(error.messages))
+            raise
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(Buyout)
+class BuyoutAdmin(TenantAdmin):
+    list_display = ("device", "employee", "price", "currency", "method", "status", "paid_at")
+    list_filter = ("status", "method", "payroll_exported_at")
+    list_select_related = ("lease__device", "employee")
+    search_fields = ("employee__email", "lease__device__name")
+    readonly_fields = [f.name for f in Buyout._meta.fields]
+    actions = ["export_payroll"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="device")
+    def device(self, obj):
+        return obj.lease.device
+
+    @admin.action(description="Export salary deductions for payroll (CSV)")
+    def export_payroll(self, request, queryset):
+        rows = services.buyouts_for_payroll(
+            actor=request.user, buyout_ids=queryset.values_list("pk", flat=True)
+        )
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["employee", "e-mail", "device", "serial", "amount", "currency", "paid"])
+        for b in rows:
+            writer.writerow(
+                [
+                    b.employee.get_full_name(),
+                    b.employee.email,
+                    b.lease.device.name,
+                    b.lease.device.serial_number,
+                    b.price,
+                    b.currency,
+                    b.paid_at.date().isoformat() if b.paid_at else "",
+                ]
+            )
+        response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
+        stamp = timezone.localdate().isoformat()
+        response["Content-Disposition"] = f'attachment; filename="payroll-buyouts-{stamp}.csv"'
+        return response

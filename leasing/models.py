@@ -1,11 +1,90 @@
-"""Leasing: a lease per leased device, with its financier, dates and prices."""
+"""Leasing: a lease per leased device, with its financier, dates and prices; who sends the
+return instructions (the company's leasing arrangement); buyouts and the notices sent about
+a lease's end, each recorded once."""
 
 from __future__ import annotations
 
+from datetime import date
+
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
 from velory.tenancy import TenantQuerySet, TenantScope, by_company, by_partner, by_user
+
+# A lease's end is announced this many days before it, once each.
+END_THRESHOLDS = (90, 60, 30)
+# A return is reminded this many days before its deadline (and once the day after it).
+RETURN_REMINDER_DAYS = 7
+
+
+class ReturnSender(models.TextChoices):
+    PARTNER = "partner", "The reseller (partner)"
+    LEASING_COMPANY = "leasing_company", "The leasing company"
+
+
+class LeasingArrangementQuerySet(TenantQuerySet):
+    scope = TenantScope(
+        company_admin=by_company("company"),
+        employee=by_company("company"),
+        partner_staff=by_partner("partner"),
+    )
+
+
+class LeasingArrangement(models.Model):
+    """How a company's leased hardware from one leasing company is handled: who sends the
+    employee the return instructions (the reseller or the leasing company), the steps, how
+    long a return may take, and the residual share a buyout costs."""
+
+    company = models.ForeignKey(
+        "companies.Company", on_delete=models.CASCADE, related_name="leasing_arrangements"
+    )
+    leasing_company = models.ForeignKey(
+        "companies.LeasingCompany", on_delete=models.PROTECT, related_name="arrangements"
+    )
+    partner = models.ForeignKey(
+        "companies.Partner",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="leasing_arrangements",
+        help_text="The reseller that takes leased devices back (if it sends the instructions).",
+    )
+    return_instructions_from = models.CharField(
+        "return instructions come from",
+        max_length=20,
+        choices=ReturnSender.choices,
+        default=ReturnSender.PARTNER,
+    )
+    return_steps = models.TextField(
+        help_text="What the employee does to return a device: packing, label, drop-off.",
+        default="1. Back up your files and sign out of every account.\n"
+        "2. Pack the device with its charger in the box it came in, or a padded one.\n"
+        "3. Print the prepaid return label from the link in this e-mail and drop the parcel "
+        "at any service point.",
+    )
+    return_days = models.PositiveSmallIntegerField(
+        default=21, help_text="Days the employee has to return a device."
+    )
+    residual_percent = models.DecimalField(
+        "buyout price (% of the purchase price)",
+        max_digits=5,
+        decimal_places=2,
+        default=15,
+        help_text="Used when a lease has no buyout price of its own.",
+    )
+
+    objects = LeasingArrangementQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "leasing_company"], name="one_arrangement_per_financier"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.company} with {self.leasing_company}"
 
 
 class LeaseQuerySet(TenantQuerySet):
@@ -18,11 +97,27 @@ class LeaseQuerySet(TenantQuerySet):
     def open(self):
         return self.filter(status=Lease.Status.ACTIVE)
 
+    def returns_overdue(self, today: date | None = None):
+        return self.open().filter(
+            choice=Lease.Choice.RETURN, return_due_on__lt=today or timezone.localdate()
+        )
+
 
 class Lease(models.Model):
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
         CLOSED = "closed", "Closed"
+
+    class Choice(models.TextChoices):
+        NONE = "", "Not chosen yet"
+        RETURN = "return", "Return"
+        BUYOUT = "buyout", "Buyout"
+
+    class Outcome(models.TextChoices):
+        NONE = "", "—"
+        RETURNED = "returned", "Returned (traded in)"
+        BOUGHT_OUT = "bought_out", "Bought out by the employee"
+        REMOVED = "removed", "Removed from the fleet"
 
     device = models.OneToOneField("devices.Device", on_delete=models.PROTECT, related_name="lease")
     leasing_company = models.ForeignKey(
@@ -40,6 +135,20 @@ class Lease(models.Model):
     currency = models.CharField(max_length=3)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     created_at = models.DateTimeField(default=timezone.now)
+    # What happens at the end: chosen by the employee (or on a leased replacement).
+    choice = models.CharField(max_length=10, choices=Choice.choices, default="", blank=True)
+    chosen_at = models.DateTimeField(null=True, blank=True)
+    return_due_on = models.DateField("return by", null=True, blank=True, db_index=True)
+    last_notice_days = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="The last lease-end notice sent (days before the end)."
+    )
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    # The leasing company's settlement (needed before a leased device is removed).
+    settlement_amount = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    settlement_reference = models.CharField(max_length=100, blank=True)
+    settled_on = models.DateField(null=True, blank=True)
+    outcome = models.CharField(max_length=12, choices=Outcome.choices, default="", blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
 
     objects = LeaseQuerySet.as_manager()
 
@@ -53,3 +162,99 @@ class Lease(models.Model):
 
     def __str__(self) -> str:
         return f"Lease of {self.device} until {self.ends_on:%d %b %Y}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+    @property
+    def days_left(self) -> int:
+        return (self.ends_on - timezone.localdate()).days
+
+    @property
+    def return_overdue(self) -> bool:
+        return bool(
+            self.is_open
+            and self.choice == self.Choice.RETURN
+            and self.return_due_on
+            and self.return_due_on < timezone.localdate()
+        )
+
+    @property
+    def settled(self) -> bool:
+        return self.settled_on is not None
+
+
+class LeaseNotice(models.Model):
+    """A notice about a lease sent once: a lease-end threshold, an escalation, a return
+    reminder. The unique pair is what keeps a daily job that runs twice from sending twice."""
+
+    lease = models.ForeignKey(Lease, on_delete=models.CASCADE, related_name="notices")
+    kind = models.CharField(max_length=30)
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-sent_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["lease", "kind"], name="one_notice_per_kind")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for lease {self.lease_id}"
+
+
+class BuyoutQuerySet(TenantQuerySet):
+    scope = TenantScope(
+        company_admin=by_company("company"),
+        employee=by_user("employee"),
+        partner_staff=by_partner("lease__partner"),
+    )
+
+
+class Buyout(models.Model):
+    """An employee buying out their leased device: the price, how it is paid (card, or a
+    salary deduction the company's payroll takes), and where it stands."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for payment"
+        PAID = "paid", "Paid"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    class Method(models.TextChoices):
+        CARD = "card", "Card"
+        SALARY = "salary", "Salary deduction"
+
+    lease = models.ForeignKey(Lease, on_delete=models.PROTECT, related_name="buyouts")
+    company = models.ForeignKey("companies.Company", on_delete=models.PROTECT, related_name="+")
+    employee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="buyouts"
+    )
+    price = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    method = models.CharField(max_length=10, choices=Method.choices, blank=True)
+    payment = models.OneToOneField(
+        "budgets.CardPayment",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="buyout",
+    )
+    payroll_exported_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    paid_at = models.DateTimeField(null=True, blank=True)
+
+    objects = BuyoutQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["lease"],
+                condition=models.Q(status="pending"),
+                name="one_pending_buyout_per_lease",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Buyout of {self.lease.device} for {self.price} {self.currency}"

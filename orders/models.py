@@ -128,6 +128,20 @@ class ProductRequest(FSMModelMixin, models.Model):
     )
     is_leased = models.BooleanField(default=False)
     delivery_address = models.TextField()
+    # A leased product replacing a leased device the employee holds: what happens to it.
+    replaces_device = models.ForeignKey(
+        "devices.Device",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="replaced_by_requests",
+    )
+    replacement_choice = models.CharField(
+        "the replaced device is",
+        max_length=10,
+        choices=[("return", "Returned"), ("buyout", "Bought out")],
+        blank=True,
+    )
     note = models.TextField(blank=True)
     status = FSMField(
         max_length=12, choices=RequestStatus.choices, default=RequestStatus.PENDING, protected=True

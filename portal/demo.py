@@ -17,7 +17,8 @@ from companies import services as company_services
 from companies.models import Company, LeasingCompany, Partner, User
 from devices.models import Category, Device, Source
 from devices.services import device_transition
-from leasing.services import lease_create
+from leasing.models import LeasingArrangement, ReturnSender
+from leasing.services import leases_daily
 from orders import services as orders
 from orders.models import (
     Acquisition,
@@ -27,7 +28,6 @@ from orders.models import (
     Order,
     Product,
 )
-from velory.dates import add_months
 from velory.tenancy import SYSTEM, Role
 
 DEMO_PASSWORD = "velory-demo"
@@ -196,6 +196,7 @@ def seed_demo() -> DemoReport:
     _user(report, "root@velory.example", full_name="Velory Root", superuser=True)
 
     _connections(report, nordic, baltic)
+    _arrangements(report, acme, lease, nordic, globex, baltic)
     catalogue = _catalogue(report, acme, nordic, globex, baltic)
     people = {u.email: u for u in User.objects.filter(email__endswith=".example")}
     before = set(Order.objects.values_list("pk", flat=True))
@@ -205,7 +206,55 @@ def seed_demo() -> DemoReport:
     # The demo's history was made by hand above: none of it goes to a partner's API.
     Order.objects.exclude(pk__in=before).update(dispatch_status=DispatchStatus.MANUAL)
     _live_order(report, people, catalogue)
+    # The lease-end notices due today (Anna's laptop: its 60-day notice, unanswered).
+    notices = leases_daily()
+    if notices["end_notices"]:
+        report.add(f"{notices['end_notices']} lease-end notice(s)")
     return report
+
+
+def _arrangements(report, acme, nordic_lease, nordic, globex, baltic) -> None:
+    """Who sends the return instructions: for Acme the leasing company (Nordic Lease), for
+    Globex the reseller (Baltic Supply), which also finances through Suomi Leasing."""
+    suomi, _ = LeasingCompany.objects.get_or_create(
+        name="Suomi Leasing",
+        defaults={
+            "contact_email": "palautukset@suomi-leasing.example",
+            "contact_phone": "+358 9 555 0300",
+            "website": "https://suomi-leasing.example",
+        },
+    )
+    if globex.leasing_company_id is None:
+        globex.leasing_company = suomi
+        globex.save(update_fields=["leasing_company"])
+    _, created = LeasingArrangement.objects.get_or_create(
+        company=acme,
+        leasing_company=nordic_lease,
+        defaults={
+            "partner": nordic,
+            "return_instructions_from": ReturnSender.LEASING_COMPANY,
+            "return_days": 21,
+            "return_steps": "1. Back up your files, sign out of iCloud/Microsoft accounts and "
+            "remove any passcode.\n"
+            "2. Pack the device and its charger in the box it came in, or a padded one.\n"
+            "3. Print the prepaid DHL label at https://nordic-lease.example/returns (your "
+            "return code is your device's serial number) and drop the parcel at any DHL "
+            "service point.",
+        },
+    )
+    if created:
+        report.add("Acme's leasing arrangement with Nordic Lease")
+    _, created = LeasingArrangement.objects.get_or_create(
+        company=globex,
+        leasing_company=suomi,
+        defaults={
+            "partner": baltic,
+            "return_instructions_from": ReturnSender.PARTNER,
+            "return_days": 14,
+        },
+    )
+    if created:
+        report.add("Globex's leasing arrangement with Suomi Leasing")
 
 
 DEMO_API_KEY = "nordic-demo-key"
@@ -398,18 +447,7 @@ def _hardware_anna(report, people, nordic, lease_co, catalogue) -> None:
         note="Enrolled in device management.",
         at=_ago(1049),
     )
-    device = Device.objects.get(pk=ids[0])
-    lease_start = add_months(timezone.localdate(), -36) + timedelta(days=45)
-    lease_create(
-        device=device,
-        leasing_company=lease_co,
-        partner=nordic,
-        starts_on=lease_start,
-        months=36,
-        monthly_price=product.monthly_price,
-        currency=product.currency,
-        buyout_price=Decimal("320.00"),
-    )
+    # Its lease opened when Anna received it, 36 months from then: it ends within 60 days.
 
     # Delivered, waiting for Anna to mark it received.
     _, order, ids = _requested(anna, admin, catalogue["Dell UltraSharp 27 4K"], days_ago=9)

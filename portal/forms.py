@@ -32,25 +32,12 @@ class OrderDetailsForm(forms.Form):
     )
 
 
-class RequestForm(forms.Form):
-    """A product request; the card fields are asked for only when part of the price is over
-    the budget and the company lets the employee pay it by card. Card details are passed to
-    the payment gateway to be turned into a token and are never stored."""
+class CardForm(forms.Form):
+    """Card details, passed to the payment gateway to be turned into a token and never
+    stored. ``cleaned_data["card"]`` is the Card to charge."""
 
-    delivery_address = forms.CharField(
-        label="Delivery address",
-        max_length=1000,
-        widget=forms.Textarea(attrs={"rows": 5, "autocomplete": "street-address"}),
-    )
-    note = forms.CharField(
-        label="Note for your admin and the partner",
-        required=False,
-        max_length=1000,
-        widget=forms.Textarea(attrs={"rows": 3}),
-    )
     card_number = forms.CharField(
         label="Card number",
-        required=False,
         max_length=23,
         widget=forms.TextInput(
             attrs={"autocomplete": "cc-number", "inputmode": "numeric", "spellcheck": "false"}
@@ -58,25 +45,15 @@ class RequestForm(forms.Form):
     )
     card_expiry = forms.CharField(
         label="Expiry (MM/YY)",
-        required=False,
         max_length=7,
         widget=forms.TextInput(attrs={"autocomplete": "cc-exp", "placeholder": "MM/YY"}),
     )
     card_cvc = forms.CharField(
         label="Security code",
-        required=False,
         max_length=4,
         widget=forms.TextInput(attrs={"autocomplete": "cc-csc", "inputmode": "numeric"}),
     )
-
-    def __init__(self, *args, needs_card: bool = False, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.needs_card = needs_card
-        for name in ("card_number", "card_expiry", "card_cvc"):
-            if needs_card:
-                self.fields[name].required = True
-            else:
-                del self.fields[name]
+    needs_card = True
 
     def clean(self):
         data = super().clean()
@@ -101,3 +78,51 @@ class RequestForm(forms.Form):
 
             data["card"] = Card(number=number, exp_month=month, exp_year=year, cvc=cvc)
         return data
+
+
+class RequestForm(CardForm):
+    """A product request; the card fields are asked for only when part of the price is over
+    the budget and the company lets the employee pay it by card. For a leased product that
+    replaces a leased device the employee holds, it asks what happens to that one."""
+
+    delivery_address = forms.CharField(
+        label="Delivery address",
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 5, "autocomplete": "street-address"}),
+    )
+    note = forms.CharField(
+        label="Note for your admin and the partner",
+        required=False,
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    replaces = forms.TypedChoiceField(label="It replaces", coerce=int, required=False)
+    replacement_choice = forms.ChoiceField(
+        label="What happens to it", widget=forms.RadioSelect, required=False
+    )
+
+    field_order = ["replaces", "replacement_choice", "delivery_address", "note"]
+
+    def __init__(
+        self, *args, needs_card: bool = False, replaceable=(), buyout_allowed=False, **kwargs
+    ):
+        super().__init__(*args, **kwargs)
+        self.needs_card = needs_card
+        for name in ("card_number", "card_expiry", "card_cvc"):
+            if not needs_card:
+                del self.fields[name]
+        if not replaceable:
+            del self.fields["replaces"], self.fields["replacement_choice"]
+            return
+        self.fields["replaces"].choices = [
+            (d.pk, f"{d.name}, lease ends {d.lease.ends_on:%-d %B %Y}") for d in replaceable
+        ]
+        self.fields["replaces"].required = True
+        self.fields["replaces"].initial = replaceable[0].pk
+        choices = [("return", "Return it (you will get the return instructions by e-mail)")]
+        if buyout_allowed:
+            choices.append(("buyout", "Buy it out (you see the price and pay after approval)"))
+        self.fields["replacement_choice"].choices = choices
+        self.fields["replacement_choice"].required = True
+        if len(choices) == 1:
+            self.fields["replacement_choice"].initial = "return"

@@ -89,6 +89,8 @@ class YourDetails:
     budgets: list = field(default_factory=list)
     requests: list = field(default_factory=list)
     payments: list = field(default_factory=list)
+    lease_due: list[dict] = field(default_factory=list)  # lease ends: return or buy out?
+    buyouts: list[dict] = field(default_factory=list)  # buyouts waiting for payment
 
 
 DEVICE_ROW_FIELDS = (
@@ -108,6 +110,8 @@ DEVICE_ROW_FIELDS = (
     "shipment__expected_delivery",
     "lease__ends_on",
     "lease__status",
+    "lease__choice",
+    "lease__last_notice_days",
 )
 
 
@@ -136,6 +140,13 @@ def _device_row(v: dict) -> dict:
         "tone": TONE[v["status"]],
         "meta": " · ".join(meta),
         "delivered": long_date(v["delivered_at"]) if v["delivered_at"] else "",
+        # a lease-end notice the employee has not answered yet
+        "lease_due": long_date(v["lease__ends_on"])
+        if v["lease__status"] == "active"
+        and v["lease__last_notice_days"] is not None
+        and not v["lease__choice"]
+        and v["status"] in (S.RECEIVED, S.ACTIVE)
+        else "",
     }
 
 
@@ -179,6 +190,8 @@ def your_details_for(user: User) -> YourDetails:
         devices=rows,
         open_orders=open_orders,
         waiting=[r for r in rows if r["status"] == S.DELIVERED],
+        lease_due=[r for r in rows if r["lease_due"]],
+        buyouts=[r for r in rows if r["status"] == S.PENDING_BUYOUT],
         counts={
             "devices": len(rows),
             "in_use": sum(1 for r in rows if r["status"] in (S.RECEIVED, S.ACTIVE)),
@@ -290,6 +303,43 @@ def device_detail_for(user, device_id: int) -> Device:
         .prefetch_related(Prefetch("events", queryset=DeviceEvent.objects.order_by("-at", "-id")))
         .get(pk=device_id)
     )
+
+
+def lease_panel_for(device: Device) -> dict | None:
+    """What the device page shows of a leased device's lease: the lease, who sends the
+    return instructions (and the steps), a buyout waiting for payment and its price, and
+    which choices are open. Two queries; None for a device that is not leased."""
+    from leasing.models import Buyout, Lease, LeasingArrangement
+    from leasing.services import CHOOSABLE, buyout_price, return_party
+
+    try:
+        lease = device.lease
+    except Lease.DoesNotExist:
+        return None
+    lease.device = device
+    arrangement = (
+        LeasingArrangement.objects.select_related("partner")
+        .filter(company_id=device.company_id, leasing_company_id=lease.leasing_company_id)
+        .first()
+    )
+    buyout = (
+        Buyout.objects.filter(lease=lease, status__in=[Buyout.Status.PENDING, Buyout.Status.PAID])
+        .select_related("payment")
+        .order_by("-created_at")
+        .first()
+    )
+    choosable = lease.is_open and device.status in CHOOSABLE
+    return {
+        "lease": lease,
+        "party": return_party(lease, arrangement),
+        "steps": arrangement.return_steps if arrangement else LeasingArrangement().return_steps,
+        "buyout": buyout if buyout and buyout.status == Buyout.Status.PENDING else None,
+        "paid_buyout": buyout if buyout and buyout.status == Buyout.Status.PAID else None,
+        "price": buyout.price if buyout else buyout_price(lease, arrangement),
+        "buyout_allowed": device.company.buyout_allowed,
+        "can_choose": choosable,
+        "returning": lease.is_open and device.status == S.PROCESSING_TRADE_IN,
+    }
 
 
 def support_contacts_for(user: User) -> dict:

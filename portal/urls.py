@@ -7,6 +7,13 @@ urlpatterns = [
     path("me/", views.me, name="me"),
     path("me/devices/<int:device_id>/", views.device_detail, name="device-detail"),
     path("me/devices/<int:device_id>/receive/", views.device_receive, name="device-receive"),
+    path("me/devices/<int:device_id>/lease/", views.device_lease, name="device-lease"),
+    path("me/devices/<int:device_id>/buyout/", views.device_buyout, name="device-buyout"),
+    path(
+        "me/devices/<int:device_id>/buyout/withdraw/",
+        views.device_buyout_withdraw,
+        name="device-buyout-withdraw",
+    ),
     path("me/orders/<int:order_id>/", views.order_detail, name="order-detail"),
     path("me/orders/<int:order_id>/track/", views.order_track, name="order-track"),
     path("me/budget/", views.budget, name="budget"),

@@ -18,13 +18,14 @@ from budgets.payments import PaymentError
 from budgets.services import BudgetRefused
 from devices.models import IN_TRANSIT_STATUSES, Category, Device
 from devices.services import Result, TransitionRefused
+from leasing import services as leasing
 from orders import services as order_services
 from orders.models import Order, Product, ProductRequest
 from orders.selectors import order_detail_for, order_is_updatable, order_status, order_tracking_for
 from velory.cache import cache_get, cache_set
 
 from . import selectors
-from .forms import MarkReceivedForm, OrderDetailsForm, RequestForm
+from .forms import CardForm, MarkReceivedForm, OrderDetailsForm, RequestForm
 
 
 def _get_or_404(loader, *args):
@@ -68,11 +69,105 @@ def me(request):
 def device_detail(request, device_id: int):
     device = _get_or_404(selectors.device_detail_for, request.user, device_id)
     can_receive = device.status in IN_TRANSIT_STATUSES  # the portal shows own devices only
+    panel = selectors.lease_panel_for(device)
     return render(
         request,
         "portal/device_detail.html",
-        {"nav": "me", "device": device, "can_receive": can_receive, "events": device.events.all()},
+        {
+            "nav": "me",
+            "device": device,
+            "can_receive": can_receive,
+            "events": device.events.all(),
+            "has_lease": panel is not None,
+            **(panel or {}),
+        },
     )
+
+
+@require_http_methods(["GET", "POST"])
+def device_lease(request, device_id: int):
+    """Return or buy out a leased device: the two choices, with what each means."""
+    device = _get_or_404(selectors.device_detail_for, request.user, device_id)
+    panel = selectors.lease_panel_for(device)
+    if panel is None or not panel["lease"].is_open:
+        messages.info(request, f"{device.name} has no open lease to return or buy out.")
+        return redirect(device_detail_url(device))
+    if request.method == "POST":
+        choice = request.POST.get("choice", "")
+        try:
+            outcome = leasing.lease_choose(device_id=device.pk, actor=request.user, choice=choice)
+        except (TransitionRefused, ValidationError) as refusal:
+            messages.error(request, _message(refusal))
+            return redirect(f"/me/devices/{device.pk}/lease/")
+        if choice == "buyout":
+            if outcome.changed:
+                messages.success(request, f"You are buying out {device.name}. Pay to complete it.")
+            return redirect(f"/me/devices/{device.pk}/buyout/")
+        if outcome.changed:
+            messages.success(
+                request,
+                f"{device.name} is being returned. {panel['party'].name} sends you the return "
+                "instructions by e-mail; they are also below.",
+            )
+        return redirect(device_detail_url(device))
+    return render(request, "portal/device_lease.html", {"nav": "me", "device": device, **panel})
+
+
+@require_http_methods(["GET", "POST"])
+def device_buyout(request, device_id: int):
+    """Pay a buyout: by card, or by accepting a salary deduction, per company policy."""
+    device = _get_or_404(selectors.device_detail_for, request.user, device_id)
+    panel = selectors.lease_panel_for(device)
+    buyout = panel and panel["buyout"]
+    if buyout is None:
+        messages.info(request, f"{device.name} has no buyout waiting for payment.")
+        return redirect(device_detail_url(device))
+    by_salary = device.company.buyout_payment == "salary"
+    form = None if by_salary else CardForm(request.POST or None)
+    if request.method == "POST" and (by_salary or form.is_valid()):
+        try:
+            if by_salary:
+                done = leasing.buyout_pay_by_salary(device_id=device.pk, actor=request.user)
+            else:
+                done = leasing.buyout_pay_by_card(
+                    device_id=device.pk, actor=request.user, card=form.cleaned_data["card"]
+                )
+        except (TransitionRefused, ValidationError, leasing.BuyoutRefused) as refusal:
+            if form is None:
+                messages.error(request, _message(refusal))
+                return redirect(f"/me/devices/{device.pk}/buyout/")
+            form.add_error(None, _message(refusal))
+        else:
+            if done.status == done.Status.PAID:
+                messages.success(request, f"Paid. {device.name} is yours now.")
+            else:
+                messages.info(
+                    request, "Your payment is being processed: we e-mail you when it is done."
+                )
+            return redirect(device_detail_url(device))
+    return render(
+        request,
+        "portal/device_buyout.html",
+        {"nav": "me", "device": device, "form": form, "by_salary": by_salary, **panel},
+    )
+
+
+@require_http_methods(["POST"])
+def device_buyout_withdraw(request, device_id: int):
+    device = _get_or_404(selectors.device_detail_for, request.user, device_id)
+    try:
+        leasing.buyout_withdraw(device_id=device.pk, actor=request.user)
+    except (TransitionRefused, ValidationError, leasing.BuyoutRefused) as refusal:
+        messages.error(request, _message(refusal))
+        return redirect(f"/me/devices/{device.pk}/buyout/")
+    messages.success(request, f"The buyout is withdrawn: {device.name} stays with you as before.")
+    return redirect(device_detail_url(device))
+
+
+def _message(error) -> str:
+    if isinstance(error, ValidationError):
+        return " ".join(error.messages)
+    return str(error)
 
 
 @require_http_methods(["GET", "POST"])
@@ -204,9 +299,14 @@ def product_detail(request, product_id: int):
         raise Http404("No such product") from None
     quote = order_services.request_quote(employee=user, product=product)
     needs_card = quote.allowed and quote.card_amount > 0
+    replaceable = (
+        leasing.replacement_candidates(user, product.category) if product.is_leased else []
+    )
     form = RequestForm(
         request.POST or None,
         needs_card=needs_card,
+        replaceable=replaceable,
+        buyout_allowed=user.company.buyout_allowed,
         initial={"delivery_address": user.delivery_address},
     )
     if request.method == "POST" and quote.allowed and form.is_valid():
@@ -217,6 +317,8 @@ def product_detail(request, product_id: int):
                 delivery_address=form.cleaned_data["delivery_address"],
                 note=form.cleaned_data["note"],
                 card=form.cleaned_data.get("card"),
+                replaces_device_id=form.cleaned_data.get("replaces"),
+                replacement_choice=form.cleaned_data.get("replacement_choice", ""),
             )
         except (BudgetRefused, TransitionRefused, PaymentError) as refusal:
             form.add_error(None, str(refusal))
@@ -234,7 +336,13 @@ def product_detail(request, product_id: int):
     return render(
         request,
         "portal/product_detail.html",
-        {"nav": "catalogue", "product": product, "quote": quote, "form": form},
+        {
+            "nav": "catalogue",
+            "product": product,
+            "quote": quote,
+            "form": form,
+            "replaceable": replaceable,
+        },
     )
 
 

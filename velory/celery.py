@@ -49,6 +49,11 @@ app.conf.beat_schedule = {
     "card-payments-settle": {"task": "orders.tasks.settle_card_payments", "schedule": 60.0},
     "orders-dispatch-due": {"task": "orders.tasks.dispatch_due", "schedule": 30.0},
     "tracking-poll": {"task": "orders.tasks.poll_tracking", "schedule": 30.0},
+    "buyouts-settle": {"task": "leasing.tasks.settle_buyouts", "schedule": 120.0},
+    "leases-daily": {
+        "task": "leasing.tasks.leases_daily",
+        "schedule": crontab(hour=7, minute=0),
+    },
     "budgets-renew": {
         "task": "budgets.tasks.renew_budgets",
         "schedule": crontab(hour=2, minute=10),

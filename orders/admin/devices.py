@@ -83,7 +83,25 @@ class RegisterHardwareForm(forms.Form):
         help_text="Only for hardware the partner added to one of the employee's orders.",
     )
     price = forms.DecimalField(max_digits=12, decimal_places=2, required=False, min_value=0)
+    leased = forms.BooleanField(
+        required=False, help_text="Financed by the company's leasing company: a lease is opened."
+    )
+    lease_starts_on = forms.DateField(
+        required=False, widget=forms.DateInput(attrs={"type": "date"}), label="Lease starts on"
+    )
+    lease_months = forms.IntegerField(required=False, min_value=1, max_value=120)
+    monthly_price = forms.DecimalField(
+        max_digits=12, decimal_places=2, required=False, min_value=0, label="Monthly lease price"
+    )
     note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def clean(self):
+        data = super().clean()
+        if data.get("leased"):
+            for name in ("lease_months", "monthly_price"):
+                if data.get(name) is None:
+                    self.add_error(name, "Needed for a leased device.")
+        return data
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
@@ -324,6 +342,10 @@ class DeviceAdmin(TransitionActionsMixin, ObjectActionsAdmin):
                     order_id=data["order"].pk if data["order"] else None,
                     price=data["price"],
                     note=data["note"],
+                    leased=data["leased"],
+                    lease_starts_on=data["lease_starts_on"],
+                    lease_months=data["lease_months"],
+                    monthly_price=data["monthly_price"],
                 )
             except ValidationError as error:
                 form.add_error(None, error)

@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 
 from devices.models import Device
 from devices.services import Outcome, Result, TransitionRefused, devices_transition
+from leasing import services as leasing
 
 from .cancellation import order_cancel
 from .lifecycle import (
@@ -24,6 +25,8 @@ from .lifecycle import (
 # What each transition asks the person making it for (the admin's forms).
 NEEDS_REASON = {"put_on_hold", "backorder", "cancel", "remove"}
 NEEDS_SHIPMENT = {"ship"}
+# The lease transitions, by the choice they make.
+LEASE_CHOICES = {"start_trade_in": "return", "request_buyout": "buyout"}
 
 
 def devices_apply(
@@ -46,6 +49,22 @@ def devices_apply(
         return _cancel(ids, actor, source, note)
     if transition == "mark_received":
         return [_one(device_mark_received, pk, actor=actor, source=source) for pk in ids]
+    if transition in LEASE_CHOICES:
+        choice = LEASE_CHOICES[transition]
+        return [
+            _one(leasing.lease_choose, pk, actor=actor, source=source, note=note, choice=choice)
+            for pk in ids
+        ]
+    if transition == "withdraw_buyout":
+        return [_one(leasing.buyout_withdraw, pk, actor=actor, source=source) for pk in ids]
+    if transition == "complete_buyout":
+        return [_one(_complete_buyout, pk, actor=actor, note=note) for pk in ids]
+    if transition == "confirm_trade_in":
+        return leasing.trade_ins_confirm(device_ids=ids, actor=actor, source=source, note=note)
+    if transition == "remove":
+        return [
+            _one(leasing.device_remove, pk, actor=actor, source=source, reason=note) for pk in ids
+        ]
     return devices_transition(
         device_ids=ids, transition=transition, actor=actor, source=source, note=note
     )
@@ -56,8 +75,21 @@ def _one(fn, pk, **kwargs) -> Outcome:
         return fn(device_id=pk, **kwargs)
     except Device.DoesNotExist:
         return Outcome(pk, Result.NOT_FOUND, "No such device.")
-    except (TransitionRefused, ValidationError) as refusal:
+    except (TransitionRefused, ValidationError, leasing.BuyoutRefused) as refusal:
         return Outcome(pk, Result.REFUSED, _message(refusal))
+
+
+def _complete_buyout(*, device_id: int, actor, note: str = "") -> Outcome:
+    """An admin records a buyout paid outside Velory (the card flow completes by itself)."""
+    device = Device.objects.visible_to(actor).get(pk=device_id)
+    buyout = leasing.Buyout.objects.filter(lease__device=device, status="pending").first()
+    if buyout is None:
+        raise TransitionRefused(f"{device.name} has no buyout waiting for payment.")
+    leasing.buyout_complete(
+        buyout_id=buyout.pk, actor=actor, note=note or "Paid outside Velory (recorded by admin)."
+    )
+    device.refresh_from_db()
+    return Outcome(device.pk, Result.CHANGED, "", device, "pending_buyout")
 
 
 def _message(error) -> str:

@@ -36,6 +36,7 @@ from devices.services import (
     devices_create,
     devices_transition,
 )
+from leasing.services import lease_create, leases_open_for
 from notifications.services import Message, notify, notify_many
 from velory.tenancy import SYSTEM, Role
 
@@ -325,6 +326,7 @@ def devices_deliver(
                 at=now,
             )
         if auto:
+            leases_open_for(auto, now)
             _spend_received_orders(
                 {d.order_id for d in delivered if d.pk in set(auto)}, SYSTEM, now
             )
@@ -373,8 +375,10 @@ def device_mark_received(
             received_on=received_on,
             at=at,
         )
-        if outcome.changed and device.order_id:
-            _spend_received_orders({device.order_id}, actor, at)
+        if outcome.changed:
+            leases_open_for([device.pk], at)
+            if device.order_id:
+                _spend_received_orders({device.order_id}, actor, at)
         return outcome
 
 
@@ -466,6 +470,10 @@ def device_register_manually(
     order_id: int | None = None,
     price: Decimal | None = None,
     note: str = "",
+    leased: bool = False,
+    lease_starts_on: date | None = None,
+    lease_months: int | None = None,
+    monthly_price: Decimal | None = None,
 ) -> Device:
     """A company admin registers hardware bought outside Velory, or added to an order by
     the partner, so it appears in the employee's profile (marked as registered manually)."""
@@ -482,6 +490,8 @@ def device_register_manually(
     if order_id is not None:
         order = Order.objects.visible_to(actor).get(pk=order_id, employee=owner)
     company = owner.company
+    if leased and company.leasing_company_id is None:
+        raise ValidationError(f"{company.name} has no leasing company to lease from.")
     [device] = devices_create(
         devices=[
             Device(
@@ -495,6 +505,7 @@ def device_register_manually(
                 status=status,
                 received_on=received_on or timezone.localdate(),
                 registered_manually=True,
+                is_leased=leased,
                 price=price,
                 currency=company.currency if price is not None else "",
             )
@@ -503,6 +514,16 @@ def device_register_manually(
         source=Source.ADMIN,
         note=note or ("Added to the order by the partner." if order else "Bought outside Velory."),
     )
+    if leased:
+        lease_create(
+            device=device,
+            leasing_company=company.leasing_company,
+            partner=order.partner if order else None,
+            starts_on=lease_starts_on or device.received_on,
+            months=lease_months or 36,
+            monthly_price=monthly_price or Decimal("0"),
+            currency=company.currency,
+        )
     return device
 
 

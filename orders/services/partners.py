@@ -29,6 +29,7 @@ from companies.models import User
 from companies.services import profiles_touch
 from devices.models import PROGRESS, Device, DeviceStatus, Source
 from devices.services import devices_walk
+from leasing.services import leases_open_for
 from notifications.services import Message, notify_many
 from velory.bulk import update_rows
 from velory.tenancy import SYSTEM, Role
@@ -385,6 +386,7 @@ def _after_walk(outcomes, shipments: dict[int, Shipment], now) -> None:
     _mail_owners([o for o in moved if o.steps[-1] == "deliver"], "device_delivered")
     received = {o.device.order_id for o in moved if o.steps[-1] == "mark_received"}
     if received:
+        leases_open_for([o.device_id for o in moved if o.steps[-1] == "mark_received"], now)
         _spend_received_orders(received, SYSTEM, now)
     delivered = {
         o.device.shipment_id for o in moved if "deliver" in o.steps and o.device.shipment_id

@@ -19,6 +19,7 @@ from companies.models import User
 from companies.services import profiles_touch
 from devices.models import Source
 from devices.services import TransitionRefused
+from leasing.services import replacement_candidates, replacement_start
 from notifications.services import Message, notify, notify_many
 from velory.tenancy import SYSTEM, Role
 
@@ -114,6 +115,8 @@ def request_submit(
     delivery_address: str,
     note: str = "",
     card: Card | None = None,
+    replaces_device_id: int | None = None,
+    replacement_choice: str = "",
     at=None,
 ) -> ProductRequest:
     """An employee requests a product. The budget part is reserved under the budget's row
@@ -128,6 +131,7 @@ def request_submit(
     delivery_address, note = delivery_address.strip(), note.strip()
     if not delivery_address:
         raise ValidationError("Enter the delivery address.")
+    replaces = _check_replacement(employee, product, replaces_device_id, replacement_choice)
     token: CardToken | None = None
     first = request_quote(employee=employee, product=product)
     if not first.allowed:
@@ -158,6 +162,8 @@ def request_submit(
             is_leased=product.is_leased,
             delivery_address=delivery_address,
             note=note,
+            replaces_device=replaces,
+            replacement_choice=replacement_choice if replaces else "",
             created_at=at or timezone.now(),
         )
         if quote.budget_amount > 0:
@@ -193,6 +199,31 @@ def request_submit(
             logger.warning("card charge for request %s is pending: gateway unavailable", request.pk)
     _tell_admins(request)
     return request
+
+
+def _check_replacement(employee, product, device_id, choice):
+    """A leased product asked for while the employee holds a leased device of its kind:
+    the request says what happens to that one (return it, or buy it out where the policy
+    allows). Returns the device replaced, or None."""
+    if not product.is_leased:
+        return None
+    candidates = {d.pk: d for d in replacement_candidates(employee, product.category)}
+    if not candidates:
+        return None
+    if device_id is None and len(candidates) == 1:
+        device_id = next(iter(candidates))
+    device = candidates.get(device_id)
+    if device is None:
+        raise ValidationError("Choose which of your leased devices this one replaces.")
+    if choice not in ("return", "buyout"):
+        raise ValidationError(
+            f"Choose what happens to your {device.name}: return it or buy it out."
+        )
+    if choice == "buyout" and not employee.company.buyout_allowed:
+        raise ValidationError(
+            f"{employee.company.name} does not allow buyouts: your {device.name} is returned."
+        )
+    return device
 
 
 def _tell_admins(request: ProductRequest) -> None:
@@ -348,6 +379,19 @@ def request_approve(*, request_id: int, actor, note: str = "", at=None) -> Produ
     request.approve(by=actor if getattr(actor, "pk", None) else None, description=note.strip())
     request.order = order
     request.save()
+    if request.replaces_device_id:
+        try:
+            replacement_start(
+                device_id=request.replaces_device_id,
+                choice=request.replacement_choice,
+                order_number=order.number,
+            )
+        except (TransitionRefused, ValidationError) as refusal:
+            message = refusal.messages[0] if isinstance(refusal, ValidationError) else refusal
+            raise TransitionRefused(
+                f"Request {request.number} replaces {request.replaces_device.name}, which "
+                f"cannot be {request.get_replacement_choice_display().lower()} now: {message}"
+            ) from None
     budgets.budget_commit(request_id=request.pk, order_id=order.pk, actor=actor, at=at)
     order_event(
         order, actor, OrderEvent.Kind.NOTE, f"Approved from request {request.number}.", at=at

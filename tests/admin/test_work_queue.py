@@ -192,6 +192,7 @@ def test_company_admin_sets_the_policy(login, acme):
         {
             "auto_receive_on_delivery": "on",
             "card_payments_allowed": "on",
+            "buyout_payment": "salary",
             "support_name": "Help",
             "support_email": "help@acme.example",
             "support_phone": "1",
@@ -201,3 +202,4 @@ def test_company_admin_sets_the_policy(login, acme):
     acme.company.refresh_from_db()
     assert acme.company.auto_receive_on_delivery and acme.company.card_payments_allowed
     assert not acme.company.buyout_allowed  # unticked
+    assert acme.company.buyout_payment == "salary"

@@ -1,0 +1,54 @@
+"""In Chromium: Anna's leased laptop nears the end of its lease (the demo's unanswered
+notice); she chooses buyout, pays in the sandbox, and sees Bought out by employee."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from portal.demo import DEMO_PASSWORD, seed_demo
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_anna_buys_out_her_leased_laptop(browser, live_server):
+    seed_demo()
+    context = browser.new_context(viewport={"width": 390, "height": 844})  # a phone
+    context.set_default_timeout(10_000)
+    anna = context.new_page()
+    anna.goto(f"{live_server.url}/accounts/login/")
+    anna.get_by_label("E-mail").fill("anna@acme.example")
+    anna.get_by_label("Password").fill(DEMO_PASSWORD)
+    anna.get_by_role("button", name="Sign in").click()
+
+    notice = anna.get_by_test_id("lease-due")
+    expect(notice).to_contain_text("The lease of your Lenovo ThinkPad X1 Carbon ends on")
+    notice.get_by_role("link", name="Choose return or buyout").click()
+    expect(anna.get_by_role("heading", name="Buy it out")).to_be_visible()
+    buy = anna.get_by_role("button", name=re.compile(r"^Buy out for \d+\.\d\d EUR$"))
+    price = buy.inner_text().removeprefix("Buy out for ")
+    buy.click()
+
+    expect(anna.get_by_test_id("device-status")).to_have_text("Pending employee buyout")
+    # A declined card first: nothing is charged, the status stays.
+    anna.get_by_label("Card number").fill("4000 0000 0000 0002")
+    anna.get_by_label("Expiry (MM/YY)").fill("08/31")
+    anna.get_by_label("Security code").fill("123")
+    anna.get_by_role("button", name=f"Pay {price}").click()
+    expect(anna.get_by_role("alert").first).to_contain_text("Nothing was charged")
+    expect(anna.get_by_test_id("device-status")).to_have_text("Pending employee buyout")
+
+    anna.get_by_label("Card number").fill("4242 4242 4242 4242")
+    anna.get_by_label("Expiry (MM/YY)").fill("08/31")
+    anna.get_by_label("Security code").fill("123")
+    anna.get_by_role("button", name=f"Pay {price}").click()
+    expect(anna.get_by_role("status").first).to_contain_text("is yours now")
+    expect(anna.get_by_test_id("device-status")).to_have_text("Bought out by employee")
+    expect(anna.get_by_test_id("lease-panel")).to_contain_text(f"You bought it out for {price}")
+    timeline = anna.locator(".timeline")
+    expect(timeline).to_contain_text("Bought out by employee")
+    expect(timeline).to_contain_text("Pending employee buyout")
+
+    anna.goto(f"{live_server.url}/me/")
+    expect(anna.get_by_test_id("lease-due")).to_have_count(0)
+    context.close()

@@ -1,0 +1,547 @@
+"""Leased hardware: leases open on receipt, the return goes out from the right party and
+is confirmed by the partner, the buyout is paid by card or salary, lease ends are announced
+once per threshold, and a leased device leaves the fleet only after its settlement."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from budgets.models import CardPayment
+from devices.models import DeviceStatus
+from devices.services import TransitionRefused
+from leasing import selectors
+from leasing import services as leasing
+from leasing.models import Buyout, Lease, LeaseNotice, LeasingArrangement, ReturnSender
+from notifications.models import Notification
+from orders import services as orders
+from tests.helpers import DECLINED, GATEWAY_DOWN, budget_for, card, device_in, mail
+
+S = DeviceStatus
+
+
+def leased_device(tenant, status=S.ACTIVE, **kwargs):
+    return device_in(tenant, status, leased=True, **kwargs)
+
+
+def arrange(tenant, sender=ReturnSender.LEASING_COMPANY, **extra):
+    return LeasingArrangement.objects.create(
+        company=tenant.company,
+        leasing_company=tenant.company.leasing_company,
+        partner=tenant.partner,
+        return_instructions_from=sender,
+        **extra,
+    )
+
+
+def ends_in(device, days: int) -> Lease:
+    """Test set-up: move the lease's end to ``days`` from today."""
+    lease = Lease.objects.get(device=device)
+    lease.starts_on = timezone.localdate() - timedelta(days=1000)
+    lease.ends_on = timezone.localdate() + timedelta(days=days)
+    lease.save()
+    return lease
+
+
+# --- 1. Leases ---------------------------------------------------------------------------------
+
+
+def test_a_lease_opens_when_a_leased_device_is_received(acme, login):
+    device = leased_device(acme, S.RECEIVED)
+    lease = Lease.objects.get(device=device)
+    assert lease.leasing_company == acme.company.leasing_company
+    assert lease.partner == acme.partner
+    assert lease.monthly_price == Decimal("40.00") and lease.currency == "EUR"
+    assert lease.starts_on == device.received_on
+    assert (lease.ends_on - lease.starts_on).days in range(1090, 1100)  # 36 months
+    page = login(acme.employee).get("/me/").content.decode()
+    assert f"Lease ends {lease.ends_on:%-d %B %Y}" in page
+    device_page = login(acme.employee).get(f"/me/devices/{device.pk}/").content.decode()
+    assert "Lease ends" in device_page and acme.company.leasing_company.name in device_page
+
+
+def test_a_bought_device_gets_no_lease(acme):
+    device = device_in(acme, S.RECEIVED)
+    assert not Lease.objects.filter(device=device).exists()
+
+
+def test_auto_receive_on_delivery_opens_the_lease_too(globex):
+    device = leased_device(globex, S.SHIPPED)
+    orders.devices_deliver(device_ids=[device.pk], actor=globex.partner_staff, source="admin")
+    device.refresh_from_db()
+    assert device.status == S.RECEIVED  # auto-received by the system
+    assert Lease.objects.filter(device=device, status="active").exists()
+
+
+def test_manual_registration_of_a_leased_device_opens_its_lease(acme):
+    device = orders.device_register_manually(
+        actor=acme.admin,
+        owner_id=acme.employee.pk,
+        name="MacBook Air",
+        category="laptop",
+        leased=True,
+        lease_months=24,
+        monthly_price=Decimal("55.00"),
+    )
+    lease = device.lease
+    assert device.is_leased and lease.monthly_price == Decimal("55.00")
+    assert lease.leasing_company == acme.company.leasing_company
+
+
+# --- 2. Who sends the return e-mail ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("sender", [ReturnSender.PARTNER, ReturnSender.LEASING_COMPANY])
+def test_return_instructions_come_from_the_arranged_party(acme, sender):
+    arrange(acme, sender, return_days=14, return_steps="Drop it at the nearest post office.")
+    device = leased_device(acme)
+    leasing.lease_choose(device_id=device.pk, actor=acme.employee, choice="return")
+    device.refresh_from_db()
+    assert device.status == S.PROCESSING_TRADE_IN
+    lease = Lease.objects.get(device=device)
+    assert lease.return_due_on == timezone.localdate() + timedelta(days=14)
+    sent = mail(kind="lease_return_instructions", recipient=acme.employee)
+    if sender == ReturnSender.PARTNER:
+        name, email = acme.partner.name, acme.partner.support_email
+    else:
+        financier = acme.company.leasing_company
+        name, email = financier.name, financier.contact_email
+    assert sent.from_email.startswith(f'"{name} via Velory"') or sent.from_email.startswith(
+        f"{name} via Velory"
+    )
+    assert sent.reply_to == email
+    assert "Drop it at the nearest post office." in sent.body_text
+    assert sent.body_text.rstrip().endswith("(sent through Velory)")
+    assert f"Kind regards,\n{name}" in sent.body_text and email in sent.body_text
+
+
+def test_return_instructions_reach_the_inbox_signed_by_the_party(acme, smtp, after_commit):
+    arrange(acme, ReturnSender.LEASING_COMPANY)
+    device = leased_device(acme)
+    with after_commit():
+        leasing.lease_choose(device_id=device.pk, actor=acme.employee, choice="return")
+    [message] = [m for m in smtp.parsed() if "How to return" in m["Subject"]]
+    assert acme.company.leasing_company.name in message["From"]
+    assert message["Reply-To"] == acme.company.leasing_company.contact_email
+
+
+# --- 3. Replacing a leased device ------------------------------------------------------------
+
+
+def leased_product(tenant, **extra):
+    from tests.helpers import product_for
+
+    return product_for(tenant, leased=True, **extra)
+
+
+def request_replacement(tenant, product, **kwargs):
+    from budgets.models import Budget
+
+    if not Budget.objects.filter(employee=tenant.employee).exists():
+        budget_for(tenant, "5000.00")
+    return orders.request_submit(
+        employee=tenant.employee,
+        product_id=product.pk,
+        delivery_address="Storgatan 1",
+        **kwargs,
+    )
+
+
+def test_a_leased_request_asks_what_happens_to_the_old_leased_device(acme):
+    old = leased_device(acme)
+    product = leased_product(acme)
+    with pytest.raises(ValidationError, match="return it or buy it out"):
+        request_replacement(acme, product)
+    request = request_replacement(acme, product, replacement_choice="return")
+    assert request.replaces_device == old and request.replacement_choice == "return"
+
+
+def test_a_request_without_a_leased_device_to_replace_asks_nothing(acme):
+    device_in(acme, S.ACTIVE)  # bought, not leased
+    request = request_replacement(acme, leased_product(acme))
+    assert request.replaces_device is None
+
+
+def test_approval_starts_the_return_of_the_replaced_device(acme):
+    arrange(acme, ReturnSender.PARTNER)
+    old = leased_device(acme)
+    request = request_replacement(acme, leased_product(acme), replacement_choice="return")
+    assert old.__class__.objects.get(pk=old.pk).status == S.ACTIVE  # nothing before approval
+    approved = orders.request_approve(request_id=request.pk, actor=acme.admin)
+    old.refresh_from_db()
+    assert old.status == S.PROCESSING_TRADE_IN
+    event = old.events.first()
+    assert event.actor is None and approved.order.number in event.note
+    assert mail(kind="lease_return_instructions").reply_to == acme.partner.support_email
+
+
+def test_approval_puts_the_replaced_device_up_for_buyout(acme):
+    old = leased_device(acme)
+    request = request_replacement(acme, leased_product(acme), replacement_choice="buyout")
+    orders.request_approve(request_id=request.pk, actor=acme.admin)
+    old.refresh_from_db()
+    assert old.status == S.PENDING_BUYOUT
+    buyout = Buyout.objects.get(lease__device=old)
+    assert buyout.status == "pending" and buyout.price > 0
+    assert f"{buyout.price} EUR" in mail(kind="lease_buyout_offer").body_text
+
+
+def test_buyout_of_the_replaced_device_is_refused_where_policy_forbids(globex):
+    leased_device(globex)
+    with pytest.raises(ValidationError, match="does not allow buyouts"):
+        request_replacement(globex, leased_product(globex), replacement_choice="buyout")
+
+
+def test_the_request_form_offers_buyout_only_where_policy_allows(acme, globex, login):
+    leased_device(acme)
+    leased_device(globex)
+    budget_for(acme)
+    budget_for(globex)
+    page = login(acme.employee).get(f"/catalogue/{leased_product(acme).pk}/").content.decode()
+    assert "What happens to it" in page and 'value="buyout"' in page
+    page = login(globex.employee).get(f"/catalogue/{leased_product(globex).pk}/").content.decode()
+    assert "What happens to it" in page and 'value="buyout"' not in page
+
+
+# --- 4. Return -----------------------------------------------------------------------------------
+
+
+def test_the_partner_confirms_the_return_and_the_lease_closes(acme):
+    device = leased_device(acme)
+    leasing.lease_choose(device_id=device.pk, actor=acme.employee, choice="return")
+    [refused] = leasing.trade_ins_confirm(device_ids=[device.pk], actor=acme.employee)
+    assert refused.result == "refused"  # the employee cannot say it arrived
+    [outcome] = orders.devices_apply(
+        transition="confirm_trade_in", device_ids=[device.pk], actor=acme.partner_staff,
+        source="admin",
+    )  # fmt: skip
+    assert outcome.changed
+    device.refresh_from_db()
+    lease = Lease.objects.get(device=device)
+    assert device.status == S.TRADED_IN
+    assert lease.status == "closed" and lease.outcome == "returned"
+    assert mail(kind="lease_returned").recipient == acme.employee
+
+
+def test_return_reminders_go_before_and_after_the_deadline_once_each(acme):
+    arrange(acme, return_days=10)
+    device = leased_device(acme)
+    leasing.lease_choose(device_id=device.pk, actor=acme.employee, choice="return")
+    today = timezone.localdate()
+    assert leasing.leases_daily(today)["return_reminders"] == 0  # 10 days left
+    assert leasing.leases_daily(today + timedelta(days=4))["return_reminders"] == 1
+    assert leasing.leases_daily(today + timedelta(days=5))["return_reminders"] == 0
+    assert Notification.objects.filter(kind="lease_return_reminder").count() == 1
+    late = today + timedelta(days=11)
+    assert leasing.leases_daily(late)["returns_overdue"] == 1
+    assert leasing.leases_daily(late)["returns_overdue"] == 0
+    assert Notification.objects.filter(kind="lease_return_overdue").count() == 1
+    assert mail(kind="lease_return_overdue_admin").recipient == acme.admin
+
+
+def test_company_admin_sees_overdue_returns(acme, globex, login):
+    device = leased_device(acme)
+    leasing.lease_choose(device_id=device.pk, actor=acme.employee, choice="return")
+    Lease.objects.filter(device=device).update(return_due_on=timezone.localdate() - timedelta(1))
+    assert selectors.returns_overdue_count(acme.admin) == 1
+    assert selectors.returns_overdue_count(globex.admin) == 0
+    page = login(acme.admin).get("/admin/leasing/lease/?overdue=yes").content.decode()
+    assert "1 return overdue" in page and device.name in page
+
+
+# --- 5. Buyout -----------------------------------------------------------------------------------
+
+
+def start_buyout(tenant):
+    device = leased_device(tenant)
+    leasing.lease_choose(device_id=device.pk, actor=tenant.employee, choice="buyout")
+    return device
+
+
+def test_buyout_paid_by_card_makes_the_device_the_employees(acme):
+    device = start_buyout(acme)
+    buyout = leasing.buyout_pay_by_card(device_id=device.pk, actor=acme.employee, card=card())
+    device.refresh_from_db()
+    assert buyout.status == "paid" and buyout.method == "card"
+    assert device.status == S.BOUGHT_OUT
+    lease = Lease.objects.get(device=device)
+    assert lease.status == "closed" and lease.outcome == "bought_out"
+    payment = CardPayment.objects.get()
+    assert payment.status == "succeeded" and payment.amount == buyout.price
+    assert "•••• 4242" in device.events.first().note
+    assert mail(kind="lease_buyout_paid").recipient == acme.employee
+
+
+def test_a_declined_card_changes_nothing_and_a_new_card_then_pays(acme):
+    device = start_buyout(acme)
+    with pytest.raises(leasing.BuyoutRefused, match="Nothing was charged"):
+        leasing.buyout_pay_by_card(device_id=device.pk, actor=acme.employee, card=card(DECLINED))
+    device.refresh_from_db()
+    assert device.status == S.PENDING_BUYOUT
+    assert not CardPayment.objects.filter(status="succeeded").exists()
+    leasing.buyout_pay_by_card(device_id=device.pk, actor=acme.employee, card=card())
+    assert CardPayment.objects.filter(status="succeeded").count() == 1
+
+
+def test_paying_twice_charges_once(acme):
+    device = start_buyout(acme)
+    leasing.buyout_pay_by_card(device_id=device.pk, actor=acme.employee, card=card())
+    with pytest.raises(leasing.BuyoutRefused, match="already bought out"):
+        leasing.buyout_pay_by_card(device_id=device.pk, actor=acme.employee, card=card())
+    assert CardPayment.objects.count() == 1
+
+
+def test_a_gateway_that_is_down_leaves_the_payment_pending_until_the_job_settles_it(acme):
+    device = start_buyout(acme)
+    buyout = leasing.buyout_pay_by_card(
+        device_id=device.pk, actor=acme.employee, card=card(GATEWAY_DOWN)
+    )
+    assert buyout.status == "pending"
+    with pytest.raises(leasing.BuyoutRefused, match="being processed"):
+        leasing.buyout_pay_by_card(device_id=device.pk, actor=acme.employee, card=card())
+    with pytest.raises(leasing.BuyoutRefused, match="being processed"):
+        leasing.buyout_withdraw(device_id=device.pk, actor=acme.employee)
+    device.refresh_from_db()
+    assert device.status == S.PENDING_BUYOUT
+    # The sandbox's "processor down" card stays down: the job reports it and keeps it.
+    assert leasing.buyouts_settle_payments() == {"completed": 0, "failed": 1}
+
+
+def test_the_employee_withdraws_a_buyout_before_paying(acme):
+    device = start_buyout(acme)
+    leasing.buyout_withdraw(device_id=device.pk, actor=acme.employee)
+    device.refresh_from_db()
+    assert device.status == S.ACTIVE
+    assert Buyout.objects.get().status == "withdrawn"
+    assert Lease.objects.get(device=device).choice == ""
+    with pytest.raises(leasing.BuyoutRefused, match="no buyout waiting"):
+        leasing.buyout_pay_by_card(device_id=device.pk, actor=acme.employee, card=card())
+
+
+def test_salary_deduction_is_recorded_for_the_payroll_export(acme, login):
+    acme.company.buyout_payment = "salary"
+    acme.company.save()
+    device = start_buyout(acme)
+    with pytest.raises(leasing.BuyoutRefused, match="salary deduction"):
+        leasing.buyout_pay_by_card(device_id=device.pk, actor=acme.employee, card=card())
+    buyout = leasing.buyout_pay_by_salary(device_id=device.pk, actor=acme.employee)
+    device.refresh_from_db()
+    assert device.status == S.BOUGHT_OUT and buyout.method == "salary"
+    assert not CardPayment.objects.exists()
+    response = login(acme.admin).post(
+        "/admin/leasing/buyout/",
+        {"action": "export_payroll", "_selected_action": [buyout.pk]},
+    )
+    body = response.content.decode()
+    assert response["Content-Type"].startswith("text/csv")
+    assert acme.employee.email in body and str(buyout.price) in body
+    assert Buyout.objects.get().payroll_exported_at is not None
+
+
+def test_buyout_is_refused_where_the_policy_forbids_it(globex):
+    device = leased_device(globex)
+    with pytest.raises(TransitionRefused, match="does not allow buyouts"):
+        leasing.lease_choose(device_id=device.pk, actor=globex.employee, choice="buyout")
+    with pytest.raises(TransitionRefused, match="does not allow buyouts"):
+        leasing.lease_choose(device_id=device.pk, actor=globex.admin, choice="buyout")
+    device.refresh_from_db()
+    assert device.status == S.ACTIVE and not Buyout.objects.exists()
+
+
+def test_return_or_buyout_of_a_device_that_is_not_leased_or_not_in_use_is_refused(acme):
+    bought = device_in(acme, S.ACTIVE)
+    with pytest.raises(TransitionRefused, match="not leased"):
+        leasing.lease_choose(device_id=bought.pk, actor=acme.employee, choice="return")
+    device = leased_device(acme)
+    leasing.lease_choose(device_id=device.pk, actor=acme.employee, choice="return")
+    with pytest.raises(TransitionRefused, match="Processed for trade in"):
+        leasing.lease_choose(device_id=device.pk, actor=acme.employee, choice="buyout")
+    device.refresh_from_db()
+    assert device.status == S.PROCESSING_TRADE_IN
+
+
+def test_asking_twice_changes_nothing_the_second_time(acme):
+    device = leased_device(acme)
+    leasing.lease_choose(device_id=device.pk, actor=acme.employee, choice="buyout")
+    again = leasing.lease_choose(device_id=device.pk, actor=acme.employee, choice="buyout")
+    assert not again.changed and Buyout.objects.count() == 1
+    assert Notification.objects.filter(kind="lease_buyout_offer").count() == 1
+
+
+def test_another_employees_device_is_not_found(acme, globex):
+    device = leased_device(acme)
+    from devices.models import Device
+
+    for stranger in (acme.colleague, globex.employee):
+        with pytest.raises(Device.DoesNotExist):
+            leasing.lease_choose(device_id=device.pk, actor=stranger, choice="return")
+
+
+# --- 6. Lease end --------------------------------------------------------------------------------
+
+
+def test_lease_end_notices_go_once_per_threshold_even_when_the_job_runs_twice(acme):
+    device = leased_device(acme)
+    lease = ends_in(device, 100)
+    today = timezone.localdate()
+    assert leasing.leases_daily(today)["end_notices"] == 0
+    day = today + timedelta(days=10)  # 90 days left
+    assert leasing.leases_daily(day)["end_notices"] == 1
+    assert leasing.leases_daily(day)["end_notices"] == 0
+    assert leasing.leases_daily(day + timedelta(days=1))["end_notices"] == 0
+    assert leasing.leases_daily(today + timedelta(days=40))["end_notices"] == 1  # 60
+    assert leasing.leases_daily(today + timedelta(days=70))["end_notices"] == 1  # 30
+    assert leasing.leases_daily(today + timedelta(days=71))["end_notices"] == 0
+    sent = Notification.objects.filter(kind="lease_end_notice", recipient=acme.employee)
+    assert sent.count() == 3
+    assert set(LeaseNotice.objects.filter(lease=lease).values_list("kind", flat=True)) == {
+        "end_90",
+        "end_60",
+        "end_30",
+    }
+    assert Notification.objects.filter(kind="lease_end_admin", recipient=acme.admin).count() == 3
+
+
+def test_a_lease_found_late_gets_only_the_nearest_notice(acme):
+    device = leased_device(acme)
+    ends_in(device, 25)
+    leasing.leases_daily()
+    assert list(LeaseNotice.objects.values_list("kind", flat=True)) == ["end_30"]
+    notice = mail(kind="lease_end_notice")
+    assert f"/me/devices/{device.pk}/lease/" in notice.body_text
+
+
+def test_a_chosen_lease_gets_no_more_notices(acme):
+    device = leased_device(acme)
+    ends_in(device, 50)
+    leasing.lease_choose(device_id=device.pk, actor=acme.employee, choice="buyout")
+    assert leasing.leases_daily()["end_notices"] == 0
+
+
+def test_the_employee_sees_the_unanswered_notice_on_your_details(acme, login):
+    device = leased_device(acme)
+    ends_in(device, 45)
+    leasing.leases_daily()
+    page = login(acme.employee).get("/me/").content.decode()
+    assert 'data-testid="lease-due"' in page and f"/me/devices/{device.pk}/lease/" in page
+    leasing.lease_choose(device_id=device.pk, actor=acme.employee, choice="return")
+    assert 'data-testid="lease-due"' not in login(acme.employee).get("/me/").content.decode()
+
+
+def test_a_lease_past_its_end_with_no_choice_is_escalated_once(acme):
+    device = leased_device(acme)
+    ends_in(device, -1)
+    assert leasing.leases_daily()["escalated"] == 1
+    assert leasing.leases_daily()["escalated"] == 0
+    escalation = mail(kind="lease_escalated")
+    assert escalation.recipient == acme.admin and device.name in escalation.subject
+
+
+def test_forecast_counts_leases_ending_per_month_for_twelve_months(acme, globex, login):
+    for days in (5, 40, 40, 200, 500):
+        ends_in(leased_device(acme), days)
+    ends_in(leased_device(globex), 40)
+    months = selectors.lease_forecast(acme.admin)
+    assert len(months) == 12 and sum(m["count"] for m in months) == 4  # 500 days is beyond
+    assert (
+        selectors.lease_forecast(globex.admin)[0]["count"]
+        + selectors.lease_forecast(globex.admin)[1]["count"]
+        + selectors.lease_forecast(globex.admin)[2]["count"]
+        == 1
+    )
+    page = login(acme.admin).get("/admin/leasing/lease/forecast/")
+    assert page.status_code == 200 and "Leases ending per month" in page.content.decode()
+
+
+# --- 7. Removed ----------------------------------------------------------------------------------
+
+
+def test_a_leased_device_is_removed_only_after_its_settlement(acme):
+    device = leased_device(acme)
+    with pytest.raises(TransitionRefused, match="settlement"):
+        leasing.device_remove(device_id=device.pk, actor=acme.admin, reason="Stolen from car")
+    lease = Lease.objects.get(device=device)
+    leasing.lease_record_settlement(
+        lease_id=lease.pk, actor=acme.admin, amount="450.00", reference="NL-77"
+    )
+    outcome = leasing.device_remove(
+        device_id=device.pk, actor=acme.admin, reason="Stolen from car", kind="stolen"
+    )
+    assert outcome.changed
+    device.refresh_from_db()
+    lease.refresh_from_db()
+    assert device.status == S.REMOVED and "Stolen: Stolen from car" in device.events.first().note
+    assert lease.status == "closed" and lease.outcome == "removed"
+    assert lease.settlement_amount == Decimal("450.00")
+
+
+def test_removal_needs_a_reason_and_a_company_admin(acme):
+    device = device_in(acme, S.ACTIVE)
+    with pytest.raises(ValidationError):
+        leasing.device_remove(device_id=device.pk, actor=acme.admin, reason=" ")
+    with pytest.raises(TransitionRefused):
+        leasing.device_remove(device_id=device.pk, actor=acme.employee, reason="lost it")
+    with pytest.raises(TransitionRefused):
+        leasing.lease_record_settlement(
+            lease_id=Lease.objects.get(device=leased_device(acme)).pk,
+            actor=acme.partner_staff,
+            amount="1",
+        )
+    assert leasing.device_remove(device_id=device.pk, actor=acme.admin, reason="Sold").changed
+
+
+# --- The portal pages ------------------------------------------------------------------------
+
+
+def test_portal_return_flow(acme, login):
+    arrange(acme, ReturnSender.LEASING_COMPANY)
+    device = leased_device(acme)
+    client = login(acme.employee)
+    page = client.get(f"/me/devices/{device.pk}/lease/").content.decode()
+    assert "Return the device" in page and "Buy out for" in page
+    response = client.post(f"/me/devices/{device.pk}/lease/", {"choice": "return"})
+    assert response.status_code == 302
+    page = client.get(f"/me/devices/{device.pk}/").content.decode()
+    assert "Processed for trade in" in page and "Return by" in page
+    assert acme.company.leasing_company.contact_email in page
+
+
+def test_portal_buyout_flow_with_a_declined_then_a_good_card(acme, login):
+    device = leased_device(acme)
+    client = login(acme.employee)
+    response = client.post(f"/me/devices/{device.pk}/lease/", {"choice": "buyout"})
+    assert response["Location"] == f"/me/devices/{device.pk}/buyout/"
+    pay = {"card_number": DECLINED, "card_expiry": "12/40", "card_cvc": "123"}
+    page = client.post(f"/me/devices/{device.pk}/buyout/", pay).content.decode()
+    assert "Nothing was charged" in page
+    pay["card_number"] = "4242 4242 4242 4242"
+    assert client.post(f"/me/devices/{device.pk}/buyout/", pay).status_code == 302
+    page = client.get(f"/me/devices/{device.pk}/").content.decode()
+    assert "Bought out by employee" in page
+
+
+def test_the_lease_pages_of_someone_elses_device_are_404(acme, login):
+    device = leased_device(acme)
+    client = login(acme.colleague)
+    for url in ("lease/", "buyout/"):
+        assert client.get(f"/me/devices/{device.pk}/{url}").status_code == 404
+    assert client.post(f"/me/devices/{device.pk}/lease/", {"choice": "return"}).status_code == 404
+    assert client.post(f"/me/devices/{device.pk}/buyout/withdraw/").status_code == 404
+    device.refresh_from_db()
+    assert device.status == S.ACTIVE
+
+
+def test_admin_transition_buttons_go_through_the_leasing_use_cases(acme):
+    device = leased_device(acme)
+    [outcome] = orders.devices_apply(
+        transition="start_trade_in", device_ids=[device.pk], actor=acme.admin, source="admin"
+    )
+    assert outcome.changed and Lease.objects.get(device=device).choice == "return"
+    assert Notification.objects.filter(kind="lease_return_instructions").exists()
+    other = leased_device(acme)
+    [outcome] = orders.devices_apply(
+        transition="remove", device_ids=[other.pk], actor=acme.admin, source="admin", note="Lost"
+    )
+    assert outcome.result == "refused" and "settlement" in outcome.message
