@@ -411,7 +411,8 @@ class DeviceAdmin(TransitionActionsMixin, ObjectActionsAdmin):
 
 @admin.register(WorkQueueDevice)
 class WorkQueueAdmin(TransitionActionsMixin, ObjectActionsAdmin):
-    """The partner's queue: devices waiting on them (and shipped ones, to mark delivered)."""
+    """The partner's queue: devices waiting on them (shipped ones, to mark delivered, and
+    returns on their way back, to confirm)."""
 
     list_display = (
         "order_number",
@@ -433,13 +434,18 @@ class WorkQueueAdmin(TransitionActionsMixin, ObjectActionsAdmin):
         "backorder",
         "ship",
         "deliver",
+        "confirm_trade_in",
     )
     actions = []
     list_display_links = None
     refusals = (TransitionRefused,)
 
     def get_queryset(self, request):
-        return super().get_queryset(request).filter(status__in=[*WITH_PARTNER_STATUSES, S.SHIPPED])
+        return (
+            super()
+            .get_queryset(request)
+            .filter(status__in=[*WITH_PARTNER_STATUSES, S.SHIPPED, S.PROCESSING_TRADE_IN])
+        )
 
     def has_add_permission(self, request):
         return False

@@ -545,3 +545,19 @@ def test_admin_transition_buttons_go_through_the_leasing_use_cases(acme):
         transition="remove", device_ids=[other.pk], actor=acme.admin, source="admin", note="Lost"
     )
     assert outcome.result == "refused" and "settlement" in outcome.message
+
+
+def test_returns_wait_in_the_partners_work_queue_and_are_confirmed_in_bulk(acme, login):
+    devices = [leased_device(acme) for _ in range(2)]
+    for device in devices:
+        leasing.lease_choose(device_id=device.pk, actor=acme.employee, choice="return")
+    client = login(acme.partner_staff)
+    page = client.get("/admin/orders/workqueuedevice/?status=processing_trade_in").content.decode()
+    assert page.count("Processed for trade in") >= 2
+    response = client.post(
+        "/admin/orders/workqueuedevice/",
+        {"action": "transition_confirm_trade_in", "_selected_action": [d.pk for d in devices]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert Lease.objects.filter(device__in=devices, outcome="returned").count() == 2
