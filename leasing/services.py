@@ -83,10 +83,15 @@ def arrangement_for(company_id: int, leasing_company_id: int) -> LeasingArrangem
     )
 
 
-def return_party(lease: Lease, arrangement: LeasingArrangement | None = None) -> Party:
+_LOOK_UP = object()
+
+
+def return_party(lease: Lease, arrangement=_LOOK_UP) -> Party:
     """Who sends this lease's return instructions, by the company's arrangement with the
-    leasing company (the reseller when there is no arrangement and a reseller is known)."""
-    arrangement = arrangement or arrangement_for(lease.device.company_id, lease.leasing_company_id)
+    leasing company (the reseller when there is no arrangement and a reseller is known).
+    Pass the arrangement when it is known (None: there is none) to save the lookup."""
+    if arrangement is _LOOK_UP:
+        arrangement = arrangement_for(lease.device.company_id, lease.leasing_company_id)
     partner: Partner | None = (arrangement.partner if arrangement else None) or lease.partner
     from_partner = partner is not None and (
         arrangement is None or arrangement.return_instructions_from == ReturnSender.PARTNER
@@ -630,6 +635,10 @@ def device_remove(
 
 
 # --- The daily job ------------------------------------------------------------------------------
+# Set-based: each part locks its candidate leases in one query (two runs at once queue up
+# there, and the second sees what the first recorded), reads their notices already sent in
+# one, and writes the new notices, the lease fields and the mail in a few bulk statements.
+# The unique (lease, kind) notice row stays the last guarantee.
 
 
 @dataclass
@@ -648,70 +657,99 @@ def _threshold(days_left: int) -> int | None:
     return min(crossed) if crossed else None
 
 
-def _record_notice(lease: Lease, kind: str) -> bool:
-    """Record that this notice is sent; False when it was already (by this or another
-    run). The unique (lease, kind) row is the once-only guarantee."""
-    _, created = LeaseNotice.objects.get_or_create(lease=lease, kind=kind)
-    return created
-
-
 def leases_daily(today: date | None = None) -> dict[str, int]:
     """Lease ends at 90, 60 and 30 days (the employee once per threshold, the company
     admins in one digest a day), leases past their end with no choice (escalated to the
     company admins once), and return reminders before and after the deadline. Running it
-    twice sends nothing twice."""
+    twice sends nothing twice; its statements do not grow with the number of leases."""
     today = today or timezone.localdate()
     report = DailyReport()
     with transaction.atomic():
-        _end_notices(today, report)
-        _escalate(today, report)
-        _return_reminders(today, report)
+        admins = _admins_by_company()
+        _end_notices(today, report, admins)
+        _escalate(today, report, admins)
+        _return_reminders(today, report, admins)
     logger.info("lease daily run %s", report.as_dict())
     return report.as_dict()
 
 
-def _open_leases(**filters):
-    return (
+def _admins_by_company() -> dict[int, list[User]]:
+    by_company: dict[int, list[User]] = defaultdict(list)
+    for admin in User.objects.filter(
+        role=Role.COMPANY_ADMIN, is_active=True, company__isnull=False
+    ):
+        by_company[admin.company_id].append(admin)
+    return by_company
+
+
+def _locked_leases(**filters) -> list[Lease]:
+    """The open leases matching ``filters``, locked (only the lease rows), with their
+    device, owner, company and financier: one query."""
+    return list(
         Lease.objects.open()
         .filter(**filters)
-        .select_related("device", "device__owner", "device__company", "leasing_company")
-        .order_by("ends_on", "pk")
+        .select_related("device", "device__owner", "device__company", "leasing_company", "partner")
+        .select_for_update(of=("self",))
+        .order_by("pk")
     )
 
 
-def _end_notices(today: date, report: DailyReport) -> None:
-    horizon = today + timedelta(days=max(END_THRESHOLDS))
-    by_company: dict[int, list[tuple[Lease, int]]] = defaultdict(list)
-    messages = []
-    for lease in _open_leases(
-        choice="", ends_on__gte=today, ends_on__lte=horizon, device__status__in=CHOOSABLE
-    ):
-        threshold = _threshold((lease.ends_on - today).days)
-        if threshold is None or (
-            lease.last_notice_days is not None and lease.last_notice_days <= threshold
-        ):
-            continue
-        if not _record_notice(lease, f"end_{threshold}"):
-            continue
-        Lease.objects.filter(pk=lease.pk).update(last_notice_days=threshold)
-        device = lease.device
-        messages.append(
-            Message(
-                "lease_end_notice",
-                f"lease_end:{lease.pk}:{threshold}",
-                {
-                    "device": device,
-                    "lease": lease,
-                    "threshold": threshold,
-                    "buyout_allowed": device.company.buyout_allowed,
-                },
-                recipient=device.owner,
-            )
+def _sent(leases, kinds) -> set[tuple[int, str]]:
+    return set(
+        LeaseNotice.objects.filter(lease__in=leases, kind__in=list(kinds)).values_list(
+            "lease_id", "kind"
         )
-        by_company[device.company_id].append((lease, threshold))
-        report.end_notices += 1
+    )
+
+
+def _record(pairs: list[tuple[Lease, str]], now) -> None:
+    LeaseNotice.objects.bulk_create(
+        [LeaseNotice(lease=lease, kind=kind, sent_at=now) for lease, kind in pairs],
+        ignore_conflicts=True,
+    )
+
+
+def _end_notices(today: date, report: DailyReport, admins) -> None:
+    horizon = today + timedelta(days=max(END_THRESHOLDS))
+    leases = _locked_leases(
+        choice="", ends_on__gte=today, ends_on__lte=horizon, device__status__in=CHOOSABLE
+    )
+    due = []
+    for lease in leases:
+        threshold = _threshold((lease.ends_on - today).days)
+        if threshold is not None and (
+            lease.last_notice_days is None or threshold < lease.last_notice_days
+        ):
+            due.append((lease, threshold))
+    already = _sent([lease for lease, _ in due], {f"end_{t}" for t in END_THRESHOLDS})
+    due = [(lease, t) for lease, t in due if (lease.pk, f"end_{t}") not in already]
+    if not due:
+        return
+    now = timezone.now()
+    _record([(lease, f"end_{t}") for lease, t in due], now)
+    for threshold in {t for _, t in due}:
+        Lease.objects.filter(pk__in=[lease.pk for lease, t in due if t == threshold]).update(
+            last_notice_days=threshold
+        )
+    messages = [
+        Message(
+            "lease_end_notice",
+            f"lease_end:{lease.pk}:{threshold}",
+            {
+                "device": lease.device,
+                "lease": lease,
+                "threshold": threshold,
+                "buyout_allowed": lease.device.company.buyout_allowed,
+            },
+            recipient=lease.device.owner,
+        )
+        for lease, threshold in due
+    ]
+    by_company: dict[int, list[tuple[Lease, int]]] = defaultdict(list)
+    for lease, threshold in due:
+        by_company[lease.device.company_id].append((lease, threshold))
     for company_id, rows in by_company.items():
-        for admin in _company_admins(company_id):
+        for admin in admins.get(company_id, []):
             messages.append(
                 Message(
                     "lease_end_admin",
@@ -720,80 +758,89 @@ def _end_notices(today: date, report: DailyReport) -> None:
                     recipient=admin,
                 )
             )
-    notify_many(messages, render=True)
-    profiles_touch({lease.device.owner_id for rows in by_company.values() for lease, _ in rows})
+    notify_many(messages)
+    profiles_touch({lease.device.owner_id for lease, _ in due})
+    report.end_notices += len(due)
 
 
-def _escalate(today: date, report: DailyReport) -> None:
-    messages = []
-    for lease in _open_leases(
+def _escalate(today: date, report: DailyReport, admins) -> None:
+    leases = _locked_leases(
         choice="", ends_on__lt=today, escalated_at__isnull=True, device__status__in=CHOOSABLE
-    ):
-        if not _record_notice(lease, "escalated"):
-            continue
-        Lease.objects.filter(pk=lease.pk).update(escalated_at=timezone.now())
-        for admin in _company_admins(lease.device.company_id):
-            messages.append(
-                Message(
-                    "lease_escalated",
-                    f"lease_escalated:{lease.pk}:{admin.pk}",
-                    {"lease": lease, "device": lease.device},
-                    recipient=admin,
-                )
+    )
+    already = _sent(leases, {"escalated"})
+    leases = [lease for lease in leases if (lease.pk, "escalated") not in already]
+    if not leases:
+        return
+    now = timezone.now()
+    _record([(lease, "escalated") for lease in leases], now)
+    Lease.objects.filter(pk__in=[lease.pk for lease in leases]).update(escalated_at=now)
+    notify_many(
+        [
+            Message(
+                "lease_escalated",
+                f"lease_escalated:{lease.pk}:{admin.pk}",
+                {"lease": lease, "device": lease.device},
+                recipient=admin,
             )
-        report.escalated += 1
-    notify_many(messages, render=True)
+            for lease in leases
+            for admin in admins.get(lease.device.company_id, [])
+        ]
+    )
+    report.escalated += len(leases)
 
 
-def _return_reminders(today: date, report: DailyReport) -> None:
-    messages = []
-    for lease in _open_leases(
+def _return_reminders(today: date, report: DailyReport, admins) -> None:
+    leases = _locked_leases(
         choice=Lease.Choice.RETURN,
         return_due_on__isnull=False,
         return_due_on__lte=today + timedelta(days=RETURN_REMINDER_DAYS),
         device__status=S.PROCESSING_TRADE_IN,
-    ):
+    )
+    already = _sent(leases, {"return_soon", "return_overdue"})
+    due = []
+    for lease in leases:
+        kind = "return_soon" if lease.return_due_on >= today else "return_overdue"
+        if (lease.pk, kind) not in already:
+            due.append((lease, kind))
+    if not due:
+        return
+    _record(due, timezone.now())
+    arrangements = {
+        (a.company_id, a.leasing_company_id): a
+        for a in LeasingArrangement.objects.select_related("partner").filter(
+            company_id__in={lease.device.company_id for lease, _ in due}
+        )
+    }
+    messages = []
+    for lease, kind in due:
         device = lease.device
-        party = return_party(lease)
+        party = return_party(lease, arrangements.get((device.company_id, lease.leasing_company_id)))
         context = {"device": device, "lease": lease, "party": party}
-        if lease.return_due_on >= today:
-            if not _record_notice(lease, "return_soon"):
-                continue
-            messages.append(
-                Message(
-                    "lease_return_reminder",
-                    f"lease_return_soon:{lease.pk}",
-                    context,
-                    recipient=device.owner,
-                    from_email=party.from_email,
-                    reply_to=party.email,
-                )
-            )
-            report.return_reminders += 1
-            continue
-        if not _record_notice(lease, "return_overdue"):
-            continue
+        mail_kind = "lease_return_reminder" if kind == "return_soon" else "lease_return_overdue"
         messages.append(
             Message(
-                "lease_return_overdue",
-                f"lease_return_overdue:{lease.pk}",
+                mail_kind,
+                f"lease_{kind}:{lease.pk}",
                 context,
                 recipient=device.owner,
                 from_email=party.from_email,
                 reply_to=party.email,
             )
         )
-        for admin in _company_admins(device.company_id):
-            messages.append(
+        if kind == "return_overdue":
+            messages += [
                 Message(
                     "lease_return_overdue_admin",
                     f"lease_return_overdue_admin:{lease.pk}:{admin.pk}",
                     context,
                     recipient=admin,
                 )
-            )
-        report.returns_overdue += 1
-    notify_many(messages, render=True)
+                for admin in admins.get(device.company_id, [])
+            ]
+            report.returns_overdue += 1
+        else:
+            report.return_reminders += 1
+    notify_many(messages)
 
 
 __all__ = [

@@ -6,6 +6,7 @@ the task could not (a broker that was down, a mail server that refused)."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -65,6 +66,8 @@ def _render(kind: str, context: dict) -> tuple[str, str, str]:
 
 
 def _freeze(value):
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _freeze(dataclasses.asdict(value))  # read back as a dict: same template syntax
     if isinstance(value, models.Model):
         return {"$model": value._meta.label, "pk": value.pk}
     if (

@@ -25,6 +25,7 @@ from devices.models import (
     DeviceStatus,
 )
 from devices.services import Result, TransitionRefused, available_transitions, device_update_details
+from leasing.models import Lease
 from orders import services as order_services
 from orders.models import Order, WorkQueueDevice
 from velory.tenant_admin import ObjectAction, ObjectActionsAdmin, TenantInline
@@ -56,6 +57,43 @@ class DeviceEventInline(TenantInline):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+class LeaseInline(TenantInline):
+    """The device's lease, read-only: its end, the choice made, the return deadline and
+    the settlement (recorded on the lease's own page)."""
+
+    model = Lease
+    fields = (
+        "leasing_company",
+        "ends_on",
+        "monthly_price",
+        "buyout_price",
+        "choice",
+        "return_due_on",
+        "settled_on",
+        "status",
+        "outcome",
+    )
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+# Status changes that only mean something for a leased device.
+LEASE_TRANSITIONS = {
+    "request_buyout",
+    "withdraw_buyout",
+    "complete_buyout",
+    "start_trade_in",
+    "confirm_trade_in",
+}
 
 
 def device_name(device) -> str:
@@ -235,7 +273,7 @@ class DeviceAdmin(TransitionActionsMixin, ObjectActionsAdmin):
     list_select_related = ("owner", "company", "partner")
     search_fields = ("name", "serial_number", "owner__full_name", "owner__email")
     date_hierarchy = "created_at"
-    inlines = [DeviceEventInline]
+    inlines = [LeaseInline, DeviceEventInline]
     readonly_fields = (
         "company",
         "owner",
@@ -279,7 +317,7 @@ class DeviceAdmin(TransitionActionsMixin, ObjectActionsAdmin):
         return [
             self._transition_action(name)
             for name in available_transitions(obj, request.user)
-            if name in ADMIN_TRANSITIONS
+            if name in ADMIN_TRANSITIONS and (obj.is_leased or name not in LEASE_TRANSITIONS)
         ]
 
     def _transition_action(self, transition):

@@ -34,3 +34,52 @@ def test_changelists_cost_fixed_queries(
         response = client.get(url)
     assert response.status_code == 200
     assert len(response.context["cl"].result_list) == min(rows, 50)
+
+
+def leased_fleet(tenant, rows):
+    """``rows`` leased devices (registered by hand: one call each), half up for buyout."""
+    from decimal import Decimal
+
+    from leasing import services as leasing
+    from orders import services as orders
+
+    for i in range(rows):
+        device = orders.device_register_manually(
+            actor=tenant.admin,
+            owner_id=tenant.employee.pk,
+            name=f"Leased laptop {i}",
+            category="laptop",
+            leased=True,
+            lease_months=24,
+            monthly_price=Decimal("30.00"),
+        )
+        choice = "buyout" if i % 2 == 0 else "return"
+        leasing.lease_choose(device_id=device.pk, actor=tenant.employee, choice=choice)
+
+
+@pytest.mark.parametrize("rows", [1, 30])
+@pytest.mark.parametrize(
+    ("role", "url", "queries"),
+    [
+        ("admin", "/admin/leasing/lease/", 8),
+        ("admin", "/admin/leasing/lease/?overdue=yes", 8),
+        ("partner_staff", "/admin/leasing/lease/", 8),
+        ("admin", "/admin/leasing/buyout/", 4),
+        ("admin", "/admin/leasing/leasingarrangement/", 4),
+        ("admin", "/admin/leasing/lease/forecast/", 3),
+    ],
+)
+def test_leasing_pages_cost_fixed_queries(
+    login, acme, rows, role, url, queries, django_assert_num_queries
+):
+    from leasing.models import LeasingArrangement
+
+    LeasingArrangement.objects.create(
+        company=acme.company, leasing_company=acme.company.leasing_company, partner=acme.partner
+    )
+    leased_fleet(acme, rows)
+    client = login(getattr(acme, role))
+    client.get(url)
+    with django_assert_num_queries(queries):
+        response = client.get(url)
+    assert response.status_code == 200

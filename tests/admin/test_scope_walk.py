@@ -10,6 +10,8 @@ from django.contrib import admin
 from django.utils import timezone
 
 from devices.models import DeviceStatus
+from leasing import services as leasing
+from leasing.models import LeasingArrangement
 from leasing.services import lease_create
 from notifications.services import notify
 from orders import services as orders
@@ -51,6 +53,13 @@ def populate(tenant):
         monthly_price=Decimal("40.00"),
         currency="EUR",
     )
+    LeasingArrangement.objects.create(
+        company=tenant.company,
+        leasing_company=tenant.company.leasing_company,
+        partner=tenant.partner,
+    )
+    choice = "buyout" if tenant.company.buyout_allowed else "return"
+    leasing.lease_choose(device_id=leased.pk, actor=tenant.employee, choice=choice)
     orders.device_register_manually(
         actor=tenant.admin, owner_id=tenant.colleague.pk, name="Old laptop", category="laptop"
     )

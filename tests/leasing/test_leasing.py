@@ -561,3 +561,40 @@ def test_returns_wait_in_the_partners_work_queue_and_are_confirmed_in_bulk(acme,
     )
     assert response.status_code == 200
     assert Lease.objects.filter(device__in=devices, outcome="returned").count() == 2
+
+
+@pytest.mark.parametrize("kind", ["end", "escalate", "return"])
+def test_the_daily_job_costs_the_same_statements_for_2_or_20_leases(acme, kind):
+    """Set-based: a lock, a read of the notices sent, and bulk writes per part."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def run(n):
+        devices = [leased_device(acme) for _ in range(n)]
+        for device in devices:
+            if kind == "return":
+                leasing.lease_choose(device_id=device.pk, actor=acme.employee, choice="return")
+        days = {"end": 20, "escalate": -3, "return": 0}[kind]
+        for device in devices:
+            ends_in(device, days)
+        if kind == "return":
+            Lease.objects.filter(device__in=devices).update(return_due_on=timezone.localdate())
+        with CaptureQueriesContext(connection) as ctx:
+            report = leasing.leases_daily()
+        assert sum(report.values()) == n
+        Lease.objects.filter(device__in=devices).update(status="closed")  # out of the next run
+        return len(ctx.captured_queries)
+
+    assert run(2) == run(20)
+
+
+def test_the_device_admin_page_shows_the_lease_and_lease_buttons_only_when_leased(acme, login):
+    leased = leased_device(acme)
+    bought = device_in(acme, S.ACTIVE)
+    client = login(acme.admin)
+    page = client.get(f"/admin/devices/device/{leased.pk}/change/").content.decode()
+    assert "Start trade-in / return" in page and "Request buyout" in page
+    assert acme.company.leasing_company.name in page  # the lease inline
+    page = client.get(f"/admin/devices/device/{bought.pk}/change/").content.decode()
+    assert "Start trade-in / return" not in page and "Request buyout" not in page
+    assert "Remove" in page
