@@ -237,11 +237,28 @@ class BuyoutAdmin(TenantAdmin):
     def device(self, obj):
         return obj.lease.device
 
-    @admin.action(description="Export salary deductions for payroll (CSV)")
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not _company_admin(request):
+            actions.pop("export_payroll", None)
+        return actions
+
+    @admin.action(description="Export salary deductions not exported yet, for payroll (CSV)")
     def export_payroll(self, request, queryset):
-        rows = services.buyouts_for_payroll(
-            actor=request.user, buyout_ids=queryset.values_list("pk", flat=True)
-        )
+        try:
+            rows = services.buyouts_for_payroll(
+                actor=request.user, buyout_ids=queryset.values_list("pk", flat=True)
+            )
+        except TransitionRefused as refusal:
+            self.message_user(request, str(refusal), messages.ERROR)
+            return None
+        if not rows:
+            self.message_user(
+                request,
+                "None of the selected buyouts is a paid salary deduction waiting for export.",
+                messages.WARNING,
+            )
+            return None
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(["employee", "e-mail", "device", "serial", "amount", "currency", "paid"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -64,13 +65,16 @@ class LeasingArrangement(models.Model):
         "at any service point.",
     )
     return_days = models.PositiveSmallIntegerField(
-        default=21, help_text="Days the employee has to return a device."
+        default=21,
+        validators=[MinValueValidator(1), MaxValueValidator(365)],
+        help_text="Days the employee has to return a device.",
     )
     residual_percent = models.DecimalField(
         "buyout price (% of the purchase price)",
         max_digits=5,
         decimal_places=2,
         default=15,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
         help_text="Used when a lease has no buyout price of its own.",
     )
 

@@ -8,6 +8,7 @@ through the outbox, with a dedup key, so a retry or a second run sends nothing t
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
@@ -114,6 +115,15 @@ def return_party(lease: Lease, arrangement=_LOOK_UP) -> Party:
     )
 
 
+def residual(price: Decimal | None, arrangement: LeasingArrangement | None) -> Decimal | None:
+    """The buyout (residual) price of a device bought for ``price``, by the arrangement's
+    share (15% without one)."""
+    if price is None:
+        return None
+    share = arrangement.residual_percent if arrangement else Decimal("15")
+    return (price * share / 100).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
 def buyout_price(lease: Lease, arrangement: LeasingArrangement | None = None) -> Decimal:
     """The lease's own buyout (residual) price, else the arrangement's share of the price
     the device was bought for."""
@@ -165,7 +175,9 @@ def lease_create(
             "starts_on": starts_on,
             "ends_on": add_months(starts_on, months),
             "monthly_price": monthly_price,
-            "buyout_price": buyout_price,
+            "buyout_price": buyout_price
+            if buyout_price is not None
+            else residual(device.price, arrangement_for(device.company_id, leasing_company.pk)),
             "currency": currency,
         },
     )
@@ -184,6 +196,7 @@ def leases_open_for(device_ids, at=None) -> int:
         .only(
             "pk",
             "owner_id",
+            "company_id",
             "partner_id",
             "price",
             "currency",
@@ -197,6 +210,16 @@ def leases_open_for(device_ids, at=None) -> int:
         )
     )
     today = timezone.localdate(at) if at else timezone.localdate()
+    arrangements = (
+        {
+            (a.company_id, a.leasing_company_id): a
+            for a in LeasingArrangement.objects.filter(
+                company_id__in={d.company_id for d in devices}
+            )
+        }
+        if devices
+        else {}
+    )
     leases = []
     for device in devices:
         line = device.order_line
@@ -213,6 +236,10 @@ def leases_open_for(device_ids, at=None) -> int:
                 starts_on=starts_on,
                 ends_on=add_months(starts_on, line.lease_months),
                 monthly_price=line.monthly_price or Decimal("0"),
+                buyout_price=residual(
+                    device.price if device.price is not None else line.unit_price,
+                    arrangements.get((device.company_id, financier)),
+                ),
                 currency=line.currency or device.company.currency,
             )
         )
@@ -353,7 +380,20 @@ def replacement_candidates(employee: User, category: str) -> list[Device]:
 def replacement_start(*, device_id: int, choice: str, order_number: str, actor=SYSTEM) -> Outcome:
     """On approval of a leased replacement: the old device goes back or is bought out, as
     the employee chose on the request (the system makes the change; the right party's
-    e-mail goes out)."""
+    e-mail goes out). A device that has moved on since the request (returned, bought out,
+    its lease closed) is left as it is: the outcome says so, and the approval goes on."""
+    device = Device.objects.select_related("lease").get(pk=device_id)
+    lease = getattr(device, "lease", None) if device.is_leased else None
+    if lease is None or not lease.is_open or device.status not in CHOOSABLE:
+        if lease is not None and lease.choice == choice:
+            return Outcome(device.pk, Result.UNCHANGED, "", device, device.status)
+        return Outcome(
+            device.pk,
+            Result.UNCHANGED,
+            f"{device.name} is {device.status_label} now: left as it is.",
+            device,
+            device.status,
+        )
     return lease_choose(
         device_id=device_id,
         actor=actor,
@@ -436,24 +476,29 @@ def buyout_pay_by_card(*, device_id: int, actor, card: Card) -> Buyout:
     with transaction.atomic():
         device, buyout = _own_pending_buyout(device_id, actor, lock=True)
         payment = buyout.payment
-        if payment is not None and payment.status != payment.Status.FAILED:
-            if payment.status == payment.Status.SUCCEEDED:
-                return buyout
+        if payment is not None and payment.status == payment.Status.PENDING:
             raise BuyoutRefused("Your payment is already being processed.")
-        attempt = (
-            CardPayment.objects.filter(key__startswith=f"charge:buyout:{buyout.pk}:").count() + 1
-        )
-        payment = budgets.payment_create(
-            employee=actor,
-            request_id=None,
-            amount=buyout.price,
-            currency=buyout.currency,
-            token=token,
-            purpose=f"Buyout of {device.name}",
-            key=f"charge:buyout:{buyout.pk}:{attempt}",
-        )
-        buyout.payment, buyout.method = payment, Buyout.Method.CARD
-        buyout.save(update_fields=["payment", "method"])
+        if payment is not None and payment.status == payment.Status.SUCCEEDED:
+            paid = True  # charged, but not yet completed (a crash in between): finish it
+        else:
+            paid = False
+            attempt = (
+                CardPayment.objects.filter(key__startswith=f"charge:buyout:{buyout.pk}:").count()
+                + 1
+            )
+            payment = budgets.payment_create(
+                employee=actor,
+                request_id=None,
+                amount=buyout.price,
+                currency=buyout.currency,
+                token=token,
+                purpose=f"Buyout of {device.name}",
+                key=f"charge:buyout:{buyout.pk}:{attempt}",
+            )
+            buyout.payment, buyout.method = payment, Buyout.Method.CARD
+            buyout.save(update_fields=["payment", "method"])
+    if paid:
+        return buyout_complete(buyout_id=buyout.pk)
     try:
         budgets.payment_charge(payment.pk)
     except CardDeclined as declined:
@@ -489,6 +534,11 @@ def buyout_complete(*, buyout_id: int, actor=SYSTEM, note: str = "") -> Buyout:
         if buyout.status != Buyout.Status.PENDING:
             raise BuyoutRefused("This buyout was withdrawn.")
         payment = buyout.payment
+        if payment is not None and payment.status == payment.Status.PENDING:
+            # The card may be charged any moment: only the payment's outcome completes it.
+            raise BuyoutRefused(
+                "A card payment for this buyout is being processed: it completes by itself."
+            )
         if actor is SYSTEM and (payment is None or payment.status != payment.Status.SUCCEEDED):
             raise BuyoutRefused("The buyout is not paid yet.")
         if not note:
@@ -551,48 +601,102 @@ def buyout_withdraw(*, device_id: int, actor, source: str = Source.WEB) -> Outco
 
 
 def buyouts_for_payroll(*, actor, buyout_ids) -> list[Buyout]:
-    """The paid salary-deduction buyouts among these, for the company's payroll export;
-    they are marked exported."""
-    rows = list(
-        Buyout.objects.visible_to(actor)
-        .filter(pk__in=list(buyout_ids), method=Buyout.Method.SALARY, status=Buyout.Status.PAID)
-        .select_related("employee", "lease__device")
-        .order_by("paid_at", "pk")
-    )
-    Buyout.objects.filter(pk__in=[b.pk for b in rows]).update(payroll_exported_at=timezone.now())
-    return rows
+    """The paid salary-deduction buyouts among these not exported yet, for the company's
+    payroll export (company admins only). Each is stamped exported by the same statement
+    that picks it, so two exports never both list a deduction."""
+    if not (
+        getattr(actor, "is_superuser", False) or getattr(actor, "role", None) == Role.COMPANY_ADMIN
+    ):
+        raise TransitionRefused("Only a company admin exports salary deductions.")
+    with transaction.atomic():
+        ids = list(
+            Buyout.objects.visible_to(actor)
+            .select_for_update(of=("self",))
+            .filter(
+                pk__in=list(buyout_ids),
+                method=Buyout.Method.SALARY,
+                status=Buyout.Status.PAID,
+                payroll_exported_at__isnull=True,
+            )
+            .values_list("pk", flat=True)
+        )
+        Buyout.objects.filter(pk__in=ids, payroll_exported_at__isnull=True).update(
+            payroll_exported_at=timezone.now()
+        )
+        return list(
+            Buyout.objects.filter(pk__in=ids)
+            .select_related("employee", "lease__device")
+            .order_by("paid_at", "pk")
+        )
+
+
+# A buyout's card payment the gateway does not answer is given up after this (the employee
+# can then pay again or withdraw), as for requests.
+BUYOUT_SETTLE_GIVE_UP_SECONDS = 60 * 60
+SETTLE_BATCH_SIZE = 50
 
 
 def buyouts_settle_payments() -> dict[str, int]:
-    """Finish buyouts whose card payment was left pending (the gateway was down)."""
-    done = failed = 0
-    pending = Buyout.objects.filter(
-        status=Buyout.Status.PENDING, payment__status="pending"
-    ).values_list("pk", "payment_id")
-    for buyout_id, payment_id in pending:
+    """Periodic: finish buyouts whose card payment was left pending (the gateway was down)
+    or charged but not completed (a worker died in between). Same idempotency key, so a
+    charge that went through is not made twice."""
+    counts = {"completed": 0, "failed": 0, "waiting": 0}
+    stuck = (
+        Buyout.objects.filter(status=Buyout.Status.PENDING)
+        .filter(payment__status__in=[CardPayment.Status.PENDING, CardPayment.Status.SUCCEEDED])
+        .select_related("payment")
+        .order_by("pk")[:SETTLE_BATCH_SIZE]
+    )
+    for buyout in stuck:
+        payment = buyout.payment
         try:
-            budgets.payment_charge(payment_id)
-            buyout_complete(buyout_id=buyout_id)
-            done += 1
-        except (PaymentError, BuyoutRefused):
-            failed += 1
-    return {"completed": done, "failed": failed}
+            if payment.status == CardPayment.Status.PENDING:
+                budgets.payment_charge(payment.pk)
+            buyout_complete(buyout_id=buyout.pk)
+            counts["completed"] += 1
+        except CardDeclined:
+            counts["failed"] += 1
+        except GatewayUnavailable:
+            age = (timezone.now() - payment.created_at).total_seconds()
+            if age > BUYOUT_SETTLE_GIVE_UP_SECONDS:
+                CardPayment.objects.filter(pk=payment.pk, status=CardPayment.Status.PENDING).update(
+                    status=CardPayment.Status.FAILED,
+                    error="The card processor did not answer.",
+                    completed_at=timezone.now(),
+                )
+                counts["failed"] += 1
+            else:
+                counts["waiting"] += 1
+        except BuyoutRefused:
+            counts["failed"] += 1
+    return counts
 
 
 # --- Removal and settlement ---------------------------------------------------------------------
+
+
+def _settlement_amount(value) -> Decimal:
+    """A money amount, where zero is a settlement too (the leasing company waives the rest)."""
+    try:
+        if Decimal(str(value).strip().replace(",", ".")) == 0:
+            return Decimal("0.00")
+    except ArithmeticError:
+        pass  # clean_amount says what is wrong with it
+    return budgets.clean_amount(value)
 
 
 @transaction.atomic
 def lease_record_settlement(
     *, lease_id: int, actor, amount, reference: str = "", settled_on: date | None = None
 ) -> Lease:
+    raw_amount = amount
     """A company admin records what the leasing company settled for a device leaving the
     fleet early (lost, stolen, ...): needed before a leased device can be removed."""
     lease = Lease.objects.visible_to(actor).select_for_update(of=("self",)).get(pk=lease_id)
     device = Device.objects.get(pk=lease.device_id)
     if not _is_company_admin(actor, device.company_id):
         raise TransitionRefused("Only a company admin records a settlement.")
-    amount = budgets.clean_amount(amount)
+    amount = _settlement_amount(raw_amount)
     lease.settlement_amount = amount
     lease.settlement_reference = reference.strip()[:100]
     lease.settled_on = settled_on or timezone.localdate()
@@ -611,19 +715,22 @@ def device_remove(
         raise ValidationError("Say why the device leaves the fleet.")
     if kind and kind not in REMOVAL_KINDS:
         raise ValidationError("Removed as lost, stolen, scrapped or sold.")
+    device = _load_device(device_id, actor)
+    if device.is_leased and not Lease.objects.filter(device=device).exists():
+        # Leased but lost before it was received: its lease is opened now, so that the
+        # leasing company's settlement has somewhere to be recorded.
+        leases_open_for([device.pk])
     with transaction.atomic():
         device = _load_device(device_id, actor)
+        # The device first, then its lease: the order every leasing use case locks in.
+        Device.objects.select_for_update().filter(pk=device.pk).exists()
         lease = Lease.objects.select_for_update(of=("self",)).filter(device=device).first()
-        if (
-            lease is not None
-            and lease.is_open
-            and not lease.settled
-            and device.status != S.REMOVED
-            and _is_company_admin(actor, device.company_id)
-        ):
+        unsettled = lease is None or (lease.is_open and not lease.settled)
+        if device.is_leased and unsettled and device.status != S.REMOVED:
+            financier = lease.leasing_company if lease else device.company.leasing_company
             raise TransitionRefused(
-                f"{device.name} is leased from {lease.leasing_company}: record the leasing "
-                "company's settlement on its lease first."
+                f"{device.name} is leased{f' from {financier}' if financier else ''}: record "
+                "the leasing company's settlement on its lease first."
             )
         note = f"{REMOVAL_KINDS[kind]}: {reason}" if kind else reason
         outcome = device_transition(
@@ -709,6 +816,11 @@ def _record(pairs: list[tuple[Lease, str]], now) -> None:
     )
 
 
+def _digest_key(rows) -> str:
+    listed = ",".join(f"{lease.pk}:{t}" for lease, t in sorted(rows, key=lambda r: r[0].pk))
+    return hashlib.sha256(listed.encode()).hexdigest()[:16]
+
+
 def _end_notices(today: date, report: DailyReport, admins) -> None:
     horizon = today + timedelta(days=max(END_THRESHOLDS))
     leases = _locked_leases(
@@ -753,7 +865,10 @@ def _end_notices(today: date, report: DailyReport, admins) -> None:
             messages.append(
                 Message(
                     "lease_end_admin",
-                    f"lease_end_admin:{company_id}:{admin.pk}:{today.isoformat()}",
+                    # keyed by what it lists: a second run that finds other leases
+                    # sends its own digest, a repeat of the same one sends nothing
+                    f"lease_end_admin:{company_id}:{admin.pk}:{today.isoformat()}:"
+                    + _digest_key(rows),
                     {"rows": [{"lease": lease, "threshold": t} for lease, t in rows]},
                     recipient=admin,
                 )

@@ -7,6 +7,7 @@ the task could not (a broker that was down, a mail server that refused)."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import models, transaction
 from django.db.models import F, Q
-from django.template import TemplateDoesNotExist
+from django.template import Context, Engine, TemplateDoesNotExist, engines
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -47,11 +48,29 @@ class Message:
     reply_to: str = ""
 
 
+@functools.cache
+def _text_engine() -> Engine:
+    """The site's templates without HTML escaping: a subject or a plain-text body shows
+    "Smith & O'Neill" and a link's "&" as written (the HTML body stays escaped)."""
+    base = engines["django"].engine
+    return Engine(
+        dirs=base.dirs,
+        app_dirs=base.app_dirs,
+        libraries=base.libraries,
+        debug=base.debug,
+        autoescape=False,
+    )
+
+
+def _render_text(name: str, ctx: dict) -> str:
+    return _text_engine().get_template(name).render(Context(ctx, autoescape=False))
+
+
 def _render(kind: str, context: dict) -> tuple[str, str, str]:
     ctx = {"site_url": settings.SITE_URL, **context}
-    subject = render_to_string(f"notifications/email/{kind}_subject.txt", ctx)
+    subject = _render_text(f"notifications/email/{kind}_subject.txt", ctx)
     subject = " ".join(subject.split())[:200]
-    text = render_to_string(f"notifications/email/{kind}.txt", ctx).strip() + "\n"
+    text = _render_text(f"notifications/email/{kind}.txt", ctx).strip() + "\n"
     try:
         html = render_to_string(f"notifications/email/{kind}.html", ctx)
     except TemplateDoesNotExist:

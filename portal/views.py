@@ -306,7 +306,7 @@ def product_detail(request, product_id: int):
         request.POST or None,
         needs_card=needs_card,
         replaceable=replaceable,
-        buyout_allowed=user.company.buyout_allowed,
+        buyout_allowed=getattr(user.company, "buyout_allowed", False),
         initial={"delivery_address": user.delivery_address},
     )
     if request.method == "POST" and quote.allowed and form.is_valid():

@@ -36,7 +36,7 @@ from devices.services import (
     devices_create,
     devices_transition,
 )
-from leasing.services import lease_create, leases_open_for
+from leasing.services import arrangement_for, lease_create, leases_open_for
 from notifications.services import Message, notify, notify_many
 from velory.tenancy import SYSTEM, Role
 
@@ -492,12 +492,18 @@ def device_register_manually(
     company = owner.company
     if leased and company.leasing_company_id is None:
         raise ValidationError(f"{company.name} has no leasing company to lease from.")
+    # Leased hardware bought outside Velory goes back through the reseller of the company's
+    # leasing arrangement: it is that partner's to see and to confirm when returned.
+    arrangement = (
+        arrangement_for(company.pk, company.leasing_company_id) if leased and not order else None
+    )
+    partner = order.partner if order else (arrangement.partner if arrangement else None)
     [device] = devices_create(
         devices=[
             Device(
                 company=company,
                 owner=owner,
-                partner=order.partner if order else None,
+                partner=partner,
                 order=order,
                 name=name.strip(),
                 category=category,
@@ -518,7 +524,7 @@ def device_register_manually(
         lease_create(
             device=device,
             leasing_company=company.leasing_company,
-            partner=order.partner if order else None,
+            partner=partner,
             starts_on=lease_starts_on or device.received_on,
             months=lease_months or 36,
             monthly_price=monthly_price or Decimal("0"),

@@ -381,11 +381,13 @@ def request_approve(*, request_id: int, actor, note: str = "", at=None) -> Produ
     request.save()
     if request.replaces_device_id:
         try:
-            replacement_start(
+            replaced = replacement_start(
                 device_id=request.replaces_device_id,
                 choice=request.replacement_choice,
                 order_number=order.number,
             )
+            if replaced.message:
+                order_event(order, actor, OrderEvent.Kind.NOTE, replaced.message, at=at)
         except (TransitionRefused, ValidationError) as refusal:
             message = refusal.messages[0] if isinstance(refusal, ValidationError) else refusal
             raise TransitionRefused(

@@ -305,8 +305,15 @@ def test_a_gateway_that_is_down_leaves_the_payment_pending_until_the_job_settles
         leasing.buyout_withdraw(device_id=device.pk, actor=acme.employee)
     device.refresh_from_db()
     assert device.status == S.PENDING_BUYOUT
-    # The sandbox's "processor down" card stays down: the job reports it and keeps it.
-    assert leasing.buyouts_settle_payments() == {"completed": 0, "failed": 1}
+    # The sandbox's "processor down" card stays down: the job keeps trying for an hour,
+    # then gives the payment up, and the employee may pay again or withdraw.
+    assert leasing.buyouts_settle_payments() == {"completed": 0, "failed": 0, "waiting": 1}
+    CardPayment.objects.update(created_at=timezone.now() - timedelta(hours=2))
+    assert leasing.buyouts_settle_payments() == {"completed": 0, "failed": 1, "waiting": 0}
+    leasing.buyout_pay_by_card(device_id=device.pk, actor=acme.employee, card=card())
+    device.refresh_from_db()
+    assert device.status == S.BOUGHT_OUT
+    assert CardPayment.objects.filter(status="succeeded").count() == 1
 
 
 def test_the_employee_withdraws_a_buyout_before_paying(acme):
@@ -598,3 +605,135 @@ def test_the_device_admin_page_shows_the_lease_and_lease_buttons_only_when_lease
     page = client.get(f"/admin/devices/device/{bought.pk}/change/").content.decode()
     assert "Start trade-in / return" not in page and "Request buyout" not in page
     assert "Remove" in page
+
+
+def test_a_charge_that_went_through_before_a_crash_is_completed_not_charged_again(acme):
+    from budgets import services as budgets
+
+    device = start_buyout(acme)
+    buyout = Buyout.objects.get()
+    payment = budgets.payment_create(
+        employee=acme.employee,
+        request_id=None,
+        amount=buyout.price,
+        currency="EUR",
+        token=__import__("budgets.payments", fromlist=["get_gateway"])
+        .get_gateway()
+        .tokenize(card()),
+        purpose="Buyout",
+        key=f"charge:buyout:{buyout.pk}:1",
+    )
+    Buyout.objects.filter(pk=buyout.pk).update(payment=payment, method="card")
+    budgets.payment_charge(payment.pk)  # charged; the worker died before completing
+    assert leasing.buyouts_settle_payments()["completed"] == 1
+    device.refresh_from_db()
+    assert device.status == S.BOUGHT_OUT and CardPayment.objects.count() == 1
+
+
+def test_an_admin_cannot_complete_a_buyout_whose_card_payment_is_under_way(acme):
+    device = start_buyout(acme)
+    leasing.buyout_pay_by_card(device_id=device.pk, actor=acme.employee, card=card(GATEWAY_DOWN))
+    [outcome] = orders.devices_apply(
+        transition="complete_buyout", device_ids=[device.pk], actor=acme.admin, source="admin"
+    )
+    assert outcome.result == "refused" and "being processed" in outcome.message
+    device.refresh_from_db()
+    assert device.status == S.PENDING_BUYOUT
+
+
+def test_only_company_admins_export_payroll_and_each_deduction_once(acme, login):
+    acme.company.buyout_payment = "salary"
+    acme.company.save()
+    device = start_buyout(acme)
+    buyout = leasing.buyout_pay_by_salary(device_id=device.pk, actor=acme.employee)
+    with pytest.raises(TransitionRefused):
+        leasing.buyouts_for_payroll(actor=acme.partner_staff, buyout_ids=[buyout.pk])
+    page = login(acme.partner_staff).get("/admin/leasing/buyout/").content.decode()
+    assert "export_payroll" not in page
+    assert len(leasing.buyouts_for_payroll(actor=acme.admin, buyout_ids=[buyout.pk])) == 1
+    assert leasing.buyouts_for_payroll(actor=acme.admin, buyout_ids=[buyout.pk]) == []
+
+
+def test_approval_goes_on_when_the_replaced_device_has_moved_on(acme):
+    old = leased_device(acme)
+    request = request_replacement(acme, leased_product(acme), replacement_choice="return")
+    leasing.lease_choose(device_id=old.pk, actor=acme.employee, choice="buyout")
+    leasing.buyout_pay_by_card(device_id=old.pk, actor=acme.employee, card=card())
+    approved = orders.request_approve(request_id=request.pk, actor=acme.admin)
+    assert approved.status == "approved"
+    old.refresh_from_db()
+    assert old.status == S.BOUGHT_OUT
+    assert approved.order.events.filter(message__contains="left as it is").exists()
+
+
+def test_a_leased_device_lost_before_receipt_also_needs_its_settlement(acme):
+    device = leased_device(acme, S.DELIVERED)
+    with pytest.raises(TransitionRefused, match="settlement"):
+        leasing.device_remove(device_id=device.pk, actor=acme.admin, reason="Lost in transit")
+    lease = Lease.objects.get(device=device)  # opened so the settlement can be recorded
+    leasing.lease_record_settlement(lease_id=lease.pk, actor=acme.admin, amount="0")
+    assert leasing.device_remove(device_id=device.pk, actor=acme.admin, reason="Lost").changed
+
+
+def test_leases_carry_their_buyout_price_for_the_forecast(acme):
+    arrange(acme, residual_percent=Decimal("20"))
+    device = leased_device(acme)
+    lease = ends_in(device, 10)
+    assert lease.buyout_price == Decimal("240.00")  # 20% of 1200.00
+    [month] = [m for m in selectors.lease_forecast(acme.admin) if m["count"]]
+    assert month["buyout"] == [(Decimal("240.00"), "EUR")]
+
+
+def test_a_second_run_that_finds_new_leases_sends_its_own_digest(acme):
+    first, second = leased_device(acme), leased_device(acme)
+    ends_in(first, 20)
+    leasing.leases_daily()
+    ends_in(second, 20)
+    leasing.leases_daily()
+    digests = Notification.objects.filter(kind="lease_end_admin", recipient=acme.admin)
+    assert digests.count() == 2
+
+
+def test_partner_staff_opening_a_leased_product_get_no_error(acme, login):
+    page = login(acme.partner_staff).get(f"/catalogue/{leased_product(acme).pk}/")
+    assert page.status_code in (200, 302, 403, 404)
+
+
+def test_plain_text_mail_shows_names_and_links_as_written(acme):
+    acme.partner.name = "Smith & O'Neill"
+    acme.partner.save()
+    arrange(acme, ReturnSender.PARTNER, return_steps="Print https://x.example/label?a=1&b=2")
+    device = leased_device(acme)
+    leasing.lease_choose(device_id=device.pk, actor=acme.employee, choice="return")
+    sent = mail(kind="lease_return_instructions")
+    assert "Smith & O'Neill" in sent.body_text and "label?a=1&b=2" in sent.body_text
+    assert "&amp;" not in sent.body_text and "&#x27;" not in sent.body_text
+
+
+def test_leased_hardware_registered_by_hand_goes_back_through_the_arranged_reseller(acme):
+    arrange(acme, ReturnSender.PARTNER)
+    device = orders.device_register_manually(
+        actor=acme.admin,
+        owner_id=acme.employee.pk,
+        name="MacBook Air",
+        category="laptop",
+        leased=True,
+        lease_months=24,
+        monthly_price=Decimal("55.00"),
+    )
+    assert device.partner == acme.partner and device.lease.partner == acme.partner
+    leasing.lease_choose(device_id=device.pk, actor=acme.employee, choice="return")
+    [outcome] = leasing.trade_ins_confirm(device_ids=[device.pk], actor=acme.partner_staff)
+    assert outcome.changed
+
+
+def test_an_arrangement_refuses_a_residual_over_100_percent(acme):
+    arrangement = LeasingArrangement(
+        company=acme.company,
+        leasing_company=acme.company.leasing_company,
+        residual_percent=Decimal("150"),
+        return_days=0,
+    )
+    with pytest.raises(ValidationError) as error:
+        arrangement.full_clean()
+    assert {"residual_percent", "return_days"} <= set(error.value.message_dict)
