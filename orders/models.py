@@ -4,7 +4,7 @@ own history. An order's status as people see it is derived from its devices."""
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 from django_fsm import FSMField, FSMModelMixin, transition
@@ -453,7 +453,12 @@ class DistributorConnection(models.Model):
         default=10, help_text="Requests per second the partner allows, for all workers together."
     )
     batch_size = models.PositiveSmallIntegerField(default=100, help_text="Orders per status call.")
-    timeout_seconds = models.FloatField(default=5.0, help_text="How long one call may take.")
+    timeout_seconds = models.FloatField(
+        default=5.0,
+        validators=[MinValueValidator(0.5), MaxValueValidator(15)],
+        help_text="How long the partner may take to start answering (0.5–15 s); a whole "
+        "call is cut off at twice that.",
+    )
     enabled = models.BooleanField(default=True)
     # State of the polling, for the people who watch it.
     poll_claimed_until = models.DateTimeField(null=True, blank=True, editable=False)

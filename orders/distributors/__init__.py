@@ -25,9 +25,30 @@ def adapter_for(partner) -> Distributor:
     from .http import HttpDistributor
 
     connection = DistributorConnection.objects.filter(partner=partner).first()
-    if connection is not None and connection.enabled and connection.adapter == Adapter.HTTP:
+    if connection is not None and connection.adapter == Adapter.HTTP:
+        if not connection.enabled:
+            # Paused, not switched to e-mail: orders wait (and retry) until it is enabled.
+            return PausedDistributor(partner.name)
         return HttpDistributor.for_connection(connection)
     return EmailDistributor(partner)
+
+
+class PausedDistributor:
+    """A partner whose API connection an admin has paused: every call is refused for now."""
+
+    tracks = True
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def _paused(self):
+        return AdapterError(f"{self.name}'s API connection is paused in Velory.", retry_after=300)
+
+    def place_order(self, order) -> Placement:
+        raise self._paused()
+
+    def fetch_updates(self, order_pks) -> FetchResult:
+        raise self._paused()
 
 
 __all__ = [

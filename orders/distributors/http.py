@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import date, datetime
 
 import httpx
@@ -21,13 +22,14 @@ from .base import (
     order_number,
     order_pk,
 )
-from .ratelimit import RateLimiter
+from .ratelimit import RateLimited, RateLimiter
 
 logger = logging.getLogger("velory.distributors")
 
 MAX_BODY_BYTES = 2 * 1024 * 1024  # the API's limit; a larger answer is dropped unread
 MAX_IDS_PER_CALL = 100
 CONNECT_TIMEOUT = 2.0
+MAX_LIMITER_WAIT = 2.5  # seconds a call may wait for the partner's request rate
 
 _clients: dict[tuple, httpx.Client] = {}
 _clients_lock = threading.Lock()
@@ -83,8 +85,19 @@ class HttpDistributor:
     def _call(self, method: str, path: str, **kwargs) -> tuple[int, object]:
         if not self.base_url or not self.api_key:
             raise AdapterError("The partner's API address or key is not set.", retryable=False)
-        self.limiter.acquire()
+        try:
+            # A short wait for this second's slot is fine; a partner's longer "wait" is not
+            # slept through here (it would hold the worker, and every other partner's work
+            # queued behind it): the caller backs off instead.
+            self.limiter.acquire(max_wait=MAX_LIMITER_WAIT)
+        except RateLimited as limited:
+            raise AdapterError(
+                f"{self.name} asked Velory to wait.", retry_after=limited.seconds
+            ) from None
         client = _client(self.base_url, self.api_key, self.timeout)
+        # The read timeout is per read: a partner dripping its answer byte by byte is cut
+        # off by this deadline for the whole call.
+        deadline = time.monotonic() + self.timeout * 2 + CONNECT_TIMEOUT
         try:
             with client.stream(method, path, **kwargs) as response:
                 body = bytearray()
@@ -92,11 +105,13 @@ class HttpDistributor:
                     body += chunk
                     if len(body) > MAX_BODY_BYTES:
                         raise AdapterError("The partner's answer is larger than the API allows.")
+                    if time.monotonic() > deadline:
+                        raise AdapterError(f"{self.name} took too long to answer.")
                 status = response.status_code
                 retry_after = response.headers.get("Retry-After")
         except httpx.TimeoutException:
             raise AdapterError(f"{self.name} did not answer within {self.timeout:g} s.") from None
-        except httpx.TransportError as exc:
+        except httpx.HTTPError as exc:  # transport, protocol, decoding: the call failed
             raise AdapterError(f"Could not reach {self.name}: {type(exc).__name__}.") from None
         if status == 429:
             wait = _seconds(retry_after)
@@ -110,7 +125,7 @@ class HttpDistributor:
             )
         try:
             data = _json(bytes(body))
-        except ValueError:
+        except (ValueError, RecursionError):
             raise AdapterError(f"{self.name}'s answer could not be read (HTTP {status}).") from None
         if status >= 400:
             message = data.get("error", {}).get("message", "") if isinstance(data, dict) else ""
@@ -144,7 +159,7 @@ class HttpDistributor:
                 ident = entry.get("order_id") if isinstance(entry, dict) else None
                 try:
                     update = parse_entry(entry, asked)
-                except ValueError as why:
+                except (ValueError, TypeError, KeyError) as why:
                     result.rejected.append((str(ident)[:40], str(why)))
                     logger.warning(
                         "distributor entry rejected partner=%s order=%s reason=%s",
@@ -154,10 +169,14 @@ class HttpDistributor:
                     )
                     continue
                 result.updates.append(update)
-            for ident in data.get("unknown") or []:
+            unknown = data.get("unknown") or []
+            for ident in unknown if isinstance(unknown, list) else []:
                 pk = order_pk(ident) if isinstance(ident, str) else None
                 if pk in asked:
                     result.unknown.append(pk)
+                    logger.warning(
+                        "distributor does not know order partner=%s order=%s", self.name, ident
+                    )
         return result
 
 
@@ -182,7 +201,8 @@ def order_payload(order) -> dict:
                 "currency": device.currency,
                 "leased": device.is_leased,
             }
-            for device in order.devices.order_by("pk")
+            # items cancelled before the order went out are not sent
+            for device in order.devices.exclude(status="cancelled").order_by("pk")
         ],
     }
 
@@ -228,8 +248,16 @@ def _datetime(value) -> datetime:
     return moment
 
 
+def _list(value, what: str) -> list:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValueError(f"{what} is not a list")
+    return value
+
+
 def _status(value) -> str:
-    if value not in STATUS_MAP:
+    if not isinstance(value, str) or value not in STATUS_MAP:
         raise ValueError(f"unknown status {str(value)[:30]!r}")
     return STATUS_MAP[value]
 
@@ -242,23 +270,23 @@ def parse_entry(entry, asked: set[int]) -> OrderUpdate:
     if pk is None or pk not in asked:
         raise ValueError("an order Velory did not ask about")
     version = entry.get("version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
-        raise ValueError("the version is not a whole number")
+    if not isinstance(version, int) or isinstance(version, bool) or not 0 <= version < 2**31:
+        raise ValueError("the version is not a whole number in range")
     items = {}
-    for item in entry.get("items") or []:
+    for item in _list(entry.get("items"), "items"):
         if not isinstance(item, dict) or not isinstance(item.get("item_id"), int):
             raise ValueError("an item has no item id")
         if "status" in item:
             items[item["item_id"]] = _status(item["status"])
     shipments = []
-    for raw in entry.get("shipments") or []:
+    for raw in _list(entry.get("shipments"), "shipments"):
         if not isinstance(raw, dict):
             raise ValueError("a shipment is not an object")
         url = _text(raw.get("tracking_url"), 500)
         if url and not url.startswith(("https://", "http://")):
             raise ValueError("a tracking link is not a web address")
         events = []
-        for event in raw.get("events") or []:
+        for event in _list(raw.get("events"), "events"):
             if not isinstance(event, dict):
                 raise ValueError("a tracking event is not an object")
             events.append(

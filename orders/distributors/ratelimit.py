@@ -10,17 +10,29 @@ import time
 from django.core.cache import cache
 
 
+class RateLimited(Exception):
+    """No slot within the wait allowed: try again in ``seconds``."""
+
+    def __init__(self, seconds: float):
+        super().__init__(f"rate limited for {seconds:.1f} s")
+        self.seconds = seconds
+
+
 class RateLimiter:
     def __init__(self, key: str, per_second: int):
         self.key = f"ratelimit:{key}"
         self.per_second = max(per_second, 1)
 
-    def acquire(self, deadline: float | None = None) -> None:
-        """Wait for a slot in the current second (and past any Retry-After)."""
+    def acquire(self, max_wait: float | None = None) -> None:
+        """Wait for a slot in the current second (and past any Retry-After); with
+        ``max_wait``, raise ``RateLimited`` rather than wait longer than that."""
+        started = time.time()
         while True:
             now = time.time()
             blocked_until = self._get(f"{self.key}:blocked") or 0
             if blocked_until > now:
+                if max_wait is not None and blocked_until - started > max_wait:
+                    raise RateLimited(blocked_until - now)
                 time.sleep(min(blocked_until - now, 1.0))
                 continue
             second = int(now)
@@ -28,8 +40,8 @@ class RateLimiter:
             count = self._incr(slot)
             if count <= self.per_second:
                 return
-            if deadline is not None and now >= deadline:
-                raise TimeoutError("rate limit: no slot before the deadline")
+            if max_wait is not None and second + 1 - started > max_wait:
+                raise RateLimited(second + 1 - now)
             time.sleep(second + 1 - now + 0.001)
 
     def block_for(self, seconds: float) -> None:

@@ -6,8 +6,9 @@ worker never places it twice), calls the adapter (idempotent on Velory's order i
 partner) and records the result; failures are retried with backoff by ``orders_dispatch_due``
 and, after the last attempt, flagged to the company admins.
 
-Tracking: ``partner_poll`` claims the partner (one poller per partner at a time), fetches the
-due orders in batches at the partner's rate with bounded concurrency, and hands each batch
+Tracking: ``partner_poll`` claims a chunk of one partner's due orders (SKIP LOCKED, so
+several pollers of a partner take different chunks and share its request rate), fetches
+them in batches with bounded concurrency within a time budget, and hands each batch
 to ``tracking_apply``, which locks the batch's orders, keeps only versions it has not
 applied, and moves devices along their lifecycle one transition at a time for the whole
 batch: the statements grow with batches and transitions, not with orders."""
@@ -27,7 +28,7 @@ from django.utils import timezone
 
 from companies.models import User
 from companies.services import profiles_touch
-from devices.models import PROGRESS, Device, DeviceStatus, Source
+from devices.models import PROGRESS, WITH_PARTNER_STATUSES, Device, DeviceStatus, Source
 from devices.services import devices_walk
 from leasing.services import leases_open_for
 from notifications.services import Message, notify_many
@@ -35,6 +36,7 @@ from velory.bulk import update_rows
 from velory.tenancy import SYSTEM, Role
 
 from ..distributors import AdapterError, OrderUpdate, adapter_for
+from ..distributors.base import order_number
 from ..models import (
     DispatchStatus,
     DistributorConnection,
@@ -73,24 +75,33 @@ def order_dispatch(order_id: int) -> str:
     """Place one approved order with its partner. Returns "placed", "skipped" (placed
     already, not due, or another worker holds it), "retry" or "failed"."""
     now = timezone.now()
+    # The claim's end time is also its token: only the worker holding it writes the outcome
+    # (a worker whose claim ran out and was taken over writes nothing).
+    token = now + timedelta(seconds=DISPATCH_CLAIM_SECONDS)
     claimed = (
         Order.objects.filter(pk=order_id, dispatch_status=DispatchStatus.PENDING)
         .filter(Q(dispatch_claimed_until__isnull=True) | Q(dispatch_claimed_until__lt=now))
-        .update(
-            dispatch_claimed_until=now + timedelta(seconds=DISPATCH_CLAIM_SECONDS),
-            dispatch_attempts=F("dispatch_attempts") + 1,
-        )
+        .update(dispatch_claimed_until=token, dispatch_attempts=F("dispatch_attempts") + 1)
     )
     if not claimed:
         return "skipped"
     order = Order.objects.select_related("partner", "employee", "company").get(pk=order_id)
+    if not order.devices.filter(status__in=WITH_PARTNER_STATUSES).exists():
+        return _not_placed(order, token)
     adapter = adapter_for(order.partner)
     try:
         placement = adapter.place_order(order)
     except AdapterError as error:
-        return _dispatch_failed(order, error)
+        return _dispatch_failed(order, error, token)
+    except Exception as exc:  # a bug or a surprise: retried with backoff, flagged at the end
+        logger.exception("order placing crashed order=%s", order.number)
+        return _dispatch_failed(
+            order, AdapterError(f"Velory could not place it: {type(exc).__name__}."), token
+        )
     with transaction.atomic():
-        Order.objects.filter(pk=order.pk).update(
+        mine = Order.objects.filter(
+            pk=order.pk, dispatch_status=DispatchStatus.PENDING, dispatch_claimed_until=token
+        ).update(
             dispatch_status=DispatchStatus.PLACED,
             partner_ref=placement.partner_ref,
             placed_at=timezone.now(),
@@ -102,6 +113,8 @@ def order_dispatch(order_id: int) -> str:
             else None,
             poll_interval=FIRST_POLL_SECONDS,
         )
+        if not mine:  # another worker took over and wrote the outcome (the same placement)
+            return "skipped"
         how = (
             f"through its API (reference {placement.partner_ref})"
             if adapter.tracks
@@ -122,17 +135,38 @@ def order_dispatch(order_id: int) -> str:
     return "placed"
 
 
-def _dispatch_failed(order: Order, error: AdapterError) -> str:
+def _not_placed(order: Order, token) -> str:
+    """Every item was cancelled before the order reached the partner: nothing to place."""
+    with transaction.atomic():
+        mine = Order.objects.filter(
+            pk=order.pk, dispatch_status=DispatchStatus.PENDING, dispatch_claimed_until=token
+        ).update(dispatch_status=DispatchStatus.MANUAL, dispatch_claimed_until=None)
+        if mine:
+            order_event(
+                order,
+                SYSTEM,
+                OrderEvent.Kind.NOTE,
+                f"Not placed with {order.partner.name}: every item was cancelled first.",
+            )
+    return "skipped"
+
+
+def _dispatch_failed(order: Order, error: AdapterError, token) -> str:
     attempts = order.dispatch_attempts
     give_up = not error.retryable or attempts >= MAX_DISPATCH_ATTEMPTS
     delay = max(dispatch_backoff(attempts), error.retry_after or 0)
     with transaction.atomic():
-        Order.objects.filter(pk=order.pk).update(
+        mine = Order.objects.filter(
+            pk=order.pk, dispatch_status=DispatchStatus.PENDING, dispatch_claimed_until=token
+        ).update(
             dispatch_status=DispatchStatus.FAILED if give_up else DispatchStatus.PENDING,
             dispatch_error=str(error)[:300],
             dispatch_claimed_until=None,
             dispatch_next_at=None if give_up else timezone.now() + timedelta(seconds=delay),
         )
+        if not mine:  # the claim ran out and another worker has the order now
+            logger.warning("order placing outcome dropped order=%s: claim lost", order.number)
+            return "skipped"
         if give_up:
             order_event(
                 order,
@@ -197,7 +231,11 @@ def orders_dispatch_due() -> dict[str, int]:
     )
     counts = defaultdict(int)
     for pk in due.order_by("pk").values_list("pk", flat=True)[:DISPATCH_BATCH_SIZE]:
-        counts[order_dispatch(pk)] += 1
+        try:
+            counts[order_dispatch(pk)] += 1
+        except Exception:  # one order's surprise never stops the others
+            logger.exception("order placing failed order=%s", order_number(pk))
+            counts["error"] += 1
     return dict(counts)
 
 
@@ -250,6 +288,11 @@ def path(from_status: str, to_status: str) -> list[str] | None:
     if from_status in MAIN_ROAD and to_status in MAIN_ROAD:
         start, end = MAIN_ROAD.index(from_status), MAIN_ROAD.index(to_status)
         return [MAIN_STEP[s] for s in MAIN_ROAD[start:end]] if end > start else None
+    # One partner transition straight there (Preparing → On hold or Backordered) is a move
+    # the lifecycle allows, not a step back.
+    for target, name in _GRAPH.get(from_status, []):
+        if target == to_status:
+            return [name]
     if to_status != S.CANCELLED and PROGRESS[to_status] < PROGRESS[from_status]:
         return None
     seen, queue = {from_status}, deque([(from_status, [])])
@@ -422,28 +465,23 @@ def _record_shipments(updates: list[OrderUpdate], now) -> dict[int, Shipment]:
         ]
     )
     shipments.update({s.order_id: s for s in new})
-    changed = []
+    changed: dict[int, dict] = {}
     for order_id, info in wanted.items():
         shipment = shipments.get(order_id)
         if shipment is None:
             continue
-        if (shipment.status_text, shipment.expected_delivery) != (
-            info.status_text,
-            info.expected_delivery,
-        ):
-            shipment.status_text, shipment.expected_delivery = (
-                info.status_text,
-                info.expected_delivery,
-            )
-            changed.append(shipment)
+        fresh = {"status_text": info.status_text, "expected_delivery": info.expected_delivery}
+        # A carrier or tracking number reported later fills in (never blanks) what we have.
+        for name in ("carrier", "tracking_number", "tracking_url"):
+            if getattr(info, name):
+                fresh[name] = getattr(info, name)
+        diff = {k: v for k, v in fresh.items() if getattr(shipment, k) != v}
+        if diff:
+            for name, value in diff.items():
+                setattr(shipment, name, value)
+            changed[shipment.pk] = {k: getattr(shipment, k) for k in fresh}
     if changed:
-        update_rows(
-            Shipment,
-            {
-                s.pk: {"status_text": s.status_text, "expected_delivery": s.expected_delivery}
-                for s in changed
-            },
-        )
+        update_rows(Shipment, changed)
     ShipmentEvent.objects.bulk_create(
         [
             ShipmentEvent(shipment=shipments[order_id], at=at, description=text, location=where)
@@ -512,6 +550,9 @@ MAX_TASKS_PER_PARTNER = 20
 FETCH_CONCURRENCY = 4
 # A failed call is tried again this many times in the same run before its orders wait.
 FETCH_RETRIES = 2
+# A poll stops starting calls after this, well inside the task's soft time limit (120 s):
+# the batches left are polled again soon.
+POLL_BUDGET_SECONDS = 60
 POLL_CLAIM_SECONDS = 300
 
 
@@ -600,9 +641,10 @@ def partner_poll(partner_id: int, *, max_orders: int = POLL_CHUNK) -> PollReport
     batches = [due[i : i + size] for i in range(0, len(due), size)]
     errors: list[str] = []
     failed: list[int] = []
+    budget_ends = started + POLL_BUDGET_SECONDS
     try:
         with ThreadPoolExecutor(max_workers=FETCH_CONCURRENCY) as pool:
-            futures = {pool.submit(_fetch, adapter, batch): batch for batch in batches}
+            futures = {pool.submit(_fetch, adapter, batch, budget_ends): batch for batch in batches}
             for future in as_completed(futures):
                 batch = futures[future]
                 result, calls, error = future.result()
@@ -615,7 +657,18 @@ def partner_poll(partner_id: int, *, max_orders: int = POLL_CHUNK) -> PollReport
                     continue
                 report.rejected += len(result.rejected)
                 report.unknown += len(result.unknown)
-                applied = tracking_apply(partner_id, result.updates, batch, now=timezone.now())
+                try:
+                    applied = tracking_apply(partner_id, result.updates, batch, now=timezone.now())
+                except Exception as exc:  # one batch's failure never takes the others down
+                    logger.exception(
+                        "poll batch could not be applied partner=%s orders=%s",
+                        connection.partner.name,
+                        ",".join(order_number(pk) for pk in batch[:20]),
+                    )
+                    report.failed += len(batch)
+                    failed += batch
+                    errors.append(f"Velory could not apply an answer: {type(exc).__name__}.")
+                    continue
                 report.changed += applied.changed_orders
     finally:
         _finish_poll(connection, report, errors, failed)
@@ -624,11 +677,15 @@ def partner_poll(partner_id: int, *, max_orders: int = POLL_CHUNK) -> PollReport
     return report
 
 
-def _fetch(adapter, batch):
-    """One batch, with a few quick retries (a 5xx, a timeout, an unreadable answer)."""
+def _fetch(adapter, batch, budget_ends: float | None = None):
+    """One batch, with a few quick retries (a 5xx, a timeout, an unreadable answer), within
+    the poll's time budget. Never raises: an error is returned as the batch's failure."""
     calls, error = 0, None
     try:
         for attempt in range(FETCH_RETRIES + 1):
+            if budget_ends is not None and time.monotonic() > budget_ends:
+                error = error or AdapterError("The poll ran out of time; the batch waits.")
+                break
             calls += 1
             try:
                 return adapter.fetch_updates(batch), calls, None
@@ -637,6 +694,10 @@ def _fetch(adapter, batch):
                 if not exc.retryable:
                     break
                 time.sleep(min(exc.retry_after or 0.05 * 2**attempt, 2.0))
+            except Exception as exc:  # a bug or a surprise in the answer: this batch only
+                logger.exception("poll batch failed partner=%s", getattr(adapter, "name", "?"))
+                error = AdapterError(f"The answer could not be handled: {type(exc).__name__}.")
+                break
         return None, calls, error
     finally:
         close_old_connections()

@@ -229,6 +229,8 @@ def test_partner_staff_see_how_their_polling_goes(acme, globex, fake_distributor
         (S.ORDERED, S.BACKORDERED, ["acknowledge", "backorder"]),
         (S.PREPARING, S.CANCELLED, ["cancel"]),
         (S.SHIPPED, S.PREPARING, None),
+        (S.PREPARING, S.ON_HOLD, ["put_on_hold"]),
+        (S.PREPARING, S.BACKORDERED, ["backorder"]),
         (S.DELIVERED, S.DELIVERED, []),
         (S.SHIPPED, S.CANCELLED, None),
     ],
