@@ -19,6 +19,7 @@ from email.utils import formataddr, parseaddr
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from budgets import services as budgets
@@ -789,12 +790,12 @@ def _admins_by_company() -> dict[int, list[User]]:
     return by_company
 
 
-def _locked_leases(**filters) -> list[Lease]:
+def _locked_leases(*conditions, **filters) -> list[Lease]:
     """The open leases matching ``filters``, locked (only the lease rows), with their
     device, owner, company and financier: one query."""
     return list(
         Lease.objects.open()
-        .filter(**filters)
+        .filter(*conditions, **filters)
         .select_related("device", "device__owner", "device__company", "leasing_company", "partner")
         .select_for_update(of=("self",))
         .order_by("pk")
@@ -879,8 +880,12 @@ def _end_notices(today: date, report: DailyReport, admins) -> None:
 
 
 def _escalate(today: date, report: DailyReport, admins) -> None:
+    """Past its end with no choice, or with a buyout chosen and never paid."""
     leases = _locked_leases(
-        choice="", ends_on__lt=today, escalated_at__isnull=True, device__status__in=CHOOSABLE
+        Q(choice="", device__status__in=CHOOSABLE)
+        | Q(choice=Lease.Choice.BUYOUT, device__status=S.PENDING_BUYOUT),
+        ends_on__lt=today,
+        escalated_at__isnull=True,
     )
     already = _sent(leases, {"escalated"})
     leases = [lease for lease in leases if (lease.pk, "escalated") not in already]

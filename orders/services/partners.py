@@ -630,10 +630,12 @@ def partner_poll(partner_id: int, *, max_orders: int = POLL_CHUNK) -> PollReport
     report = PollReport(partner=connection.partner.name)
     if connection.backoff_until and connection.backoff_until > now:
         report.skipped = "backing off"
+        report.log()
         return report
     due = _claim_orders(partner_id, max_orders, now)
     if not due:
         report.skipped = "nothing due (another poller took it)"
+        report.log()
         return report
     DistributorConnection.objects.filter(pk=connection.pk).update(last_poll_at=now)
     adapter = adapter_for(connection.partner)
@@ -712,7 +714,8 @@ def _finish_poll(connection, report: PollReport, errors: list[str], failed: list
     if all_failed:
         failures = connection.consecutive_failures + 1
         fields.update(
-            consecutive_failures=failures,
+            # counted in the database: two pollers of the partner failing at once count two
+            consecutive_failures=F("consecutive_failures") + 1,
             backoff_until=now + timedelta(seconds=min(30 * 2 ** (failures - 1), 1800)),
         )
     elif report.polled:

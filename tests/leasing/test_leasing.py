@@ -737,3 +737,12 @@ def test_an_arrangement_refuses_a_residual_over_100_percent(acme):
     with pytest.raises(ValidationError) as error:
         arrangement.full_clean()
     assert {"residual_percent", "return_days"} <= set(error.value.message_dict)
+
+
+def test_a_buyout_left_unpaid_past_the_lease_end_is_escalated_once(acme):
+    device = start_buyout(acme)
+    ends_in(device, -2)
+    assert leasing.leases_daily()["escalated"] == 1
+    assert leasing.leases_daily()["escalated"] == 0
+    escalation = mail(kind="lease_escalated")
+    assert "unpaid buyout" in escalation.subject and "has not been paid" in escalation.body_text
