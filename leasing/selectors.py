@@ -14,6 +14,11 @@ from velory.dates import add_months
 from .models import Lease
 
 
+def _money(value) -> Decimal:
+    """A sum as money (SQLite sums decimals as floats)."""
+    return Decimal(str(value or 0)).quantize(Decimal("0.01"))
+
+
 def returns_overdue_count(user) -> int:
     return Lease.objects.visible_to(user).returns_overdue().count()
 
@@ -46,8 +51,8 @@ def lease_forecast(user, today: date | None = None, months: int = 12) -> list[di
             {
                 "month": month,
                 "count": sum(r["count"] for r in found),
-                "monthly": [(r["monthly"] or Decimal("0"), r["currency"]) for r in found],
-                "buyout": [(r["buyout"] or Decimal("0"), r["currency"]) for r in found],
+                "monthly": [(_money(r["monthly"]), r["currency"]) for r in found],
+                "buyout": [(_money(r["buyout"]), r["currency"]) for r in found],
             }
         )
     return out

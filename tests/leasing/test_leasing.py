@@ -682,6 +682,7 @@ def test_leases_carry_their_buyout_price_for_the_forecast(acme):
     assert lease.buyout_price == Decimal("240.00")  # 20% of 1200.00
     [month] = [m for m in selectors.lease_forecast(acme.admin) if m["count"]]
     assert month["buyout"] == [(Decimal("240.00"), "EUR")]
+    assert str(month["buyout"][0][0]) == "240.00" and str(month["monthly"][0][0]) == "40.00"
 
 
 def test_a_second_run_that_finds_new_leases_sends_its_own_digest(acme):
