@@ -65,6 +65,18 @@ class PartnerAdmin(TenantAdmin):
     filter_horizontal = ("companies",)
     prepopulated_fields = {"slug": ("name",)}
 
+    def get_exclude(self, request, obj=None):
+        # Which other companies a partner serves is the partner's business, not a customer's.
+        return () if request.user.is_superuser else ("companies",)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        services.partner_saved(obj)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        services.partner_saved(form.instance)  # the companies it serves may have changed
+
 
 @admin.register(LeasingCompany)
 class LeasingCompanyAdmin(TenantAdmin):

@@ -117,3 +117,9 @@ def profiles_touch(user_ids) -> None:
     ids = {pk for pk in user_ids if pk is not None}
     if ids:
         User.objects.filter(pk__in=ids).update(profile_version=F("profile_version") + 1)
+
+
+def partner_saved(partner) -> None:
+    """A partner's name, contacts or tracking changed (in the admin): the Your Details of
+    everyone at the companies it serves show it, so their cached pages are renewed."""
+    profiles_touch(User.objects.filter(company__partners=partner).values_list("pk", flat=True))

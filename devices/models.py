@@ -152,7 +152,8 @@ def may(*allowed: str, when=None):
 
 
 def _auto_receive(device: Device) -> bool:
-    return device.company.auto_receive_on_delivery
+    """The system receives a device only once it is delivered, and only by policy."""
+    return device.company.auto_receive_on_delivery and device.status == S.DELIVERED
 
 
 def _buyout_allowed(device: Device) -> bool:

@@ -1,7 +1,8 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from velory.tenant_admin import TenantAdmin
 
+from . import services
 from .models import Notification
 
 
@@ -30,6 +31,7 @@ class NotificationAdmin(TenantAdmin):
         "dedup_key",
     )
     fields = readonly_fields
+    actions = ["send_again"]
 
     def has_add_permission(self, request):
         return False
@@ -39,3 +41,15 @@ class NotificationAdmin(TenantAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.action(description="Send the selected failed mail again")
+    def send_again(self, request, queryset):
+        count = services.notifications_resend(
+            actor=request.user, notification_ids=queryset.values_list("pk", flat=True)
+        )
+        if count:
+            self.message_user(request, f"{count} e-mail(s) queued to be sent again.")
+        else:
+            self.message_user(
+                request, "Only mail that failed for good can be sent again.", messages.WARNING
+            )

@@ -239,6 +239,27 @@ def _claim(notification_id: int, *, due_only: bool) -> bool:
     return claimed == 1
 
 
+def notifications_resend(*, actor, notification_ids) -> int:
+    """Put mail that failed for good (the mail server was down for a day) back in the
+    outbox, with a fresh count of attempts; it goes out after commit. Returns how many."""
+    ids = list(
+        Notification.objects.visible_to(actor)
+        .filter(pk__in=list(notification_ids), status=Notification.Status.FAILED)
+        .values_list("pk", flat=True)
+    )
+    if not ids:
+        return 0
+    with transaction.atomic():
+        count = Notification.objects.filter(pk__in=ids, status=Notification.Status.FAILED).update(
+            status=Notification.Status.PENDING,
+            attempts=0,
+            next_attempt_at=timezone.now(),
+            claimed_until=None,
+        )
+        transaction.on_commit(lambda: _enqueue_send(ids))
+    return count
+
+
 def backoff_seconds(attempts: int) -> int:
     """1 min, 2, 4, 8 ... capped at 1 hour."""
     return min(60 * 2 ** max(attempts - 1, 0), 3600)

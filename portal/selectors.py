@@ -118,10 +118,10 @@ DEVICE_ROW_FIELDS = (
 def _device_row(v: dict) -> dict:
     """A device as Your Details shows it: every label and date worked out once here."""
     meta = [CATEGORY_LABELS.get(v["category"], v["category"])]
-    if v["order_id"]:
-        meta.append(f"Ordered {short_date(v['order__created_at'])}")
-    elif v["registered_manually"]:
+    if v["registered_manually"]:
         meta.append("Registered manually")
+    elif v["order_id"]:
+        meta.append(f"Ordered {short_date(v['order__created_at'])}")
     expected = v["shipment__expected_delivery"] or v["order__expected_delivery"]
     if v["received_on"]:
         meta.append(f"Received {short_date(v['received_on'])}")

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from budgets.payments import PaymentError
 from budgets.services import BudgetRefused
-from devices.models import IN_TRANSIT_STATUSES, Category, Device
+from devices.models import IN_TRANSIT_STATUSES, WITH_PARTNER_STATUSES, Category, Device
 from devices.services import Result, TransitionRefused
 from leasing import services as leasing
 from orders import services as order_services
@@ -44,8 +44,9 @@ def home(request):
 
 
 # How long a rendered Your Details stays cached. It is keyed by the user's profile version,
-# which every change to their hardware bumps, so this only bounds memory, not staleness.
-ME_CACHE_SECONDS = 60 * 60
+# which every change to their hardware (or their partner) bumps; this bounds memory and
+# what only time changes (the 30 days of requests shown).
+ME_CACHE_SECONDS = 10 * 60
 
 
 @require_GET
@@ -216,7 +217,10 @@ def order_detail(request, order_id: int):
     order = _get_or_404(order_detail_for, request.user, order_id)
     devices = list(order.devices.all())
     statuses = [d.status for d in devices]
-    updatable = order_is_updatable(statuses) and order.employee_id == request.user.pk
+    updatable = (
+        order_is_updatable([d.status for d in devices if not d.registered_manually])
+        and order.employee_id == request.user.pk
+    )
     form = None
     if request.method == "POST":
         form = OrderDetailsForm(request.POST)
@@ -253,6 +257,8 @@ def order_detail(request, order_id: int):
             "updatable": updatable,
             "form": form if updatable else None,
             "has_leased": any(d.is_leased for d in devices),
+            # items the partner still has (cancelling is possible only for those)
+            "cancellable": any(s in WITH_PARTNER_STATUSES for s in statuses),
             "events": order.events.all(),
         },
     )

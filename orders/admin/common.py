@@ -17,6 +17,21 @@ from velory.tenancy import Role
 
 # Transitions an admin page offers: receipt belongs to the employee in the portal.
 ADMIN_TRANSITIONS = [name for name in TRANSITION_LABELS if name != "mark_received"]
+# Status changes that only mean something for a leased device.
+LEASE_TRANSITIONS = {
+    "request_buyout",
+    "withdraw_buyout",
+    "complete_buyout",
+    "start_trade_in",
+    "confirm_trade_in",
+}
+
+
+def offered(transition: str, device) -> bool:
+    """Whether an admin page offers this (allowed) transition for this device as a button."""
+    return transition in ADMIN_TRANSITIONS and (
+        device.is_leased or transition not in LEASE_TRANSITIONS
+    )
 
 
 class ReasonForm(forms.Form):
@@ -91,6 +106,16 @@ class Echo:
         return value
 
 
+def _cell(value):
+    """A CSV cell a spreadsheet shows as text: what people typed (an address, a note) never
+    runs as a formula."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 def csv_response(filename: str, header: list[str], rows: Iterable[list]) -> StreamingHttpResponse:
     """A CSV download streamed row by row (big exports never sit in memory)."""
     writer = csv.writer(Echo())
@@ -98,7 +123,7 @@ def csv_response(filename: str, header: list[str], rows: Iterable[list]) -> Stre
     def lines():
         yield writer.writerow(header)
         for row in rows:
-            yield writer.writerow(["" if v is None else v for v in row])
+            yield writer.writerow([_cell(v) for v in row])
 
     stamp = timezone.localdate().isoformat()
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")

@@ -31,13 +31,13 @@ from orders.models import Order, WorkQueueDevice
 from velory.tenant_admin import ObjectAction, ObjectActionsAdmin, TenantInline
 
 from .common import (
-    ADMIN_TRANSITIONS,
     ShipForm,
     apply_kwargs,
     csv_response,
     form_for,
     is_company_admin,
     is_partner,
+    offered,
     report,
 )
 
@@ -84,16 +84,6 @@ class LeaseInline(TenantInline):
 
     def has_change_permission(self, request, obj=None):
         return False
-
-
-# Status changes that only mean something for a leased device.
-LEASE_TRANSITIONS = {
-    "request_buyout",
-    "withdraw_buyout",
-    "complete_buyout",
-    "start_trade_in",
-    "confirm_trade_in",
-}
 
 
 def device_name(device) -> str:
@@ -317,7 +307,7 @@ class DeviceAdmin(TransitionActionsMixin, ObjectActionsAdmin):
         return [
             self._transition_action(name)
             for name in available_transitions(obj, request.user)
-            if name in ADMIN_TRANSITIONS and (obj.is_leased or name not in LEASE_TRANSITIONS)
+            if offered(name, obj)
         ]
 
     def _transition_action(self, transition):

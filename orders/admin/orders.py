@@ -33,6 +33,7 @@ from .common import (
     csv_response,
     form_for,
     is_company_admin,
+    offered,
 )
 
 
@@ -165,7 +166,7 @@ class OrderAdmin(ObjectActionsAdmin):
         by_transition: dict[str, list[int]] = {}
         for device in devices:
             for name in available_transitions(device, request.user):
-                if name in ADMIN_TRANSITIONS:
+                if offered(name, device):
                     by_transition.setdefault(name, []).append(device.pk)
         actions = []
         if obj.dispatch_status == DispatchStatus.FAILED:
@@ -216,7 +217,7 @@ class OrderAdmin(ObjectActionsAdmin):
             if refused and not done:
                 raise TransitionRefused(" ".join(dict.fromkeys(refused)))
             message = f"{TRANSITION_LABELS[transition]}: done for {done} of {len(outcomes)} items."
-            if transition == "cancel":
+            if transition == "cancel" and is_company_admin(request):  # money is theirs to see
                 message += " " + _money_message(obj)
             return message + (" Refused: " + " ".join(dict.fromkeys(refused)) if refused else "")
 

@@ -413,7 +413,10 @@ def order_update_details(*, order_id: int, actor, delivery_address: str, note: s
     # Lock the devices too: a partner starting to prepare at this moment waits for us, or
     # we see their change and refuse.
     statuses = set(
-        Device.objects.select_for_update().filter(order=order).values_list("status", flat=True)
+        # hardware registered onto the order by hand never went through the partner's order
+        Device.objects.select_for_update()
+        .filter(order=order, registered_manually=False)
+        .values_list("status", flat=True)
     )
     if not statuses <= UPDATABLE_STATUSES:
         raise TransitionRefused(

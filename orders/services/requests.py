@@ -260,6 +260,20 @@ SETTLE_BATCH_SIZE = 50
 SETTLE_GIVE_UP_SECONDS = 60 * 60
 
 
+@transaction.atomic
+def _refund_if_dropped(request_id: int) -> None:
+    """A charge that went through after its request was withdrawn or rejected (the
+    gateway answered late) is refunded at once, under the same key as the withdrawal's
+    refund: never twice."""
+    request = ProductRequest.objects.select_for_update().get(pk=request_id)
+    if request.status in (RequestStatus.WITHDRAWN, RequestStatus.REJECTED):
+        _refund_request_card(
+            request,
+            f"Request {request.number} was {request.get_status_display().lower()} before the "
+            "card payment went through.",
+        )
+
+
 def requests_settle_payments() -> dict[str, int]:
     """Periodic: finish card charges that the gateway did not answer at submit time (same
     idempotency key, so a charge that did go through is not made twice)."""
@@ -269,6 +283,7 @@ def requests_settle_payments() -> dict[str, int]:
         try:
             budgets.payment_charge(payment.pk)
             counts["paid"] += 1
+            _refund_if_dropped(payment.request_id)
         except CardDeclined as declined:
             _fail_request(payment.request_id, str(declined))
             counts["failed"] += 1

@@ -83,3 +83,79 @@ def test_leasing_pages_cost_fixed_queries(
     with django_assert_num_queries(queries):
         response = client.get(url)
     assert response.status_code == 200
+
+
+def some_of_everything(tenant, rows):
+    """``rows`` of each kind a company admin lists: requests (half paid partly by card and
+    withdrawn, so refunds exist), budgets, products, users, mail."""
+    from budgets.models import Budget
+    from notifications.services import notify
+    from orders import services as orders
+    from tests.factories import UserFactory
+    from tests.helpers import card, product_for
+
+    tenant.company.card_payments_allowed = True
+    tenant.company.save()
+    for i in range(rows):
+        employee = UserFactory(email=f"p{i}@{tenant.company.slug}.example", company=tenant.company)
+        Budget.objects.filter(employee=employee).delete()
+        from budgets.services import budget_create
+
+        budget_create(employee=employee, allowance="500.00")
+        product = product_for(tenant, price="700.00", name=f"Laptop {i}")
+        request = orders.request_submit(
+            employee=employee,
+            product_id=product.pk,
+            delivery_address="Storgatan 1",
+            card=card(),
+        )
+        orders.request_withdraw(request_id=request.pk, actor=employee)
+        notify(
+            kind="invite",
+            recipient=employee,
+            context={"user": employee, "link": "x"},
+            dedup_key=f"q:{employee.pk}",
+        )
+
+
+@pytest.mark.parametrize("rows", [1, 15])
+@pytest.mark.parametrize(
+    ("url", "queries"),
+    [
+        ("/admin/orders/productrequest/", 6),
+        ("/admin/orders/product/", 5),
+        ("/admin/budgets/budget/", 4),
+        ("/admin/budgets/cardpayment/", 6),
+        ("/admin/budgets/refund/", 4),
+        ("/admin/notifications/notification/", 7),
+        ("/admin/companies/user/", 5),
+        ("/admin/companies/company/", 4),
+        ("/admin/companies/partner/", 4),
+        ("/admin/companies/leasingcompany/", 4),
+    ],
+)
+def test_company_admin_lists_cost_fixed_queries(
+    login, acme, rows, url, queries, django_assert_num_queries
+):
+    some_of_everything(acme, rows)
+    client = login(acme.admin)
+    client.get(url)
+    with django_assert_num_queries(queries):
+        response = client.get(url)
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("rows", [1, 15])
+def test_distributor_connections_cost_fixed_queries(
+    login, acme, rows, superuser, django_assert_num_queries
+):
+    from orders.models import DistributorConnection
+    from tests.factories import PartnerFactory
+
+    for i in range(rows):
+        DistributorConnection.objects.create(partner=PartnerFactory(slug=f"conn-{i}"))
+    client = login(superuser)
+    client.get("/admin/orders/distributorconnection/")
+    with django_assert_num_queries(4):
+        response = client.get("/admin/orders/distributorconnection/")
+    assert response.status_code == 200

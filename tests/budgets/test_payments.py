@@ -107,6 +107,32 @@ def test_gateway_down_at_submit_is_settled_later_with_the_same_key(card_company,
     orders.request_approve(request_id=request.pk, actor=card_company.admin)
 
 
+@pytest.mark.parametrize("drop", ["withdraw", "reject"])
+def test_a_late_charge_for_a_dropped_request_is_refunded_once(card_company, drop, after_commit):
+    from budgets.models import Refund
+
+    budget_for(card_company, "800.00")
+    request = submit(
+        card_company, product_for(card_company, price="999.00"), card_=card(GATEWAY_DOWN)
+    )
+    if drop == "withdraw":
+        orders.request_withdraw(request_id=request.pk, actor=card_company.employee)
+    else:
+        orders.request_reject(request_id=request.pk, actor=card_company.admin, reason="No")
+    assert not Refund.objects.exists()  # nothing was charged yet: nothing to refund
+    # The processor answers later: the charge goes through, and is refunded at once.
+    payment = CardPayment.objects.get(request=request)
+    CardPayment.objects.filter(pk=payment.pk).update(payment_method="tok_sandbox-ok-0119")
+    with after_commit():
+        assert orders.requests_settle_payments()["paid"] == 1
+    refund = Refund.objects.get()
+    assert refund.amount == payment.amount and "before the card payment" in refund.reason
+    with after_commit():
+        orders.requests_settle_payments()
+    assert Refund.objects.count() == 1
+    assert SandboxTransaction.objects.filter(kind="refund").count() == 1
+
+
 def test_gateway_calls_are_idempotent():
     gateway = SandboxGateway()
     token = gateway.tokenize(card()).token

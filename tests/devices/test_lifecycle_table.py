@@ -115,11 +115,22 @@ class _Rollback(Exception):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
-    ("tenant", "result"), [("acme", Result.REFUSED), ("globex", Result.CHANGED)]
+    ("tenant", "status", "result"),
+    [
+        ("acme", S.DELIVERED, Result.REFUSED),  # policy off
+        ("globex", S.SHIPPED, Result.REFUSED),  # policy on, but not delivered yet
+        ("globex", S.DELIVERED, Result.CHANGED),
+    ],
 )
-def test_system_marks_received_only_under_auto_receive_policy(request, tenant, result):
+def test_system_marks_received_only_on_delivery_under_auto_receive_policy(
+    request, tenant, status, result
+):
     t = request.getfixturevalue(tenant)
     device = device_in(t, S.SHIPPED)
+    if status == S.DELIVERED:  # delivered without the policy acting yet
+        devices_transition(
+            device_ids=[device.pk], transition="deliver", actor=SYSTEM, source="system"
+        )
     [outcome] = devices_transition(
         device_ids=[device.pk], transition="mark_received", actor=SYSTEM, source="system"
     )

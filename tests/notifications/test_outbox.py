@@ -147,3 +147,26 @@ def test_message_id_is_stable_per_dedup_key(smtp, acme):
 def test_backoff_doubles_and_is_capped():
     assert [services.backoff_seconds(n) for n in (1, 2, 3, 4)] == [60, 120, 240, 480]
     assert services.backoff_seconds(30) == 3600
+
+
+def test_failed_mail_is_sent_again_from_the_admin_by_its_company_admin(
+    smtp, acme, globex, settings, login, after_commit
+):
+    settings.OUTBOX_MAX_ATTEMPTS = 1
+    smtp.refuse = True
+    row = queue_invite(acme.employee)
+    services.notification_send(row.pk)
+    row.refresh_from_db()
+    assert row.status == Notification.Status.FAILED
+    smtp.refuse = False
+    # Another company's admin cannot touch it.
+    assert services.notifications_resend(actor=globex.admin, notification_ids=[row.pk]) == 0
+    with after_commit():
+        response = login(acme.admin).post(
+            "/admin/notifications/notification/",
+            {"action": "send_again", "_selected_action": [row.pk]},
+            follow=True,
+        )
+    assert "queued to be sent again" in response.content.decode()
+    row.refresh_from_db()
+    assert row.status == Notification.Status.SENT and len(smtp.messages) == 1

@@ -59,3 +59,26 @@ def test_every_demo_user_can_sign_in(client, email):
     seed_demo()
     response = client.post("/accounts/login/", {"username": email, "password": DEMO_PASSWORD})
     assert response.status_code == 302, email
+
+
+def test_seed_gives_the_people_the_hardware_the_contract_names():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from devices.models import Device
+    from leasing.models import Lease
+    from notifications.models import Notification
+
+    seed_demo()
+    anna = User.objects.get(email="anna@acme.example")
+    statuses = set(Device.objects.filter(owner=anna).values_list("status", flat=True))
+    assert {"shipped", "delivered", "preparing", "not_started", "active"} <= statuses
+    shipped = Device.objects.filter(owner=anna, status="shipped").select_related("shipment")
+    assert all(d.shipment and d.shipment.tracking_number for d in shipped)
+    lease = Lease.objects.get(device__owner=anna, device__status="active", status="active")
+    assert timezone.localdate() < lease.ends_on <= timezone.localdate() + timedelta(days=60)
+    assert lease.choice == ""  # unanswered ...
+    assert Notification.objects.filter(kind="lease_end_notice", recipient=anna).exists()  # notice
+    olli = User.objects.get(email="olli@globex.example")
+    assert Device.objects.filter(owner=olli).exists()

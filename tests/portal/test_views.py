@@ -4,6 +4,7 @@ import pytest
 from django.utils import timezone
 
 from devices.models import Device, DeviceEvent, DeviceStatus
+from orders import services as orders
 from orders.models import Order, OrderEvent
 from tests.helpers import bring_to, device_in, place_order
 
@@ -176,6 +177,17 @@ def test_preparing_order_is_locked_with_partner_contact_and_advice(login, acme):
     assert acme.partner.support_email in body and acme.partner.support_phone in body
 
 
+@pytest.mark.parametrize("status", [S.SHIPPED, S.RECEIVED])
+def test_an_order_on_its_way_is_not_advised_to_be_cancelled(login, acme, status):
+    order = place_order(acme)
+    bring_to(acme, order.devices.get(), status)
+    body = text(login(acme.employee).get(f"/me/orders/{order.pk}/"))
+    assert "can no longer be changed in Velory" in body
+    assert "cannot be changed or cancelled any more" in body
+    assert "We recommend asking for the order to be" not in body
+    assert acme.partner.support_email in body
+
+
 def test_forged_post_to_a_locked_order_is_refused_and_changes_nothing(login, acme):
     order = place_order(acme)
     bring_to(acme, order.devices.get(), S.PREPARING)
@@ -199,24 +211,45 @@ URLS = [
     "/me/devices/{device}/receive/",
     "/me/orders/{order}/",
     "/me/orders/{order}/track/",
+    "/me/devices/{device}/lease/",
+    "/me/devices/{device}/buyout/",
+    "/me/devices/{device}/buyout/withdraw/",
 ]
 
 
 @pytest.mark.parametrize("url", URLS)
-@pytest.mark.parametrize("intruder", ["colleague", "other_employee", "other_admin", "partner"])
+@pytest.mark.parametrize(
+    "intruder",
+    [
+        "colleague",
+        "own_admin",  # sees the device in the admin, but the portal shows only one's own
+        "own_partner",
+        "other_employee",
+        "other_admin",
+        "partner",
+    ],
+)
 def test_another_employees_object_is_not_found(login, acme, globex, url, intruder):
-    device = device_in(acme, S.DELIVERED)
+    device = device_in(acme, S.DELIVERED, leased=True)
     user = {
         "colleague": acme.colleague,
+        "own_admin": acme.admin,
+        "own_partner": acme.partner_staff,
         "other_employee": globex.employee,
         "other_admin": globex.admin,
         "partner": globex.partner_staff,
     }[intruder]
     client = login(user)
     path = url.format(device=device.pk, order=device.order_id)
-    assert client.get(path).status_code == 404
+    assert client.get(path).status_code in (404, 405)
     post = client.post(
-        path, {"delivery_address": "x", "serial_number": "x", "received_on": "2020-01-01"}
+        path,
+        {
+            "delivery_address": "x",
+            "serial_number": "x",
+            "received_on": "2020-01-01",
+            "choice": "return",
+        },
     )
     assert post.status_code in (404, 405)
     device.refresh_from_db()
@@ -226,4 +259,58 @@ def test_another_employees_object_is_not_found(login, acme, globex, url, intrude
 
 @pytest.mark.parametrize("url", URLS)
 def test_unknown_ids_are_not_found(login, acme, url):
-    assert login(acme.employee).get(url.format(device=999999, order=999999)).status_code == 404
+    client = login(acme.employee)
+    path = url.format(device=999999, order=999999)
+    assert client.get(path).status_code in (404, 405)  # 405: a POST-only address
+    assert client.post(path, {"choice": "return"}).status_code in (404, 405)
+
+
+def test_hardware_added_to_an_order_is_marked_and_does_not_lock_the_order(login, acme):
+    order = place_order(acme)
+    orders.device_register_manually(
+        actor=acme.admin,
+        owner_id=acme.employee.pk,
+        name="USB-C dock",
+        category="accessory",
+        order_id=order.pk,
+        status=S.RECEIVED,
+    )
+    client = login(acme.employee)
+    me = text(client.get("/me/"))
+    assert "Registered manually" in me
+    body = text(client.get(f"/me/orders/{order.pk}/"))
+    assert "Registered manually" in body and 'name="delivery_address"' in body  # still editable
+    orders.order_update_details(
+        order_id=order.pk, actor=acme.employee, delivery_address="Hemvägen 3", note=""
+    )
+
+
+def test_a_partner_edited_in_the_admin_shows_at_once_on_your_details(login, acme, superuser):
+    order = place_order(acme)
+    bring_to(acme, order.devices.get(), S.SHIPPED)
+    employee = login(acme.employee)
+    assert "Track Order" in text(employee.get("/me/"))  # cached from here
+    admin = login(superuser)
+    page = admin.get(f"/admin/companies/partner/{acme.partner.pk}/change/")
+    form = page.context["adminform"].form
+    data = {k: v for k, v in form.initial.items() if v is not None and k != "companies"}
+    data.update(offers_tracking="", companies=[acme.company.pk])
+    admin.post(f"/admin/companies/partner/{acme.partner.pk}/change/", data)
+    acme.partner.refresh_from_db()
+    assert not acme.partner.offers_tracking
+    assert "Track Order" not in text(login(acme.employee).get("/me/"))
+
+
+def test_a_crash_shows_the_friendly_500_page(login, acme, monkeypatch):
+    from portal import selectors
+
+    def broken(user):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(selectors, "support_contacts_for", broken)
+    client = login(acme.employee)
+    client.raise_request_exception = False
+    response = client.get("/support/")
+    assert response.status_code == 500
+    body = response.content.decode()
+    assert "Something went wrong on our side" in body and "boom" not in body

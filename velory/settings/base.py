@@ -231,7 +231,9 @@ DJANGO_FSM_LOG_STORAGE_METHOD = "django_fsm_log.backends.SimpleBackend"
 # poller); django-fsm-log keeps the audit of the other state machines.
 DJANGO_FSM_LOG_IGNORED_MODELS = ["devices.models.Device"]
 OUTBOX_RETRY_AFTER_SECONDS = 60  # the periodic job re-sends rows pending for longer than this
-OUTBOX_MAX_ATTEMPTS = 8
+# With the backoff capped at an hour, 30 attempts keep trying for about a day; after that
+# a row is "failed" and an admin can send it again from the mail list.
+OUTBOX_MAX_ATTEMPTS = 30
 BENCHMARK_BARE_VIEW = env.bool("VELORY_BENCH_BARE_VIEW", default=False)
 # Your Details keeps its rendered hardware sections in the cache (keyed by profile version).
 PAGE_CACHE = env.bool("VELORY_PAGE_CACHE", default=True)
