@@ -215,6 +215,21 @@ class CardPayment(models.Model):
     def refundable(self) -> Decimal:
         return self.amount - self.refunded
 
+    def badge(self) -> tuple[str, str]:
+        """(label, tone) for the employee's list: a refund shows as done only once the
+        gateway has done it (reads the prefetched refunds)."""
+        if self.status == self.Status.SUCCEEDED:
+            if any(r.status != "succeeded" for r in self.refunds.all()):
+                return "Refund under way", "warn"
+            if self.refunded >= self.amount:
+                return "Refunded", "final"
+            if self.refunded:
+                return "Partly refunded", "ok"
+            return self.get_status_display(), "ok"
+        if self.status == self.Status.FAILED:
+            return self.get_status_display(), "bad"
+        return self.get_status_display(), "warn"
+
 
 class RefundQuerySet(TenantQuerySet):
     scope = TenantScope(

@@ -491,6 +491,17 @@ def refund_execute(refund_id: int, *, due_only: bool = False) -> str:
         )
         logger.warning("refund %s failed (attempt %s): %s", refund.pk, refund.attempts, exc)
         return "error"
+    if result.status != "succeeded":
+        # The gateway took it but has not finished (Stripe says "pending"): asked again
+        # later under the same key, which answers with the same refund and its new state.
+        Refund.objects.filter(pk=refund.pk).update(
+            status=Refund.Status.PENDING,
+            refund_id=result.refund_id,
+            last_error="",
+            claimed_until=None,
+            next_attempt_at=timezone.now() + timedelta(seconds=REFUND_PENDING_RECHECK_SECONDS),
+        )
+        return "waiting"
     Refund.objects.filter(pk=refund.pk).update(
         status=Refund.Status.SUCCEEDED,
         refund_id=result.refund_id,
@@ -502,6 +513,8 @@ def refund_execute(refund_id: int, *, due_only: bool = False) -> str:
     return "refunded"
 
 
+# A refund the gateway has accepted but not finished is asked about again after this.
+REFUND_PENDING_RECHECK_SECONDS = 600
 # Refunds one periodic run retries: the gateway's rate limit is far above this.
 REFUND_RETRY_BATCH = 100
 
@@ -514,7 +527,7 @@ def refunds_retry_due() -> dict[str, int]:
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:REFUND_RETRY_BATCH]
     )
-    counts = {"refunded": 0, "skipped": 0, "error": 0}
+    counts = {"refunded": 0, "skipped": 0, "error": 0, "waiting": 0}
     for pk in ids:
         counts[refund_execute(pk, due_only=True)] += 1
     return counts

@@ -177,7 +177,7 @@ def test_cancel_refunds_the_card_once_and_releases_the_budget(card_company, afte
     again = orders.order_cancel(order_id=order.pk, actor=card_company.partner_staff, reason="again")
     assert not again.changed and again.refunded == 0 and again.released == 0
     assert tasks.execute_refund(refund.pk) == "skipped"
-    assert tasks.retry_refunds() == {"refunded": 0, "skipped": 0, "error": 0}
+    assert tasks.retry_refunds() == {"refunded": 0, "skipped": 0, "error": 0, "waiting": 0}
     assert (
         Refund.objects.count() == 1
         and SandboxTransaction.objects.filter(kind="refund").count() == 1
@@ -197,7 +197,7 @@ class FlakyGateway(SandboxGateway):
         return super().refund(**kwargs)
 
 
-def test_failed_refund_stays_visible_and_is_retried(card_company, settings, after_commit):
+def test_failed_refund_stays_visible_and_is_retried(card_company, settings, after_commit, login):
     order = _paid_order(card_company)
     settings.PAYMENTS_GATEWAY = "tests.budgets.test_payments.FlakyGateway"
     FlakyGateway.down = True
@@ -207,13 +207,51 @@ def test_failed_refund_stays_visible_and_is_retried(card_company, settings, afte
     assert refund.status == "failed" and refund.attempts == 1 and "failed" in refund.last_error
     assert refund.next_attempt_at > timezone.now()
     assert Refund.objects.visible_to(card_company.admin).filter(status="failed").exists()
+    # The employee is not told "Refunded" before the money is on its way back.
+    page = login(card_company.employee).get("/me/budget/").content.decode()
+    assert "Refund under way" in page and ">Refunded<" not in page
     Refund.objects.filter(pk=refund.pk).update(
         next_attempt_at=timezone.now() - timezone.timedelta(minutes=5)
     )
     FlakyGateway.down = False
-    assert tasks.retry_refunds() == {"refunded": 1, "skipped": 0, "error": 0}
+    assert tasks.retry_refunds() == {"refunded": 1, "skipped": 0, "error": 0, "waiting": 0}
     refund.refresh_from_db()
     assert refund.status == "succeeded" and refund.attempts == 2
+    assert SandboxTransaction.objects.filter(kind="refund").count() == 1
+    page = login(card_company.employee).get("/me/budget/").content.decode()
+    assert ">Refunded<" in page and "Refund under way" not in page
+
+
+class SlowRefundGateway(SandboxGateway):
+    """The sandbox, with refunds accepted but not finished while ``pending`` is set (as
+    Stripe answers for some cards)."""
+
+    pending = True
+
+    def refund(self, **kwargs):
+        from budgets.payments import RefundResult
+
+        result = super().refund(**kwargs)  # same key: the same refund every time
+        return RefundResult(result.refund_id, "pending" if self.pending else result.status)
+
+
+def test_a_refund_the_gateway_has_not_finished_is_asked_about_again(
+    card_company, settings, after_commit
+):
+    order = _paid_order(card_company)
+    settings.PAYMENTS_GATEWAY = "tests.budgets.test_payments.SlowRefundGateway"
+    SlowRefundGateway.pending = True
+    with after_commit():
+        orders.order_cancel(order_id=order.pk, actor=card_company.admin, reason="Wrong model")
+    refund = Refund.objects.get()
+    assert refund.status == "pending" and refund.refund_id and refund.completed_at is None
+    Refund.objects.filter(pk=refund.pk).update(
+        next_attempt_at=timezone.now() - timezone.timedelta(minutes=5)
+    )
+    SlowRefundGateway.pending = False
+    assert tasks.retry_refunds()["refunded"] == 1
+    refund.refresh_from_db()
+    assert refund.status == "succeeded" and refund.completed_at is not None
     assert SandboxTransaction.objects.filter(kind="refund").count() == 1
 
 
