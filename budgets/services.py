@@ -46,9 +46,9 @@ class BudgetRefused(Exception):
     """A budget change that cannot be made; the message says why, for the user."""
 
 
-def clean_amount(value, *, allow_negative: bool = False) -> Decimal:
-    """A money amount from input: a number with at most two decimals, not zero (and not
-    negative unless allowed)."""
+def clean_amount(value, *, allow_negative: bool = False, allow_zero: bool = False) -> Decimal:
+    """A money amount from input: a number with at most two decimals, not zero unless
+    allowed (and not negative unless allowed)."""
     try:
         amount = Decimal(str(value).strip().replace(",", "."))
     except Exception:
@@ -57,7 +57,7 @@ def clean_amount(value, *, allow_negative: bool = False) -> Decimal:
         raise ValidationError("Enter an amount as a number, like 120.00.")
     if amount != amount.quantize(CENT):
         raise ValidationError("Amounts have at most two decimals.")
-    if amount == 0:
+    if amount == 0 and not allow_zero:
         raise ValidationError("The amount cannot be zero.")
     if amount < 0 and not allow_negative:
         raise ValidationError("The amount must be more than zero.")

@@ -155,6 +155,12 @@ class UserQuerySet(TenantQuerySet):
         partner_staff=by_partner("partner"),
     )
 
+    def company_admins(self, company_id=None):
+        """Active company admins (of one company when given): who hears of approvals,
+        failed orders, lease ends and overdue returns."""
+        admins = self.filter(role=Role.COMPANY_ADMIN, is_active=True, company__isnull=False)
+        return admins if company_id is None else admins.filter(company_id=company_id)
+
 
 class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
     use_in_migrations = True

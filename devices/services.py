@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -293,6 +294,36 @@ def devices_create(
     return created
 
 
+def refusal_message(error) -> str:
+    """What to tell the user about a refused change (a refusal or a validation error)."""
+    if isinstance(error, ValidationError):
+        return " ".join(error.messages)
+    return str(error)
+
+
+def mail_owners(outcomes: list[Outcome], kind: str, note: str = "") -> None:
+    """E-mail the owners of the devices these outcomes moved, one message each (one query
+    for the owners, one INSERT), keyed by the change so a retry sends nothing twice."""
+    from companies.models import User
+    from notifications.services import Message, notify_many
+
+    moved = [o.device for o in outcomes if o.changed]
+    if not moved:
+        return
+    owners = {u.pk: u for u in User.objects.filter(pk__in={d.owner_id for d in moved})}
+    notify_many(
+        [
+            Message(
+                kind=kind,
+                recipient=owners[d.owner_id],
+                context={"device": d, "note": note},
+                dedup_key=f"{kind}:{d.pk}:{d.status_changed_at.isoformat()}",
+            )
+            for d in moved
+        ]
+    )
+
+
 def available_transitions(device: Device, actor) -> list[str]:
     """The transitions this actor may make from the device's current status (for buttons)."""
     names = []
@@ -314,6 +345,8 @@ __all__ = [
     "devices_create",
     "devices_transition",
     "devices_walk",
+    "mail_owners",
+    "refusal_message",
 ]
 
 

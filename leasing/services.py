@@ -28,7 +28,13 @@ from budgets.payments import Card, CardDeclined, GatewayUnavailable, PaymentErro
 from companies.models import LeasingCompany, Partner, User
 from companies.services import profiles_touch
 from devices.models import Device, DeviceStatus, Source
-from devices.services import Outcome, Result, TransitionRefused, device_transition
+from devices.services import (
+    Outcome,
+    Result,
+    TransitionRefused,
+    device_transition,
+    mail_owners,
+)
 from devices.services import devices_transition as _devices_transition
 from notifications.services import Message, notify, notify_many
 from velory.dates import add_months
@@ -131,13 +137,9 @@ def buyout_price(lease: Lease, arrangement: LeasingArrangement | None = None) ->
     if lease.buyout_price is not None:
         return lease.buyout_price
     device = lease.device
-    base = device.price if device.price is not None else lease.monthly_price * 12
-    share = arrangement.residual_percent if arrangement else Decimal("15")
-    return (base * share / 100).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-
-
-def _company_admins(company_id: int) -> list[User]:
-    return list(User.objects.filter(company_id=company_id, role=Role.COMPANY_ADMIN, is_active=True))
+    return residual(
+        device.price if device.price is not None else lease.monthly_price * 12, arrangement
+    )
 
 
 def _is_company_admin(actor, company_id: int) -> bool:
@@ -423,17 +425,7 @@ def trade_ins_confirm(*, device_ids, actor, source: str = Source.ADMIN, note: st
         changed = [o.device for o in outcomes if o.changed]
         if changed:
             _close_leases([d.pk for d in changed], Lease.Outcome.RETURNED, now)
-            notify_many(
-                [
-                    Message(
-                        "lease_returned",
-                        f"lease_returned:{d.pk}",
-                        {"device": d},
-                        recipient=d.owner,
-                    )
-                    for d in changed
-                ]
-            )
+            mail_owners(outcomes, "lease_returned")
     return outcomes
 
 
@@ -676,28 +668,18 @@ def buyouts_settle_payments() -> dict[str, int]:
 # --- Removal and settlement ---------------------------------------------------------------------
 
 
-def _settlement_amount(value) -> Decimal:
-    """A money amount, where zero is a settlement too (the leasing company waives the rest)."""
-    try:
-        if Decimal(str(value).strip().replace(",", ".")) == 0:
-            return Decimal("0.00")
-    except ArithmeticError:
-        pass  # clean_amount says what is wrong with it
-    return budgets.clean_amount(value)
-
-
 @transaction.atomic
 def lease_record_settlement(
     *, lease_id: int, actor, amount, reference: str = "", settled_on: date | None = None
 ) -> Lease:
-    raw_amount = amount
     """A company admin records what the leasing company settled for a device leaving the
     fleet early (lost, stolen, ...): needed before a leased device can be removed."""
     lease = Lease.objects.visible_to(actor).select_for_update(of=("self",)).get(pk=lease_id)
     device = Device.objects.get(pk=lease.device_id)
     if not _is_company_admin(actor, device.company_id):
         raise TransitionRefused("Only a company admin records a settlement.")
-    amount = _settlement_amount(raw_amount)
+    # zero is a settlement too (the leasing company waives the rest)
+    amount = budgets.clean_amount(amount, allow_zero=True)
     lease.settlement_amount = amount
     lease.settlement_reference = reference.strip()[:100]
     lease.settled_on = settled_on or timezone.localdate()
@@ -783,9 +765,7 @@ def leases_daily(today: date | None = None) -> dict[str, int]:
 
 def _admins_by_company() -> dict[int, list[User]]:
     by_company: dict[int, list[User]] = defaultdict(list)
-    for admin in User.objects.filter(
-        role=Role.COMPANY_ADMIN, is_active=True, company__isnull=False
-    ):
+    for admin in User.objects.company_admins():
         by_company[admin.company_id].append(admin)
     return by_company
 

@@ -15,7 +15,6 @@ from devices.models import LABELS, TONE, Category, Device, DeviceEvent, DeviceSt
 from orders.models import Product, ProductRequest, RequestStatus
 from orders.selectors import OrderStatus, order_is_open, order_status
 from orders.services import request_quote
-from velory.tenancy import Role
 
 S = DeviceStatus
 
@@ -349,7 +348,7 @@ def support_contacts_for(user: User) -> dict:
     if company is None:
         return {"company": None, "admins": [], "partners": [], "leasing_company": None}
     admins = list(
-        User.objects.filter(company=company, role=Role.COMPANY_ADMIN, is_active=True)
+        User.objects.company_admins(company.pk)
         .only("full_name", "email", "phone", "job_title")
         .order_by("full_name")
     )

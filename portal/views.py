@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from budgets.payments import PaymentError
 from budgets.services import BudgetRefused
 from devices.models import IN_TRANSIT_STATUSES, WITH_PARTNER_STATUSES, Category, Device
-from devices.services import Result, TransitionRefused
+from devices.services import Result, TransitionRefused, refusal_message
 from leasing import services as leasing
 from orders import services as order_services
 from orders.models import Order, Product, ProductRequest
@@ -98,7 +98,7 @@ def device_lease(request, device_id: int):
         try:
             outcome = leasing.lease_choose(device_id=device.pk, actor=request.user, choice=choice)
         except (TransitionRefused, ValidationError) as refusal:
-            messages.error(request, _message(refusal))
+            messages.error(request, refusal_message(refusal))
             return redirect(f"/me/devices/{device.pk}/lease/")
         if choice == "buyout":
             if outcome.changed:
@@ -135,9 +135,9 @@ def device_buyout(request, device_id: int):
                 )
         except (TransitionRefused, ValidationError, leasing.BuyoutRefused) as refusal:
             if form is None:
-                messages.error(request, _message(refusal))
+                messages.error(request, refusal_message(refusal))
                 return redirect(f"/me/devices/{device.pk}/buyout/")
-            form.add_error(None, _message(refusal))
+            form.add_error(None, refusal_message(refusal))
         else:
             if done.status == done.Status.PAID:
                 messages.success(request, f"Paid. {device.name} is yours now.")
@@ -159,16 +159,10 @@ def device_buyout_withdraw(request, device_id: int):
     try:
         leasing.buyout_withdraw(device_id=device.pk, actor=request.user)
     except (TransitionRefused, ValidationError, leasing.BuyoutRefused) as refusal:
-        messages.error(request, _message(refusal))
+        messages.error(request, refusal_message(refusal))
         return redirect(f"/me/devices/{device.pk}/buyout/")
     messages.success(request, f"The buyout is withdrawn: {device.name} stays with you as before.")
     return redirect(device_detail_url(device))
-
-
-def _message(error) -> str:
-    if isinstance(error, ValidationError):
-        return " ".join(error.messages)
-    return str(error)
 
 
 @require_http_methods(["GET", "POST"])

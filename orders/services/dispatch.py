@@ -10,7 +10,13 @@ from collections import defaultdict
 from django.core.exceptions import ValidationError
 
 from devices.models import Device
-from devices.services import Outcome, Result, TransitionRefused, devices_transition
+from devices.services import (
+    Outcome,
+    Result,
+    TransitionRefused,
+    devices_transition,
+    refusal_message,
+)
 from leasing import services as leasing
 
 from .cancellation import order_cancel
@@ -76,7 +82,7 @@ def _one(fn, pk, **kwargs) -> Outcome:
     except Device.DoesNotExist:
         return Outcome(pk, Result.NOT_FOUND, "No such device.")
     except (TransitionRefused, ValidationError, leasing.BuyoutRefused) as refusal:
-        return Outcome(pk, Result.REFUSED, _message(refusal))
+        return Outcome(pk, Result.REFUSED, refusal_message(refusal))
 
 
 def _complete_buyout(*, device_id: int, actor, note: str = "") -> Outcome:
@@ -90,12 +96,6 @@ def _complete_buyout(*, device_id: int, actor, note: str = "") -> Outcome:
     )
     device.refresh_from_db()
     return Outcome(device.pk, Result.CHANGED, "", device, "pending_buyout")
-
-
-def _message(error) -> str:
-    if isinstance(error, ValidationError):
-        return " ".join(error.messages)
-    return str(error)
 
 
 def _by_order(ids, actor) -> dict:
@@ -124,7 +124,11 @@ def _ship(ids, actor, source, note, shipments, data) -> list[Outcome]:
                 device_ids=pks, actor=actor, source=source, note=note, **parcel
             )
         except (ValidationError, TypeError) as error:
-            message = _message(error) if isinstance(error, ValidationError) else "Name the carrier."
+            message = (
+                refusal_message(error)
+                if isinstance(error, ValidationError)
+                else "Name the carrier."
+            )
             outcomes += [Outcome(pk, Result.REFUSED, message) for pk in pks]
     return _in_order(ids, outcomes)
 
@@ -141,7 +145,7 @@ def _cancel(ids, actor, source, note) -> list[Outcome]:
                 order_id=order_id, actor=actor, reason=note, source=source, device_ids=pks
             )
         except (TransitionRefused, ValidationError) as refusal:
-            outcomes += [Outcome(pk, Result.REFUSED, _message(refusal)) for pk in pks]
+            outcomes += [Outcome(pk, Result.REFUSED, refusal_message(refusal)) for pk in pks]
             continue
         done = {o.device_id for o in result.outcomes}
         outcomes += result.outcomes

@@ -35,6 +35,7 @@ from devices.services import (
     device_transition,
     devices_create,
     devices_transition,
+    mail_owners,
 )
 from leasing.services import arrangement_for, lease_create, leases_open_for
 from notifications.services import Message, notify, notify_many
@@ -177,26 +178,8 @@ def devices_advance(
         )
         kind = STEPS_MAILED.get(transition)
         if kind:
-            _mail_owners(outcomes, kind, note)
+            mail_owners(outcomes, kind, note)
     return outcomes
-
-
-def _mail_owners(outcomes: list[Outcome], kind: str, note: str = "") -> None:
-    moved = [o.device for o in outcomes if o.changed]
-    if not moved:
-        return
-    owners = {u.pk: u for u in User.objects.filter(pk__in={d.owner_id for d in moved})}
-    notify_many(
-        [
-            Message(
-                kind=kind,
-                recipient=owners[d.owner_id],
-                context={"device": d, "note": note},
-                dedup_key=f"{kind}:{d.pk}:{d.status_changed_at.isoformat()}",
-            )
-            for d in moved
-        ]
-    )
 
 
 def devices_ship(
@@ -326,12 +309,9 @@ def devices_deliver(
                 at=now,
             )
         if auto:
-            leases_open_for(auto, now)
-            _spend_received_orders(
-                {d.order_id for d in delivered if d.pk in set(auto)}, SYSTEM, now
-            )
+            _after_received([d for d in delivered if d.pk in set(auto)], SYSTEM, now)
         waiting = [o for o in outcomes if o.changed and o.device.pk not in set(auto)]
-        _mail_owners(waiting, "device_delivered")
+        mail_owners(waiting, "device_delivered")
         Shipment.objects.filter(
             pk__in={d.shipment_id for d in delivered if d.shipment_id}, delivered_at__isnull=True
         ).update(delivered_at=now, status_text="Delivered")
@@ -376,10 +356,20 @@ def device_mark_received(
             at=at,
         )
         if outcome.changed:
-            leases_open_for([device.pk], at)
-            if device.order_id:
-                _spend_received_orders({device.order_id}, actor, at)
+            _after_received([device], actor, at)
         return outcome
+
+
+def _after_received(devices, actor, at=None) -> None:
+    """What receiving means beyond the status, however it happened (the employee's click,
+    auto-receive, a tracking update): leased devices get their lease, and orders whose
+    every item has arrived have spent their budget."""
+    if not devices:
+        return
+    leases_open_for([d.pk for d in devices], at)
+    order_ids = {d.order_id for d in devices if d.order_id}
+    if order_ids:
+        _spend_received_orders(order_ids, actor, at)
 
 
 def _spend_received_orders(order_ids, actor, at=None) -> None:

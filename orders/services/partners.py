@@ -29,11 +29,10 @@ from django.utils import timezone
 from companies.models import User
 from companies.services import profiles_touch
 from devices.models import PROGRESS, WITH_PARTNER_STATUSES, Device, DeviceStatus, Source
-from devices.services import devices_walk
-from leasing.services import leases_open_for
+from devices.services import devices_walk, mail_owners
 from notifications.services import Message, notify_many
 from velory.bulk import update_rows
-from velory.tenancy import SYSTEM, Role
+from velory.tenancy import SYSTEM
 
 from ..distributors import AdapterError, OrderUpdate, adapter_for
 from ..distributors.base import order_number
@@ -47,9 +46,8 @@ from ..models import (
 )
 from .lifecycle import (
     STEPS_MAILED,
-    _mail_owners,
+    _after_received,
     _mail_shipped,
-    _spend_received_orders,
     order_event,
     schedule_dispatch,
 )
@@ -174,9 +172,7 @@ def _dispatch_failed(order: Order, error: AdapterError, token) -> str:
                 OrderEvent.Kind.NOTE,
                 f"Could not be placed with {order.partner.name}: {error}",
             )
-            admins = User.objects.filter(
-                company_id=order.company_id, role=Role.COMPANY_ADMIN, is_active=True
-            )
+            admins = User.objects.company_admins(order.company_id)
             notify_many(
                 [
                     Message(
@@ -425,12 +421,9 @@ def _after_walk(outcomes, shipments: dict[int, Shipment], now) -> None:
     )
     hold_or_backorder = [o for o in moved if o.steps[-1] in STEPS_MAILED]
     for kind in {STEPS_MAILED[o.steps[-1]] for o in hold_or_backorder}:
-        _mail_owners([o for o in hold_or_backorder if STEPS_MAILED[o.steps[-1]] == kind], kind)
-    _mail_owners([o for o in moved if o.steps[-1] == "deliver"], "device_delivered")
-    received = {o.device.order_id for o in moved if o.steps[-1] == "mark_received"}
-    if received:
-        leases_open_for([o.device_id for o in moved if o.steps[-1] == "mark_received"], now)
-        _spend_received_orders(received, SYSTEM, now)
+        mail_owners([o for o in hold_or_backorder if STEPS_MAILED[o.steps[-1]] == kind], kind)
+    mail_owners([o for o in moved if o.steps[-1] == "deliver"], "device_delivered")
+    _after_received([o.device for o in moved if o.steps[-1] == "mark_received"], SYSTEM, now)
     delivered = {
         o.device.shipment_id for o in moved if "deliver" in o.steps and o.device.shipment_id
     }

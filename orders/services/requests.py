@@ -105,7 +105,7 @@ def request_quote(*, employee: User, product: Product, budget: Budget | None = N
 
 
 def _company_admins(company_id: int) -> list[User]:
-    return list(User.objects.filter(company_id=company_id, role=Role.COMPANY_ADMIN, is_active=True))
+    return list(User.objects.company_admins(company_id))
 
 
 def request_submit(
