@@ -48,8 +48,10 @@ format: install-dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+## make bench: every section; one or more with BENCH_ARGS, e.g. make bench BENCH_ARGS=pages.
+## The pages section installs wrk (apt-get, as root) when missing, else loads with Python.
 bench: install-dev
-	$(BIN)/python -m tests.perf.bench
+	$(BIN)/python -m tests.perf.bench $(BENCH_ARGS)
 
 check-deploy: install
 	DJANGO_SETTINGS_MODULE=velory.settings.production DJANGO_SECRET_KEY=$$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))') \

@@ -5,8 +5,8 @@ failed refund shows here and is retried."""
 from django import forms
 from django.contrib import admin, messages
 
-from velory.tenancy import Role
-from velory.tenant_admin import ObjectAction, ObjectActionsAdmin, TenantAdmin, TenantInline
+from core.tenancy import Role
+from core.tenant_admin import ObjectAction, ObjectActionsAdmin, TenantAdmin, TenantInline
 
 from . import services
 from .models import Budget, BudgetEntry, CardPayment, Refund

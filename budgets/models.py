@@ -14,8 +14,8 @@ from django.db import models
 from django.db.models import Q, Sum
 from django.utils import timezone
 
+from core.tenancy import TenantQuerySet, TenantScope, by_company, by_user
 from devices.models import Category
-from velory.tenancy import TenantQuerySet, TenantScope, by_company, by_user
 
 ZERO = Decimal("0.00")
 

@@ -18,14 +18,14 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, Q, Sum
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from companies.services import profiles_touch
-from devices.services import actor_name
-from velory.dates import add_months
-from velory.tasks import enqueue
-from velory.tenancy import SYSTEM, Role
+from core.dates import add_months
+from core.jobs import Retry, claim, due, enqueue_named
+from core.tenancy import SYSTEM, Role
+from devices.engine import actor_name
 
 from .models import ZERO, Budget, BudgetEntry, CardPayment, Refund
 from .payments import (
@@ -447,31 +447,24 @@ def refund_create(*, payment_id: int, amount: Decimal, reason: str, key: str) ->
 
 
 def _enqueue_refund(refund_id: int) -> None:
-    from .tasks import execute_refund
-
-    enqueue(execute_refund, refund_id)
+    # By name: the tasks module imports this one.
+    enqueue_named("budgets.tasks.execute_refund", refund_id)
 
 
 # A refund attempt holds its row this long; a worker that died is replaced after it.
 REFUND_CLAIM_SECONDS = 120
+# 1 min, 2, 4 ... capped at 1 hour: the gateway is asked again until it answers.
+REFUND_RETRY = Retry(base=60, cap=3600)
 
 
 def refund_execute(refund_id: int, *, due_only: bool = False) -> str:
     """Send one refund to the gateway. "refunded", "skipped" (done, or another worker holds
     it) or "error" (kept for a retry with backoff, visible to the company admin)."""
-    now = timezone.now()
     rows = Refund.objects.filter(
         pk=refund_id, status__in=[Refund.Status.PENDING, Refund.Status.FAILED]
     )
-    rows = rows.filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
-    if due_only:
-        rows = rows.filter(next_attempt_at__lte=now)
-    if (
-        rows.update(
-            claimed_until=now + timedelta(seconds=REFUND_CLAIM_SECONDS), attempts=F("attempts") + 1
-        )
-        != 1
-    ):
+    due_field = "next_attempt_at" if due_only else None
+    if claim(rows, hold_seconds=REFUND_CLAIM_SECONDS, due_field=due_field) is None:
         return "skipped"
     refund = Refund.objects.select_related("payment").get(pk=refund_id)
     try:
@@ -482,12 +475,11 @@ def refund_execute(refund_id: int, *, due_only: bool = False) -> str:
             idempotency_key=refund.key,
         )
     except PaymentError as exc:
-        delay = min(60 * 2 ** max(refund.attempts - 1, 0), 3600)
         Refund.objects.filter(pk=refund.pk).update(
             status=Refund.Status.FAILED,
             last_error=str(exc)[:300],
             claimed_until=None,
-            next_attempt_at=timezone.now() + timedelta(seconds=delay),
+            next_attempt_at=REFUND_RETRY.next_at(refund.attempts),
         )
         logger.warning("refund %s failed (attempt %s): %s", refund.pk, refund.attempts, exc)
         return "error"
@@ -521,11 +513,11 @@ REFUND_RETRY_BATCH = 100
 
 def refunds_retry_due() -> dict[str, int]:
     """Periodic: retry refunds that failed (or were never sent) once their time has come."""
-    ids = list(
-        Refund.objects.filter(status__in=[Refund.Status.PENDING, Refund.Status.FAILED])
-        .filter(next_attempt_at__lte=timezone.now() - timedelta(seconds=30))
-        .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:REFUND_RETRY_BATCH]
+    ids = due(
+        Refund.objects.filter(status__in=[Refund.Status.PENDING, Refund.Status.FAILED]),
+        due_field="next_attempt_at",
+        limit=REFUND_RETRY_BATCH,
+        grace_seconds=30,
     )
     counts = {"refunded": 0, "skipped": 0, "error": 0, "waiting": 0}
     for pk in ids:

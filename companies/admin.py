@@ -1,8 +1,8 @@
 from django import forms
 from django.contrib import admin, messages
 
-from velory.tenancy import Role
-from velory.tenant_admin import TenantAdmin
+from core.tenancy import Role
+from core.tenant_admin import TenantAdmin
 
 from . import services
 from .models import Company, LeasingCompany, Partner, User

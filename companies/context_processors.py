@@ -1,4 +1,4 @@
-from velory.tenancy import Role
+from core.tenancy import Role
 
 
 def shell(request):

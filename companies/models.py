@@ -7,7 +7,7 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from velory.tenancy import Role, TenantQuerySet, TenantScope, by_company, by_partner, by_user
+from core.tenancy import Role, TenantQuerySet, TenantScope, by_company, by_partner, by_user
 
 
 class Currency(models.TextChoices):

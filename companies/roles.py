@@ -4,7 +4,7 @@
 Model permissions only open the admin's doors; what a user may *do* to an object
 (transitions) is checked in the services, and which rows they see is the tenant scope."""
 
-from velory.tenancy import Role
+from core.tenancy import Role
 
 GROUP_NAMES = {
     Role.COMPANY_ADMIN: "Company admins",
@@ -56,7 +56,7 @@ ROLE_PERMISSIONS = {
         "orders.view_product",
         "orders.change_order",
         "orders.view_workqueuedevice",
-        "orders.view_distributorconnection",
+        "partners.view_distributorconnection",
         "leasing.view_lease",
         "leasing.view_buyout",
     ],

@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 
-from velory.tenancy import Role
+from core.tenancy import Role
 
 from .models import Company, Partner, User
 from .roles import GROUP_NAMES

@@ -2,17 +2,19 @@
 
 The 15 statuses and their labels are the help article's words. ``status`` is a protected
 FSM field: nothing assigns it; it changes only through the transition methods below, called
-by ``devices.services.devices_transition`` (which locks, checks, writes history). Each
+by ``devices.engine.devices_transition`` (which locks, checks, writes history). Each
 transition declares who may make it, in the words of DESIGN.md's lifecycle table."""
 
 from __future__ import annotations
+
+import enum
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django_fsm import FSMField, FSMModelMixin, transition
 
-from velory.tenancy import Role, TenantQuerySet, TenantScope, by_company, by_partner, by_user
+from core.tenancy import Role, TenantQuerySet, TenantScope, by_company, by_partner, by_user
 
 
 class DeviceStatus(models.TextChoices):
@@ -149,6 +151,20 @@ def may(*allowed: str, when=None):
 
     check.roles = allowed_set
     return check
+
+
+# --- The auto-receive rule ---------------------------------------------------------------------
+# One rule, used by the FSM guard below, by delivery in the admin and by the tracking poller:
+# where the company's policy says so, a device that is delivered is received at once by the
+# system, with this note in its history.
+
+AUTO_RECEIVE_NOTE = "Received automatically on delivery (company policy)."
+
+
+def delivery_steps(*, auto_receive: bool) -> list:
+    """The steps of a delivery: "deliver", and where ``auto_receive`` (the company's policy)
+    the system's "mark_received" right after it."""
+    return ["deliver", ("mark_received", AUTO_RECEIVE_NOTE)] if auto_receive else ["deliver"]
 
 
 def _auto_receive(device: Device) -> bool:
@@ -398,6 +414,26 @@ class Device(FSMModelMixin, models.Model):
 
 
 # The transitions by name, with the label an action button shows.
+class Transition(enum.StrEnum):
+    """The transitions by name (the @transition methods above): use these, not strings."""
+
+    ACKNOWLEDGE = "acknowledge"
+    START_PREPARING = "start_preparing"
+    PUT_ON_HOLD = "put_on_hold"
+    BACKORDER = "backorder"
+    SHIP = "ship"
+    DELIVER = "deliver"
+    MARK_RECEIVED = "mark_received"
+    ACTIVATE = "activate"
+    CANCEL = "cancel"
+    REQUEST_BUYOUT = "request_buyout"
+    WITHDRAW_BUYOUT = "withdraw_buyout"
+    COMPLETE_BUYOUT = "complete_buyout"
+    START_TRADE_IN = "start_trade_in"
+    CONFIRM_TRADE_IN = "confirm_trade_in"
+    REMOVE = "remove"
+
+
 TRANSITION_LABELS = {
     "acknowledge": "Acknowledge",
     "start_preparing": "Start preparing",

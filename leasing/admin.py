@@ -16,9 +16,9 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 
-from devices.services import TransitionRefused
-from velory.tenancy import Role
-from velory.tenant_admin import ObjectAction, ObjectActionsAdmin, TenantAdmin
+from core.tenancy import Role
+from core.tenant_admin import ObjectAction, ObjectActionsAdmin, TenantAdmin
+from devices.engine import TransitionRefused
 
 from . import selectors, services
 from .models import Buyout, Lease, LeasingArrangement

@@ -11,7 +11,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
-from velory.tenancy import TenantQuerySet, TenantScope, by_company, by_partner, by_user
+from core.tenancy import TenantQuerySet, TenantScope, by_company, by_partner, by_user
 
 # A lease's end is announced this many days before it, once each.
 END_THRESHOLDS = (90, 60, 30)

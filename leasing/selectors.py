@@ -9,7 +9,7 @@ from django.db.models import Count, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
-from velory.dates import add_months
+from core.dates import add_months
 
 from .models import Lease
 

@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 
-from velory.tenant_admin import TenantAdmin
+from core.tenant_admin import TenantAdmin
 
 from . import services
 from .models import Notification

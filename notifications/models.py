@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from velory.tenancy import TenantQuerySet, TenantScope, by_company, by_partner, by_user
+from core.tenancy import TenantQuerySet, TenantScope, by_company, by_partner, by_user
 
 
 class NotificationQuerySet(TenantQuerySet):

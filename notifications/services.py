@@ -18,10 +18,11 @@ from django.apps import apps
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import models, transaction
-from django.db.models import F, Q
 from django.template import Context, Engine, TemplateDoesNotExist, engines
 from django.template.loader import render_to_string
 from django.utils import timezone
+
+from core.jobs import Retry, claim, enqueue_named
 
 from .models import Notification
 
@@ -215,28 +216,20 @@ def notify_many(messages: list[Message], *, render: bool = False) -> list[Notifi
 
 
 def _enqueue_send(ids: list[int]) -> None:
-    from velory.tasks import enqueue
-
-    from .tasks import send_notifications
-
-    enqueue(send_notifications, ids)
+    # By name: the tasks module imports this one.
+    enqueue_named("notifications.tasks.send_notifications", ids)
 
 
 def _claim(notification_id: int, *, due_only: bool) -> bool:
-    """Take the row for sending; only one sender can hold it (a conditional UPDATE, atomic
-    on PostgreSQL and SQLite alike, with no transaction held during the SMTP call).
+    """Take the row for sending; only one sender can hold it (``core.jobs.claim``).
 
     The after-commit send claims at once; the periodic job (``due_only``) waits for the
     row's next attempt time, so it never races the task that was just scheduled."""
-    now = timezone.now()
     rows = Notification.objects.filter(pk=notification_id, status=Notification.Status.PENDING)
-    rows = rows.filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
-    if due_only:
-        rows = rows.filter(next_attempt_at__lte=now)
-    claimed = rows.update(
-        claimed_until=now + timedelta(seconds=CLAIM_SECONDS), attempts=F("attempts") + 1
+    token = claim(
+        rows, hold_seconds=CLAIM_SECONDS, due_field="next_attempt_at" if due_only else None
     )
-    return claimed == 1
+    return token is not None
 
 
 def notifications_resend(*, actor, notification_ids) -> int:
@@ -260,9 +253,12 @@ def notifications_resend(*, actor, notification_ids) -> int:
     return count
 
 
+# 1 min, 2, 4, 8 ... capped at 1 hour; given up after OUTBOX_MAX_ATTEMPTS (about a day).
+OUTBOX_RETRY = Retry(base=60, cap=3600)
+
+
 def backoff_seconds(attempts: int) -> int:
-    """1 min, 2, 4, 8 ... capped at 1 hour."""
-    return min(60 * 2 ** max(attempts - 1, 0), 3600)
+    return OUTBOX_RETRY.delay(attempts)
 
 
 def _message_id(n: Notification) -> str:
@@ -291,12 +287,12 @@ def notification_send(notification_id: int, *, wait_for_due: bool = False) -> st
     try:
         email.send(fail_silently=False)
     except Exception as exc:  # any transport error: keep the row, try again later
-        failed_for_good = n.attempts >= settings.OUTBOX_MAX_ATTEMPTS
+        failed_for_good = OUTBOX_RETRY.gives_up(n.attempts, settings.OUTBOX_MAX_ATTEMPTS)
         Notification.objects.filter(pk=n.pk).update(
             status=Notification.Status.FAILED if failed_for_good else Notification.Status.PENDING,
             last_error=f"{type(exc).__name__}: {exc}"[:2000],
             claimed_until=None,
-            next_attempt_at=timezone.now() + timedelta(seconds=backoff_seconds(n.attempts)),
+            next_attempt_at=OUTBOX_RETRY.next_at(n.attempts),
         )
         logger.warning(
             "outbox send failed id=%s kind=%s attempts=%s error=%s",

@@ -12,6 +12,8 @@ from django.utils import timezone
 from budgets.models import Budget, BudgetEntry, CardPayment, Refund
 from companies.models import Partner, User
 from devices.models import LABELS, TONE, Category, Device, DeviceEvent, DeviceStatus
+from leasing.models import Buyout, Lease, LeasingArrangement
+from leasing.services import CHOOSABLE, buyout_price, return_party
 from orders.models import Product, ProductRequest, RequestStatus
 from orders.selectors import OrderStatus, order_is_open, order_status
 from orders.services import request_quote
@@ -308,8 +310,6 @@ def lease_panel_for(device: Device) -> dict | None:
     """What the device page shows of a leased device's lease: the lease, who sends the
     return instructions (and the steps), a buyout waiting for payment and its price, and
     which choices are open. Two queries; None for a device that is not leased."""
-    from leasing.models import Buyout, Lease, LeasingArrangement
-    from leasing.services import CHOOSABLE, buyout_price, return_party
 
     try:
         lease = device.lease

@@ -16,13 +16,14 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from budgets.payments import PaymentError
 from budgets.services import BudgetRefused
+from core.cache import cache_get, cache_set
+from devices import lifecycle
+from devices.engine import Result, TransitionRefused, refusal_message
 from devices.models import IN_TRANSIT_STATUSES, WITH_PARTNER_STATUSES, Category, Device
-from devices.services import Result, TransitionRefused, refusal_message
 from leasing import services as leasing
 from orders import services as order_services
 from orders.models import Order, Product, ProductRequest
 from orders.selectors import order_detail_for, order_is_updatable, order_status, order_tracking_for
-from velory.cache import cache_get, cache_set
 
 from . import selectors
 from .forms import CardForm, MarkReceivedForm, OrderDetailsForm, RequestForm
@@ -172,7 +173,7 @@ def device_receive(request, device_id: int):
         form = MarkReceivedForm(request.POST)
         if form.is_valid():
             try:
-                outcome = order_services.device_mark_received(
+                outcome = lifecycle.device_mark_received(
                     device_id=device.pk,
                     actor=request.user,
                     serial_number=form.cleaned_data["serial_number"],

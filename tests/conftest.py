@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import pytest
 from django.db import connection
 
+from core.tenancy import Role
 from tests.factories import (
     PASSWORD,
     CompanyFactory,
@@ -15,7 +16,6 @@ from tests.factories import (
     SuperuserFactory,
     UserFactory,
 )
-from velory.tenancy import Role
 
 
 def pytest_collection_modifyitems(config, items):
@@ -271,7 +271,7 @@ def clock():
 def fake_distributor(clock):
     """The bundled fake distributor over real HTTP on 127.0.0.1 (one step every 10 s of
     the test clock)."""
-    from orders.distributors.fake import FakeConfig, FakeDistributor
+    from partners.fake import FakeConfig, FakeDistributor
 
     fake = FakeDistributor(FakeConfig(step_seconds=10, clock=clock, seed=7)).start()
     yield fake
@@ -280,7 +280,7 @@ def fake_distributor(clock):
 
 def connect(partner, fake, *, key="test-key", timeout=2.0, rate=50):
     """Point ``partner`` at the fake distributor's API."""
-    from orders.models import Adapter, DistributorConnection
+    from partners.models import Adapter, DistributorConnection
 
     connection, _ = DistributorConnection.objects.get_or_create(partner=partner)
     connection.adapter = Adapter.HTTP

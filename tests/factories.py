@@ -9,6 +9,7 @@ from factory.django import DjangoModelFactory
 
 from companies import services as company_services
 from companies.models import Company, LeasingCompany, Partner, User
+from core.tenancy import Role
 from devices.models import Device, DeviceEvent
 from leasing.models import Lease
 from notifications.models import Notification
@@ -20,7 +21,6 @@ from orders.models import (
     Shipment,
     ShipmentEvent,
 )
-from velory.tenancy import Role
 
 PASSWORD = "correct-horse-battery"
 

@@ -3,10 +3,11 @@ through the lifecycle services, each step by the role that makes it."""
 
 from decimal import Decimal
 
+from core.tenancy import SYSTEM
+from devices import lifecycle
+from devices.engine import device_transition
 from devices.models import Device, DeviceStatus, Source
-from devices.services import device_transition
 from orders import services as orders
-from velory.tenancy import SYSTEM
 
 S = DeviceStatus
 
@@ -64,7 +65,7 @@ def bring_to(tenant, device: Device, status: str) -> Device:
     for name, who in PATHS[status]:
         actor = actors[who]
         if name == "ship":
-            orders.devices_ship(
+            lifecycle.devices_ship(
                 device_ids=[device.pk],
                 actor=actor,
                 source=Source.ADMIN,
@@ -72,9 +73,9 @@ def bring_to(tenant, device: Device, status: str) -> Device:
                 tracking_number=f"PN{device.pk:09d}SE",
             )
         elif name == "deliver":
-            orders.devices_deliver(device_ids=[device.pk], actor=actor, source=Source.ADMIN)
+            lifecycle.devices_deliver(device_ids=[device.pk], actor=actor, source=Source.ADMIN)
         elif name in ("put_on_hold", "backorder"):
-            orders.devices_advance(
+            lifecycle.devices_advance(
                 device_ids=[device.pk],
                 transition=name,
                 actor=actor,
@@ -82,7 +83,7 @@ def bring_to(tenant, device: Device, status: str) -> Device:
                 note="test",
             )
         elif name == "mark_received":
-            orders.device_mark_received(device_id=device.pk, actor=actor)
+            lifecycle.device_mark_received(device_id=device.pk, actor=actor)
         else:
             device_transition(
                 device_id=device.pk, transition=name, actor=actor, source=Source.ADMIN

@@ -47,8 +47,8 @@ app.conf.beat_schedule = {
     },
     "refunds-retry": {"task": "budgets.tasks.retry_refunds", "schedule": 60.0},
     "card-payments-settle": {"task": "orders.tasks.settle_card_payments", "schedule": 60.0},
-    "orders-dispatch-due": {"task": "orders.tasks.dispatch_due", "schedule": 30.0},
-    "tracking-poll": {"task": "orders.tasks.poll_tracking", "schedule": 30.0},
+    "orders-dispatch-due": {"task": "partners.tasks.place_due", "schedule": 30.0},
+    "tracking-poll": {"task": "partners.tasks.poll_tracking", "schedule": 30.0},
     "buyouts-settle": {"task": "leasing.tasks.settle_buyouts", "schedule": 120.0},
     "leases-daily": {
         "task": "leasing.tasks.leases_daily",

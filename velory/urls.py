@@ -4,6 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from companies.forms import EmailAuthenticationForm, OutboxPasswordResetForm
+from portal.views import bare
 
 accounts = [
     path(
@@ -53,6 +54,4 @@ urlpatterns = [
 ]
 
 if settings.DEBUG or settings.BENCHMARK_BARE_VIEW:
-    from portal.views import bare
-
     urlpatterns.append(path("bench/bare/", bare, name="bench-bare"))

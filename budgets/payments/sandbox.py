@@ -14,7 +14,10 @@ from __future__ import annotations
 import secrets
 
 from django.db import IntegrityError, transaction
+from django.db.models import Sum
 from django.utils import timezone
+
+from budgets.models import SandboxTransaction
 
 from . import Card, CardDeclined, CardToken, ChargeResult, GatewayUnavailable, RefundResult
 
@@ -61,8 +64,6 @@ class SandboxGateway:
         return CardToken(f"tok_sandbox-{outcome}-{number[-4:]}", brand_of(number), number[-4:])
 
     def _record(self, **fields):
-        from budgets.models import SandboxTransaction
-
         try:
             with transaction.atomic():
                 return SandboxTransaction.objects.create(**fields), True
@@ -72,8 +73,6 @@ class SandboxGateway:
     def charge(
         self, *, amount_minor, currency, token, idempotency_key, description
     ) -> ChargeResult:
-        from budgets.models import SandboxTransaction
-
         existing = SandboxTransaction.objects.filter(idempotency_key=idempotency_key).first()
         if existing is None:
             outcome = token.split("-")[1] if token.startswith("tok_sandbox-") else "invalid"
@@ -95,10 +94,6 @@ class SandboxGateway:
         return ChargeResult(existing.reference, existing.status)
 
     def refund(self, *, charge_id, amount_minor, currency, idempotency_key) -> RefundResult:
-        from django.db.models import Sum
-
-        from budgets.models import SandboxTransaction
-
         existing = SandboxTransaction.objects.filter(idempotency_key=idempotency_key).first()
         if existing is None:
             charge = SandboxTransaction.objects.filter(kind="charge", reference=charge_id).first()

@@ -1,16 +1,8 @@
-"""Order use cases, one module per area; import them from here."""
+"""Order use cases, one module per area: requests and their approval, orders, cancellation.
+Import them from here."""
 
 from .cancellation import Cancellation, order_cancel
-from .dispatch import NEEDS_REASON, NEEDS_SHIPMENT, devices_apply
-from .lifecycle import *  # noqa: F403
-from .lifecycle import __all__ as _lifecycle
-from .partners import (
-    order_dispatch,
-    order_dispatch_retry,
-    orders_dispatch_due,
-    partner_poll,
-    tracking_apply,
-)
+from .orders import LineSpec, order_create, order_event, order_place_later, order_update_details
 from .requests import (
     Quote,
     request_approve,
@@ -22,18 +14,14 @@ from .requests import (
 )
 
 __all__ = [
-    *_lifecycle,
     "Cancellation",
-    "NEEDS_REASON",
-    "NEEDS_SHIPMENT",
-    "devices_apply",
-    "order_dispatch",
-    "order_dispatch_retry",
-    "orders_dispatch_due",
-    "partner_poll",
-    "tracking_apply",
+    "LineSpec",
     "Quote",
     "order_cancel",
+    "order_create",
+    "order_event",
+    "order_place_later",
+    "order_update_details",
     "request_approve",
     "request_quote",
     "request_reject",

@@ -10,13 +10,13 @@ from django.db import transaction
 
 from budgets import services as budgets
 from budgets.models import ZERO, CardPayment
+from core.tenancy import SYSTEM, Role
+from devices.engine import TransitionRefused, devices_transition
 from devices.models import LABELS, WITH_PARTNER_STATUSES, Device, DeviceStatus, Source
-from devices.services import TransitionRefused, devices_transition
 from notifications.services import notify
-from velory.tenancy import SYSTEM, Role
 
 from ..models import Order, OrderEvent
-from .lifecycle import order_event
+from .orders import order_event
 
 S = DeviceStatus
 

@@ -17,14 +17,14 @@ from budgets.payments import Card, CardDeclined, CardToken, GatewayUnavailable, 
 from budgets.services import BudgetRefused
 from companies.models import User
 from companies.services import profiles_touch
+from core.tenancy import SYSTEM, Role
+from devices.engine import TransitionRefused
 from devices.models import Source
-from devices.services import TransitionRefused
 from leasing.services import replacement_candidates, replacement_start
 from notifications.services import Message, notify, notify_many
-from velory.tenancy import SYSTEM, Role
 
 from ..models import OrderEvent, Product, ProductRequest, RequestStatus
-from .lifecycle import LineSpec, order_create, order_event
+from .orders import LineSpec, order_create, order_event
 
 logger = logging.getLogger(__name__)
 

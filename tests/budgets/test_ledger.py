@@ -10,10 +10,11 @@ from django.utils import timezone
 
 from budgets import services
 from budgets.models import Budget, BudgetEntry
+from core.dates import add_months
+from devices import lifecycle
 from devices.models import DeviceStatus
 from orders import services as orders
 from tests.helpers import approved_order, bring_to, budget_for, product_for, submit
-from velory.dates import add_months
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -60,7 +61,7 @@ def test_request_approve_receive(acme):
     request.refresh_from_db()
     device = request.order.devices.get()
     bring_to(acme, device, DeviceStatus.DELIVERED)
-    orders.device_mark_received(device_id=device.pk, actor=acme.employee)
+    lifecycle.device_mark_received(device_id=device.pk, actor=acme.employee)
     assert totals(budget) == {
         "available": D("800.00"),
         "reserved": 0,
@@ -103,7 +104,7 @@ def test_auto_received_order_is_spent(globex):
     budget = budget_for(globex, "2000.00")
     order = approved_order(globex, product_for(globex, price="300.00"))
     device = bring_to(globex, order.devices.get(), DeviceStatus.SHIPPED)
-    orders.devices_deliver(device_ids=[device.pk], actor=globex.partner_staff, source="admin")
+    lifecycle.devices_deliver(device_ids=[device.pk], actor=globex.partner_staff, source="admin")
     assert totals(budget)["spent"] == D("300.00")
     assert_ledger_adds_up(budget)
 

@@ -11,7 +11,7 @@ from budgets.models import CardPayment, Refund, SandboxTransaction
 from budgets.payments import CardDeclined, GatewayUnavailable, to_minor
 from budgets.payments.sandbox import SandboxGateway
 from budgets.services import BudgetRefused
-from devices.services import TransitionRefused
+from devices.engine import TransitionRefused
 from orders import services as orders
 from orders.models import ProductRequest
 from tests.helpers import (

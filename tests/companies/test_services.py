@@ -3,7 +3,7 @@ from django.core.exceptions import ValidationError
 
 from companies import services
 from companies.roles import GROUP_NAMES
-from velory.tenancy import Role
+from core.tenancy import Role
 
 pytestmark = pytest.mark.django_db
 

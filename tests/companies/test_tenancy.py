@@ -3,10 +3,10 @@
 import pytest
 
 from companies.models import Company, LeasingCompany, Partner, User
+from core.tenancy import SYSTEM, Role
 from notifications.models import Notification
 from notifications.services import notify
 from tests.factories import UserFactory
-from velory.tenancy import SYSTEM, Role
 
 pytestmark = pytest.mark.django_db
 

@@ -4,17 +4,17 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from devices.models import Device, DeviceEvent, DeviceStatus
-from devices.services import (
+from core.tenancy import SYSTEM
+from devices.engine import (
     Result,
     TransitionRefused,
     available_transitions,
     device_transition,
     devices_transition,
 )
+from devices.models import Device, DeviceEvent, DeviceStatus
 from orders.models import Shipment
 from tests.helpers import device_in, place_order
-from velory.tenancy import SYSTEM
 
 pytestmark = pytest.mark.django_db
 S = DeviceStatus

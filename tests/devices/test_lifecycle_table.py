@@ -6,10 +6,10 @@ The expectations below are written out from the table, not derived from the code
 import pytest
 from django.db import transaction
 
+from core.tenancy import SYSTEM
+from devices.engine import Result, devices_transition, transition_target
 from devices.models import Device, DeviceEvent, DeviceStatus
-from devices.services import Result, devices_transition, transition_target
 from tests.helpers import device_in
-from velory.tenancy import SYSTEM
 
 S = DeviceStatus
 ALL = list(S)

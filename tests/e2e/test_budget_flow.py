@@ -6,7 +6,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from portal.demo import DEMO_PASSWORD, seed_demo
+from demo.data import DEMO_PASSWORD, seed_demo
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

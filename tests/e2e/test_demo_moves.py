@@ -4,10 +4,11 @@ moves on by itself; Anna's Track Order shows the fake's tracking number."""
 import pytest
 from playwright.sync_api import expect
 
+from demo.data import DEMO_PASSWORD, seed_demo
 from orders import services as orders
-from orders import tasks
-from orders.models import DistributorConnection, Order, ProductRequest
-from portal.demo import DEMO_PASSWORD, seed_demo
+from orders.models import Order, ProductRequest
+from partners import tasks
+from partners.models import DistributorConnection
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -5,8 +5,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from demo.data import DEMO_PASSWORD, seed_demo
 from devices.models import Device
-from portal.demo import DEMO_PASSWORD, seed_demo
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -10,8 +10,9 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from budgets.models import CardPayment
+from devices import lifecycle
+from devices.engine import TransitionRefused
 from devices.models import DeviceStatus
-from devices.services import TransitionRefused
 from leasing import selectors
 from leasing import services as leasing
 from leasing.models import Buyout, Lease, LeaseNotice, LeasingArrangement, ReturnSender
@@ -69,14 +70,14 @@ def test_a_bought_device_gets_no_lease(acme):
 
 def test_auto_receive_on_delivery_opens_the_lease_too(globex):
     device = leased_device(globex, S.SHIPPED)
-    orders.devices_deliver(device_ids=[device.pk], actor=globex.partner_staff, source="admin")
+    lifecycle.devices_deliver(device_ids=[device.pk], actor=globex.partner_staff, source="admin")
     device.refresh_from_db()
     assert device.status == S.RECEIVED  # auto-received by the system
     assert Lease.objects.filter(device=device, status="active").exists()
 
 
 def test_manual_registration_of_a_leased_device_opens_its_lease(acme):
-    device = orders.device_register_manually(
+    device = lifecycle.device_register_manually(
         actor=acme.admin,
         owner_id=acme.employee.pk,
         name="MacBook Air",
@@ -213,7 +214,7 @@ def test_the_partner_confirms_the_return_and_the_lease_closes(acme):
     leasing.lease_choose(device_id=device.pk, actor=acme.employee, choice="return")
     [refused] = leasing.trade_ins_confirm(device_ids=[device.pk], actor=acme.employee)
     assert refused.result == "refused"  # the employee cannot say it arrived
-    [outcome] = orders.devices_apply(
+    [outcome] = lifecycle.devices_apply(
         transition="confirm_trade_in", device_ids=[device.pk], actor=acme.partner_staff,
         source="admin",
     )  # fmt: skip
@@ -468,12 +469,12 @@ def test_forecast_counts_leases_ending_per_month_for_twelve_months(acme, globex,
 def test_a_leased_device_is_removed_only_after_its_settlement(acme):
     device = leased_device(acme)
     with pytest.raises(TransitionRefused, match="settlement"):
-        leasing.device_remove(device_id=device.pk, actor=acme.admin, reason="Stolen from car")
+        lifecycle.device_remove(device_id=device.pk, actor=acme.admin, reason="Stolen from car")
     lease = Lease.objects.get(device=device)
     leasing.lease_record_settlement(
         lease_id=lease.pk, actor=acme.admin, amount="450.00", reference="NL-77"
     )
-    outcome = leasing.device_remove(
+    outcome = lifecycle.device_remove(
         device_id=device.pk, actor=acme.admin, reason="Stolen from car", kind="stolen"
     )
     assert outcome.changed
@@ -487,16 +488,16 @@ def test_a_leased_device_is_removed_only_after_its_settlement(acme):
 def test_removal_needs_a_reason_and_a_company_admin(acme):
     device = device_in(acme, S.ACTIVE)
     with pytest.raises(ValidationError):
-        leasing.device_remove(device_id=device.pk, actor=acme.admin, reason=" ")
+        lifecycle.device_remove(device_id=device.pk, actor=acme.admin, reason=" ")
     with pytest.raises(TransitionRefused):
-        leasing.device_remove(device_id=device.pk, actor=acme.employee, reason="lost it")
+        lifecycle.device_remove(device_id=device.pk, actor=acme.employee, reason="lost it")
     with pytest.raises(TransitionRefused):
         leasing.lease_record_settlement(
             lease_id=Lease.objects.get(device=leased_device(acme)).pk,
             actor=acme.partner_staff,
             amount="1",
         )
-    assert leasing.device_remove(device_id=device.pk, actor=acme.admin, reason="Sold").changed
+    assert lifecycle.device_remove(device_id=device.pk, actor=acme.admin, reason="Sold").changed
 
 
 # --- The portal pages ------------------------------------------------------------------------
@@ -542,13 +543,13 @@ def test_the_lease_pages_of_someone_elses_device_are_404(acme, login):
 
 def test_admin_transition_buttons_go_through_the_leasing_use_cases(acme):
     device = leased_device(acme)
-    [outcome] = orders.devices_apply(
+    [outcome] = lifecycle.devices_apply(
         transition="start_trade_in", device_ids=[device.pk], actor=acme.admin, source="admin"
     )
     assert outcome.changed and Lease.objects.get(device=device).choice == "return"
     assert Notification.objects.filter(kind="lease_return_instructions").exists()
     other = leased_device(acme)
-    [outcome] = orders.devices_apply(
+    [outcome] = lifecycle.devices_apply(
         transition="remove", device_ids=[other.pk], actor=acme.admin, source="admin", note="Lost"
     )
     assert outcome.result == "refused" and "settlement" in outcome.message
@@ -633,7 +634,7 @@ def test_a_charge_that_went_through_before_a_crash_is_completed_not_charged_agai
 def test_an_admin_cannot_complete_a_buyout_whose_card_payment_is_under_way(acme):
     device = start_buyout(acme)
     leasing.buyout_pay_by_card(device_id=device.pk, actor=acme.employee, card=card(GATEWAY_DOWN))
-    [outcome] = orders.devices_apply(
+    [outcome] = lifecycle.devices_apply(
         transition="complete_buyout", device_ids=[device.pk], actor=acme.admin, source="admin"
     )
     assert outcome.result == "refused" and "being processed" in outcome.message
@@ -669,10 +670,10 @@ def test_approval_goes_on_when_the_replaced_device_has_moved_on(acme):
 def test_a_leased_device_lost_before_receipt_also_needs_its_settlement(acme):
     device = leased_device(acme, S.DELIVERED)
     with pytest.raises(TransitionRefused, match="settlement"):
-        leasing.device_remove(device_id=device.pk, actor=acme.admin, reason="Lost in transit")
+        lifecycle.device_remove(device_id=device.pk, actor=acme.admin, reason="Lost in transit")
     lease = Lease.objects.get(device=device)  # opened so the settlement can be recorded
     leasing.lease_record_settlement(lease_id=lease.pk, actor=acme.admin, amount="0")
-    assert leasing.device_remove(device_id=device.pk, actor=acme.admin, reason="Lost").changed
+    assert lifecycle.device_remove(device_id=device.pk, actor=acme.admin, reason="Lost").changed
 
 
 def test_leases_carry_their_buyout_price_for_the_forecast(acme):
@@ -713,7 +714,7 @@ def test_plain_text_mail_shows_names_and_links_as_written(acme):
 
 def test_leased_hardware_registered_by_hand_goes_back_through_the_arranged_reseller(acme):
     arrange(acme, ReturnSender.PARTNER)
-    device = orders.device_register_manually(
+    device = lifecycle.device_register_manually(
         actor=acme.admin,
         owner_id=acme.employee.pk,
         name="MacBook Air",

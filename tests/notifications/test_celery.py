@@ -7,10 +7,10 @@ import time
 import pytest
 from django.db import transaction
 
+from core.jobs import enqueue
 from notifications.models import Notification
 from notifications.services import notify
 from velory.celery import app
-from velory.tasks import enqueue
 
 
 def test_app_is_json_only_and_late_acking():

@@ -6,8 +6,8 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from budgets.models import BudgetEntry, Refund
+from devices.engine import TransitionRefused
 from devices.models import DeviceStatus
-from devices.services import TransitionRefused
 from notifications.models import Notification
 from orders import services as orders
 from orders.models import Order, OrderEvent

@@ -10,7 +10,7 @@ from django.db import connection
 
 from budgets.models import Budget, BudgetEntry, Refund, SandboxTransaction
 from budgets.services import BudgetRefused
-from devices.services import TransitionRefused
+from devices.engine import TransitionRefused
 from orders import services as orders
 from orders.models import ProductRequest
 from tests.helpers import approved_order, budget_for, card, product_for, submit
@@ -99,9 +99,9 @@ def test_two_pollers_at_once_apply_each_update_once(acme, clock):
     """Two workers with the same partner answer in hand apply it once: the batch's order
     rows are locked and a version is applied only when it is newer."""
     from devices.models import DeviceEvent
-    from orders.distributors import adapter_for
-    from orders.distributors.fake import FakeConfig, FakeDistributor
-    from orders.services import partners
+    from partners import services as partners
+    from partners.adapters import adapter_for
+    from partners.fake import FakeConfig, FakeDistributor
     from tests.conftest import connect
     from tests.helpers import place_order
 
@@ -123,7 +123,7 @@ def test_two_pollers_at_once_apply_each_update_once(acme, clock):
 
 
 def test_only_one_poller_per_partner_at_a_time(acme, fake_distributor):
-    from orders.services import partners
+    from partners import services as partners
     from tests.conftest import connect
     from tests.helpers import place_order
 

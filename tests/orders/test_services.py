@@ -7,14 +7,15 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from core.tenancy import SYSTEM
+from devices import lifecycle
+from devices.engine import Result, TransitionRefused
 from devices.models import Device, DeviceEvent, DeviceStatus
-from devices.services import Result, TransitionRefused
 from notifications.models import Notification
 from orders import services
 from orders.models import Order, OrderEvent, Shipment, ShipmentEvent
 from tests.helpers import bring_to, device_in, place_order
 from tests.helpers import mail as rendered_mail
-from velory.tenancy import SYSTEM
 
 pytestmark = pytest.mark.django_db
 S = DeviceStatus
@@ -46,7 +47,7 @@ def test_partner_must_serve_the_company(acme, globex):
 def test_ship_needs_a_tracking_number_where_the_partner_tracks(acme):
     device = device_in(acme, S.PREPARING)
     with pytest.raises(ValidationError, match="tracking number is required"):
-        services.devices_ship(
+        lifecycle.devices_ship(
             device_ids=[device.pk], actor=acme.partner_staff, source="admin", carrier="PostNord"
         )
     device.refresh_from_db()
@@ -56,7 +57,7 @@ def test_ship_needs_a_tracking_number_where_the_partner_tracks(acme):
 
 def test_ship_without_tracking_where_the_partner_does_not_track(globex):
     device = device_in(globex, S.PREPARING)
-    services.devices_ship(
+    lifecycle.devices_ship(
         device_ids=[device.pk], actor=globex.partner_staff, source="admin", carrier="Itella"
     )
     device.refresh_from_db()
@@ -66,10 +67,10 @@ def test_ship_without_tracking_where_the_partner_does_not_track(globex):
 def test_ship_records_one_shipment_per_order_and_mails_the_employee_once(acme):
     order = place_order(acme, items=2)
     ids = list(order.devices.values_list("pk", flat=True))
-    services.devices_advance(
+    lifecycle.devices_advance(
         device_ids=ids, transition="start_preparing", actor=acme.partner_staff, source="admin"
     )
-    services.devices_ship(
+    lifecycle.devices_ship(
         device_ids=ids,
         actor=acme.partner_staff,
         source="admin",
@@ -88,7 +89,7 @@ def test_ship_records_one_shipment_per_order_and_mails_the_employee_once(acme):
 
 def test_a_shipment_nothing_moved_onto_is_not_kept(acme):
     device = device_in(acme, S.ORDERED)  # cannot ship from Ordered
-    outcomes = services.devices_ship(
+    outcomes = lifecycle.devices_ship(
         device_ids=[device.pk],
         actor=acme.partner_staff,
         source="admin",
@@ -102,7 +103,7 @@ def test_a_shipment_nothing_moved_onto_is_not_kept(acme):
 
 def test_delivery_asks_the_employee_to_mark_received_when_policy_is_off(acme):
     device = device_in(acme, S.SHIPPED)
-    services.devices_deliver(device_ids=[device.pk], actor=SYSTEM, source="poll")
+    lifecycle.devices_deliver(device_ids=[device.pk], actor=SYSTEM, source="poll")
     device.refresh_from_db()
     assert device.status == S.DELIVERED and device.delivered_at
     mail = rendered_mail(kind="device_delivered")
@@ -113,7 +114,7 @@ def test_delivery_asks_the_employee_to_mark_received_when_policy_is_off(acme):
 
 def test_delivery_is_received_automatically_when_policy_is_on(globex):
     device = device_in(globex, S.SHIPPED)
-    services.devices_deliver(device_ids=[device.pk], actor=SYSTEM, source="poll")
+    lifecycle.devices_deliver(device_ids=[device.pk], actor=SYSTEM, source="poll")
     device.refresh_from_db()
     assert device.status == S.RECEIVED and device.received_on == timezone.localdate()
     auto = DeviceEvent.objects.filter(device=device).first()
@@ -125,13 +126,13 @@ def test_delivery_is_received_automatically_when_policy_is_on(globex):
 def test_hold_and_backorder_need_a_reason_and_tell_the_employee(acme):
     device = place_order(acme).devices.get()
     with pytest.raises(ValidationError, match="Say why"):
-        services.devices_advance(
+        lifecycle.devices_advance(
             device_ids=[device.pk],
             transition="put_on_hold",
             actor=acme.partner_staff,
             source="admin",
         )
-    services.devices_advance(
+    lifecycle.devices_advance(
         device_ids=[device.pk],
         transition="put_on_hold",
         actor=acme.partner_staff,
@@ -146,7 +147,7 @@ def test_owner_marks_received_with_serial_and_date(acme):
     device = device_in(acme, S.DELIVERED)
     Order.objects.filter(pk=device.order_id).update(created_at=timezone.now() - timedelta(days=5))
     yesterday = timezone.localdate() - timedelta(days=1)
-    outcome = services.device_mark_received(
+    outcome = lifecycle.device_mark_received(
         device_id=device.pk, actor=acme.employee, serial_number=" C02XK1 ", received_on=yesterday
     )
     assert outcome.result is Result.CHANGED
@@ -157,9 +158,9 @@ def test_owner_marks_received_with_serial_and_date(acme):
 
 def test_mark_received_twice_changes_nothing_the_second_time(acme):
     device = device_in(acme, S.SHIPPED)
-    services.device_mark_received(device_id=device.pk, actor=acme.employee, serial_number="A1")
+    lifecycle.device_mark_received(device_id=device.pk, actor=acme.employee, serial_number="A1")
     events = DeviceEvent.objects.filter(device=device).count()
-    again = services.device_mark_received(
+    again = lifecycle.device_mark_received(
         device_id=device.pk, actor=acme.employee, serial_number="B2"
     )
     assert again.result is Result.UNCHANGED
@@ -171,10 +172,10 @@ def test_mark_received_twice_changes_nothing_the_second_time(acme):
 def test_only_the_owner_marks_received(acme):
     device = device_in(acme, S.DELIVERED)
     with pytest.raises(Device.DoesNotExist):
-        services.device_mark_received(device_id=device.pk, actor=acme.colleague)
+        lifecycle.device_mark_received(device_id=device.pk, actor=acme.colleague)
     for actor in (acme.admin, acme.partner_staff):
         with pytest.raises(TransitionRefused, match="not allowed"):
-            services.device_mark_received(device_id=device.pk, actor=actor)
+            lifecycle.device_mark_received(device_id=device.pk, actor=actor)
     device.refresh_from_db()
     assert device.status == S.DELIVERED
 
@@ -183,7 +184,7 @@ def test_only_the_owner_marks_received(acme):
 def test_mark_received_refused_outside_shipped_and_delivered(acme, status):
     device = device_in(acme, status)
     with pytest.raises(TransitionRefused):
-        services.device_mark_received(device_id=device.pk, actor=acme.employee)
+        lifecycle.device_mark_received(device_id=device.pk, actor=acme.employee)
     device.refresh_from_db()
     assert device.status == status
 
@@ -191,13 +192,13 @@ def test_mark_received_refused_outside_shipped_and_delivered(acme, status):
 def test_received_date_cannot_be_in_the_future_or_before_the_order(acme):
     device = device_in(acme, S.DELIVERED)
     with pytest.raises(ValidationError, match="future"):
-        services.device_mark_received(
+        lifecycle.device_mark_received(
             device_id=device.pk,
             actor=acme.employee,
             received_on=timezone.localdate() + timedelta(days=1),
         )
     with pytest.raises(ValidationError, match="before the order date"):
-        services.device_mark_received(
+        lifecycle.device_mark_received(
             device_id=device.pk,
             actor=acme.employee,
             received_on=timezone.localdate() - timedelta(days=30),
@@ -240,7 +241,7 @@ def test_order_update_refused_once_with_the_distributor(acme, status):
 def test_one_preparing_item_locks_the_whole_order(acme):
     order = place_order(acme, items=2)
     first = order.devices.first()
-    services.devices_advance(
+    lifecycle.devices_advance(
         device_ids=[first.pk],
         transition="start_preparing",
         actor=acme.partner_staff,
@@ -274,7 +275,7 @@ def test_unchanged_details_record_nothing(acme):
 
 
 def test_company_admin_registers_hardware_for_an_employee(acme):
-    device = services.device_register_manually(
+    device = lifecycle.device_register_manually(
         actor=acme.admin,
         owner_id=acme.employee.pk,
         name="Dell XPS 13",
@@ -289,7 +290,7 @@ def test_company_admin_registers_hardware_for_an_employee(acme):
 
 def test_registering_hardware_added_to_an_order_by_the_partner(acme):
     order = place_order(acme)
-    device = services.device_register_manually(
+    device = lifecycle.device_register_manually(
         actor=acme.admin,
         owner_id=acme.employee.pk,
         name="USB-C dock",
@@ -303,21 +304,21 @@ def test_registering_hardware_added_to_an_order_by_the_partner(acme):
 
 def test_registration_is_for_company_admins_and_their_own_people(acme, globex):
     with pytest.raises(TransitionRefused):
-        services.device_register_manually(
+        lifecycle.device_register_manually(
             actor=acme.employee, owner_id=acme.employee.pk, name="X", category="laptop"
         )
     with pytest.raises(TransitionRefused):
-        services.device_register_manually(
+        lifecycle.device_register_manually(
             actor=acme.partner_staff, owner_id=acme.employee.pk, name="X", category="laptop"
         )
     from companies.models import User
 
     with pytest.raises(User.DoesNotExist):
-        services.device_register_manually(
+        lifecycle.device_register_manually(
             actor=acme.admin, owner_id=globex.employee.pk, name="X", category="laptop"
         )
     with pytest.raises(Order.DoesNotExist):
-        services.device_register_manually(
+        lifecycle.device_register_manually(
             actor=acme.admin,
             owner_id=acme.employee.pk,
             name="X",
@@ -325,7 +326,7 @@ def test_registration_is_for_company_admins_and_their_own_people(acme, globex):
             order_id=place_order(acme, employee=acme.colleague).pk,
         )
     with pytest.raises(ValidationError):
-        services.device_register_manually(
+        lifecycle.device_register_manually(
             actor=acme.admin,
             owner_id=acme.employee.pk,
             name="X",
@@ -337,9 +338,9 @@ def test_registration_is_for_company_admins_and_their_own_people(acme, globex):
 
 def test_tracking_progress_is_recorded_once(acme):
     device = device_in(acme, S.SHIPPED)
-    event = services.TrackingEvent(timezone.now(), "Arrived at terminal", "Malmö")
+    event = lifecycle.TrackingEvent(timezone.now(), "Arrived at terminal", "Malmö")
     for _ in range(2):
-        services.shipment_record_progress(
+        lifecycle.shipment_record_progress(
             shipment_id=device.shipment_id, status_text="In transit", events=[event]
         )
     assert ShipmentEvent.objects.filter(shipment=device.shipment).count() == 1

@@ -16,9 +16,10 @@ ITEMS_PER_ORDER = 25
 def seed():
     from companies import services as company_services
     from companies.models import Company, Partner, User
+    from core.tenancy import SYSTEM, Role
+    from devices import lifecycle
     from devices.models import Device, Source
     from orders import services as orders
-    from velory.tenancy import SYSTEM, Role
 
     partner, _ = Partner.objects.get_or_create(
         slug="bench-distributor",
@@ -56,7 +57,7 @@ def seed():
             )
             ids = list(order.devices.values_list("pk", flat=True))
             if have % 100 < 50:
-                orders.devices_advance(
+                lifecycle.devices_advance(
                     device_ids=ids, transition="start_preparing", actor=SYSTEM, source=Source.POLL
                 )
             have += ITEMS_PER_ORDER

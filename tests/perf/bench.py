@@ -1,10 +1,12 @@
 """`make bench`: measured figures, printed (never a timed test).
 
     python -m tests.perf.bench            # every section
-    python -m tests.perf.bench pages      # one section
+    python -m tests.perf.bench pages      # one section (make bench BENCH_ARGS=pages)
 
 Runs on PostgreSQL (DATABASE_URL, else postgres://postgres@127.0.0.1:5432/velory_bench,
-created when missing). Each section seeds what it needs through the services."""
+created when missing). Each section seeds what it needs through the services. The pages
+section loads with wrk, installing it (apt-get, as root) when it is missing, else with the
+Python generator of tests/perf/loadgen.py; VELORY_BENCH_LOADGEN=python forces that one."""
 
 from __future__ import annotations
 

@@ -23,9 +23,9 @@ def seed():
 
     from companies import services as company_services
     from companies.models import Company, LeasingCompany, User
+    from core.tenancy import Role
     from devices.models import Device
     from leasing.models import Lease
-    from velory.tenancy import Role
 
     financier, _ = LeasingCompany.objects.get_or_create(
         name="Bench Lease", defaults={"contact_email": "returns@bench-lease.example"}

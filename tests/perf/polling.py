@@ -66,7 +66,8 @@ def seed(fake_url: str) -> dict[str, str]:
     from companies import services as company_services
     from companies.models import Company, Partner, User
     from devices.models import Device
-    from orders.models import Adapter, DispatchStatus, DistributorConnection, Order, OrderLine
+    from orders.models import DispatchStatus, Order, OrderLine
+    from partners.models import Adapter, DistributorConnection
 
     rng = random.Random(42)
     expected: dict[str, str] = {}
@@ -158,8 +159,8 @@ def polling_run() -> None:
     from django.db import connection
 
     from devices.models import Device
-    from orders.distributors.base import STATUS_MAP
     from orders.models import Order
+    from partners.adapters.base import STATUS_MAP
 
     redis_url = os.environ.get("REDIS_URL") or settings.REDIS_URL
     if not redis_url:
@@ -220,7 +221,7 @@ def polling_run() -> None:
         numbers = list(expected)
         pks = [int(n[3:]) for n in numbers]
         t0 = time.perf_counter()
-        app.send_task("orders.tasks.poll_tracking")
+        app.send_task("partners.tasks.poll_tracking")
         deadline = t0 + 120
         # Done when no order of the run still waits for its first answer (a cheap query,
         # asked four times a second, so the watching steals no CPU from the run).

@@ -5,9 +5,9 @@ import re
 
 import pytest
 
-from orders import services as orders
+from core.tenancy import SYSTEM
+from devices import lifecycle
 from tests.helpers import place_order
-from velory.tenancy import SYSTEM
 
 pytestmark = pytest.mark.django_db
 
@@ -44,10 +44,10 @@ def test_order_page_and_track_page_cost_the_same_for_1_or_20_items(
 ):
     order = place_order(acme, items=items)
     ids = list(order.devices.values_list("pk", flat=True))
-    orders.devices_advance(
+    lifecycle.devices_advance(
         device_ids=ids, transition="start_preparing", actor=SYSTEM, source="poll"
     )
-    orders.devices_ship(
+    lifecycle.devices_ship(
         device_ids=ids, actor=SYSTEM, source="poll", carrier="DHL", tracking_number="JD1"
     )
     client = login(acme.employee)
@@ -71,7 +71,7 @@ def test_a_change_to_my_hardware_shows_at_once_despite_the_cache(login, acme):
     order = place_order(acme)
     client = login(acme.employee)
     assert 'badge-neutral">Ordered<' in client.get("/me/").content.decode()
-    orders.devices_advance(
+    lifecycle.devices_advance(
         device_ids=[order.devices.get().pk], transition="acknowledge", actor=SYSTEM, source="poll"
     )
     body = client.get("/me/").content.decode()

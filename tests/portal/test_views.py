@@ -3,6 +3,7 @@
 import pytest
 from django.utils import timezone
 
+from devices import lifecycle
 from devices.models import Device, DeviceEvent, DeviceStatus
 from orders import services as orders
 from orders.models import Order, OrderEvent
@@ -122,12 +123,11 @@ def test_mark_as_received_with_a_future_date_shows_the_error(login, acme):
 
 def test_track_order_shows_carrier_number_link_status_and_events(login, acme):
     device = device_in(acme, S.SHIPPED)
-    from orders import services
 
-    services.shipment_record_progress(
+    lifecycle.shipment_record_progress(
         shipment_id=device.shipment_id,
         status_text="Out for delivery",
-        events=[services.TrackingEvent(timezone.now(), "Out for delivery", "Stockholm")],
+        events=[lifecycle.TrackingEvent(timezone.now(), "Out for delivery", "Stockholm")],
     )
     device.shipment.tracking_url = "https://tracking.example/x"
     device.shipment.save()
@@ -267,7 +267,7 @@ def test_unknown_ids_are_not_found(login, acme, url):
 
 def test_hardware_added_to_an_order_is_marked_and_does_not_lock_the_order(login, acme):
     order = place_order(acme)
-    orders.device_register_manually(
+    lifecycle.device_register_manually(
         actor=acme.admin,
         owner_id=acme.employee.pk,
         name="USB-C dock",

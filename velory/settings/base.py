@@ -37,10 +37,13 @@ INSTALLED_APPS = [
     "companies",
     "notifications",
     "devices",
-    "orders",
     "budgets",
     "leasing",
+    "orders",
+    "partners",
+    "backoffice",
     "portal",
+    "demo",
 ]
 
 MIDDLEWARE = [

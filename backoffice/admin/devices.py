@@ -1,0 +1,502 @@
+"""Devices in the admin: each device's page has a button per transition this user may make
+from its status (asking for what it needs), the partner's work queue has the bulk actions,
+company admins register hardware bought outside Velory and export the fleet."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+
+from companies.models import User
+from core.exports import csv_response
+from core.tenant_admin import (
+    ObjectAction,
+    ObjectActionsAdmin,
+    TenantInline,
+    is_company_admin,
+    is_partner,
+)
+from devices import lifecycle
+from devices.engine import Result, TransitionRefused, available_transitions
+from devices.models import (
+    LABELS,
+    TRANSITION_LABELS,
+    WITH_PARTNER_STATUSES,
+    Category,
+    Device,
+    DeviceEvent,
+    DeviceStatus,
+)
+from leasing.models import Lease
+from orders.models import Order, WorkQueueDevice
+
+from ..forms import ShipForm, apply_kwargs, form_for, offered, report
+
+S = DeviceStatus
+
+
+class DeviceEventInline(TenantInline):
+    model = DeviceEvent
+    fields = ("at", "from_status", "to_status", "actor_name", "source", "note")
+    readonly_fields = fields
+    ordering = ("-at", "-id")
+    can_delete = False
+    verbose_name_plural = "history"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class LeaseInline(TenantInline):
+    """The device's lease, read-only: its end, the choice made, the return deadline and
+    the settlement (recorded on the lease's own page)."""
+
+    model = Lease
+    fields = (
+        "leasing_company",
+        "ends_on",
+        "monthly_price",
+        "buyout_price",
+        "choice",
+        "return_due_on",
+        "settled_on",
+        "status",
+        "outcome",
+    )
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+def device_name(device) -> str:
+    order = f"VO-{device.order_id:06d} · " if device.order_id else ""
+    return (
+        f"{order}{device.name} ({device.owner})"
+        if hasattr(device, "owner")
+        else f"{order}{device.name}"
+    )
+
+
+class RegisterHardwareForm(forms.Form):
+    owner = forms.ModelChoiceField(queryset=User.objects.none(), label="Employee")
+    name = forms.CharField(max_length=200, help_text="Make and model, e.g. “Lenovo ThinkPad T14”.")
+    category = forms.ChoiceField(choices=Category.choices)
+    serial_number = forms.CharField(max_length=100, required=False)
+    status = forms.ChoiceField(
+        choices=[(s.value, s.label) for s in lifecycle.REGISTRABLE_STATUSES],
+        initial=S.ACTIVE,
+    )
+    received_on = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    order = forms.ModelChoiceField(
+        queryset=Order.objects.none(),
+        required=False,
+        help_text="Only for hardware the partner added to one of the employee's orders.",
+    )
+    price = forms.DecimalField(max_digits=12, decimal_places=2, required=False, min_value=0)
+    leased = forms.BooleanField(
+        required=False, help_text="Financed by the company's leasing company: a lease is opened."
+    )
+    lease_starts_on = forms.DateField(
+        required=False, widget=forms.DateInput(attrs={"type": "date"}), label="Lease starts on"
+    )
+    lease_months = forms.IntegerField(required=False, min_value=1, max_value=120)
+    monthly_price = forms.DecimalField(
+        max_digits=12, decimal_places=2, required=False, min_value=0, label="Monthly lease price"
+    )
+    note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def clean(self):
+        data = super().clean()
+        if data.get("leased"):
+            for name in ("lease_months", "monthly_price"):
+                if data.get(name) is None:
+                    self.add_error(name, "Needed for a leased device.")
+        return data
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].queryset = (
+            User.objects.visible_to(user).filter(company__isnull=False).order_by("full_name")
+        )
+        self.fields["order"].queryset = Order.objects.visible_to(user).select_related("employee")
+
+
+class TransitionActionsMixin:
+    """Bulk actions, one per transition, for a device changelist (used by the work queue)."""
+
+    bulk_transitions: tuple[str, ...] = ()
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not is_partner(request):
+            return {k: v for k, v in actions.items() if not k.startswith("transition_")}
+        for name in self.bulk_transitions:
+            key = f"transition_{name}"
+            actions[key] = (
+                self._bulk(name),
+                key,
+                f"{TRANSITION_LABELS[name]} the selected devices",
+            )
+        return actions
+
+    def _bulk(self, transition):
+        def action(modeladmin, request, queryset):
+            return modeladmin.run_bulk(request, queryset, transition)
+
+        action.__name__ = f"transition_{transition}"
+        return action
+
+    def run_bulk(self, request, queryset, transition):
+        devices = list(queryset.select_related("owner", "company").order_by("order_id", "pk"))
+        names = {d.pk: f"{device_name(d)}, {d.company}" for d in devices}
+        form_class = form_for(transition)
+        if transition == "ship":
+            return self._bulk_ship(request, devices, names)
+        if form_class is not None and "apply" not in request.POST:
+            return self._intermediate(request, transition, devices, form_class())
+        data = {}
+        if form_class is not None:
+            form = form_class(request.POST)
+            if not form.is_valid():
+                return self._intermediate(request, transition, devices, form)
+            data = form.cleaned_data
+        try:
+            outcomes = lifecycle.devices_apply(
+                transition=transition,
+                device_ids=[d.pk for d in devices],
+                actor=request.user,
+                source="admin",
+                **apply_kwargs(transition, data),
+            )
+        except (ValidationError, TransitionRefused) as refusal:
+            messages.error(request, " ".join(getattr(refusal, "messages", [str(refusal)])))
+            return None
+        report(request, transition, outcomes, names)
+        return None
+
+    def _intermediate(self, request, transition, devices, form, parcels=None):
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"{TRANSITION_LABELS[transition]}: {len(devices)} devices",
+            "transition": transition,
+            "action": f"transition_{transition}",
+            "devices": devices,
+            "form": form,
+            "parcels": parcels,
+        }
+        return TemplateResponse(request, "admin/orders/bulk_transition.html", context)
+
+    def _bulk_ship(self, request, devices, names):
+        """One parcel per order: a carrier and tracking number for each."""
+        by_order: dict[int, list] = {}
+        for d in devices:
+            by_order.setdefault(d.order_id, []).append(d)
+        forms_ = {
+            order_id: ShipForm(
+                request.POST if "apply" in request.POST else None, prefix=f"o{order_id}"
+            )
+            for order_id in by_order
+        }
+        parcels = [(order_id, by_order[order_id], forms_[order_id]) for order_id in by_order]
+        if "apply" not in request.POST or not all(f.is_valid() for f in forms_.values()):
+            return self._intermediate(request, "ship", devices, None, parcels)
+        shipments = {
+            order_id: apply_kwargs("ship", form.cleaned_data) for order_id, form in forms_.items()
+        }
+        outcomes = lifecycle.devices_apply(
+            transition="ship",
+            device_ids=[d.pk for d in devices],
+            actor=request.user,
+            source="admin",
+            shipments=shipments,
+        )
+        report(request, "ship", outcomes, names)
+        return None
+
+
+class AgeFilter(admin.SimpleListFilter):
+    title = "waiting since"
+    parameter_name = "age"
+
+    def lookups(self, request, model_admin):
+        return [("2", "over 2 days"), ("7", "over a week"), ("14", "over two weeks")]
+
+    def queryset(self, request, queryset):
+        if self.value() in {"2", "7", "14"}:
+            return queryset.filter(
+                status_changed_at__lte=timezone.now() - timedelta(days=int(self.value()))
+            )
+        return queryset
+
+
+@admin.register(Device)
+class DeviceAdmin(TransitionActionsMixin, ObjectActionsAdmin):
+    list_display = (
+        "name",
+        "owner",
+        "company",
+        "status_label",
+        "partner",
+        "serial_number",
+        "created_at",
+    )
+    list_filter = ("status", "category", "registered_manually", "is_leased", "company", "partner")
+    list_select_related = ("owner", "company", "partner")
+    search_fields = ("name", "serial_number", "owner__full_name", "owner__email")
+    date_hierarchy = "created_at"
+    inlines = [LeaseInline, DeviceEventInline]
+    readonly_fields = (
+        "company",
+        "owner",
+        "partner",
+        "order",
+        "shipment",
+        "status_label",
+        "status_changed_at",
+        "shipped_at",
+        "delivered_at",
+        "received_on",
+        "registered_manually",
+        "is_leased",
+        "created_at",
+    )
+    fields = ("name", "category", "serial_number", "price", "currency", *readonly_fields)
+    actions = ["export_csv"]
+    refusals = (TransitionRefused,)
+
+    @admin.display(description="status", ordering="status")
+    def status_label(self, obj):
+        return LABELS[obj.status]
+
+    def has_add_permission(self, request):
+        return False  # hardware is registered through the service (the "register" view)
+
+    def has_change_permission(self, request, obj=None):
+        # Details are corrected by company admins; partners act through the buttons.
+        return super().has_change_permission(request, obj) and is_company_admin(request)
+
+    def save_model(self, request, obj, form, change):
+        lifecycle.device_update_details(
+            device_id=obj.pk,
+            actor=request.user,
+            **{name: form.cleaned_data[name] for name in form.changed_data},
+        )
+
+    # -- transition buttons ------------------------------------------------------------------
+
+    def get_object_actions(self, request, obj):
+        return [
+            self._transition_action(name)
+            for name in available_transitions(obj, request.user)
+            if offered(name, obj)
+        ]
+
+    def _transition_action(self, transition):
+        def run(request, obj, data):
+            [outcome] = lifecycle.devices_apply(
+                transition=transition,
+                device_ids=[obj.pk],
+                actor=request.user,
+                source="admin",
+                **apply_kwargs(transition, data),
+            )
+            if outcome.result in (Result.REFUSED, Result.NOT_FOUND):
+                raise TransitionRefused(outcome.message)
+            if outcome.result is Result.UNCHANGED:
+                return outcome.message
+            return f"{obj.name}: {TRANSITION_LABELS[transition]} done."
+
+        return ObjectAction(
+            transition,
+            TRANSITION_LABELS[transition],
+            run,
+            form=form_for(transition),
+            danger=transition in ("cancel", "remove"),
+        )
+
+    # -- registration ------------------------------------------------------------------------
+
+    def can_register(self, request) -> bool:
+        return is_company_admin(request) and request.user.has_perm("devices.view_device")
+
+    def get_urls(self):
+        return [
+            path(
+                "register/",
+                self.admin_site.admin_view(self.register_view),
+                name="devices_device_register",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "can_register": self.can_register(request)}
+        return super().changelist_view(request, extra_context)
+
+    def register_view(self, request):
+        if not self.can_register(request):
+            return TemplateResponse(request, "403.html", {}, status=403)
+        form = RegisterHardwareForm(request.POST or None, user=request.user)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                device = lifecycle.device_register_manually(
+                    actor=request.user,
+                    owner_id=data["owner"].pk,
+                    name=data["name"],
+                    category=data["category"],
+                    serial_number=data["serial_number"],
+                    status=data["status"],
+                    received_on=data["received_on"],
+                    order_id=data["order"].pk if data["order"] else None,
+                    price=data["price"],
+                    note=data["note"],
+                    leased=data["leased"],
+                    lease_starts_on=data["lease_starts_on"],
+                    lease_months=data["lease_months"],
+                    monthly_price=data["monthly_price"],
+                )
+            except ValidationError as error:
+                form.add_error(None, error)
+            except TransitionRefused as refusal:
+                form.add_error(None, str(refusal))
+            except Order.DoesNotExist:
+                form.add_error("order", "That order is not one of this employee's.")
+            except User.DoesNotExist:
+                form.add_error("owner", "No such employee.")
+            else:
+                messages.success(
+                    request, f"{device.name} is registered and shows in {device.owner}'s profile."
+                )
+                return redirect(reverse("admin:devices_device_change", args=[device.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "form": form,
+            "title": "Register hardware bought outside Velory",
+        }
+        return TemplateResponse(request, "admin/devices/device/register.html", context)
+
+    # -- export ------------------------------------------------------------------------------
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not is_company_admin(request):
+            actions.pop("export_csv", None)
+        return actions
+
+    @admin.action(description="Export the selected devices to CSV")
+    def export_csv(self, request, queryset):
+        rows = (
+            [
+                d.pk,
+                d.name,
+                d.get_category_display(),
+                LABELS[d.status],
+                d.owner.full_name,
+                d.owner.email,
+                d.company.name,
+                d.partner.name if d.partner else "",
+                f"VO-{d.order_id:06d}" if d.order_id else "",
+                d.serial_number,
+                "yes" if d.is_leased else "no",
+                "yes" if d.registered_manually else "no",
+                d.price,
+                d.currency,
+                d.received_on,
+                timezone.localtime(d.created_at).date(),
+            ]
+            for d in queryset.select_related("owner", "company", "partner")
+            .order_by("pk")
+            .iterator(2000)
+        )
+        header = [
+            "id", "name", "type", "status", "employee", "e-mail", "company", "partner", "order",
+            "serial number", "leased", "registered manually", "price", "currency", "received",
+            "created",
+        ]  # fmt: skip
+        return csv_response("devices", header, rows)
+
+
+@admin.register(WorkQueueDevice)
+class WorkQueueAdmin(TransitionActionsMixin, ObjectActionsAdmin):
+    """The partner's queue: devices waiting on them (shipped ones, to mark delivered, and
+    returns on their way back, to confirm)."""
+
+    list_display = (
+        "order_number",
+        "name",
+        "owner",
+        "company",
+        "status_label",
+        "waiting",
+        "status_changed_at",
+    )
+    list_filter = ("status", AgeFilter, "company")
+    list_select_related = ("owner", "company")
+    search_fields = ("name", "owner__full_name", "owner__email")
+    ordering = ("status_changed_at", "pk")
+    bulk_transitions = (
+        "acknowledge",
+        "start_preparing",
+        "put_on_hold",
+        "backorder",
+        "ship",
+        "deliver",
+        "confirm_trade_in",
+    )
+    actions = []
+    list_display_links = None
+    refusals = (TransitionRefused,)
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .filter(status__in=[*WITH_PARTNER_STATUSES, S.SHIPPED, S.PROCESSING_TRADE_IN])
+        )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="order", ordering="order_id")
+    def order_number(self, obj):
+        return f"VO-{obj.order_id:06d}" if obj.order_id else "—"
+
+    @admin.display(description="status", ordering="status")
+    def status_label(self, obj):
+        return LABELS[obj.status]
+
+    @admin.display(description="waiting")
+    def waiting(self, obj):
+        days = (timezone.now() - obj.status_changed_at).days
+        return "today" if days == 0 else f"{days} day{'s' if days != 1 else ''}"
+
+    def get_actions(self, request):
+        # Django's delete action is never offered here; the bulk transitions are.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions

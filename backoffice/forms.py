@@ -1,0 +1,81 @@
+"""What the device and order consoles share: which transitions a page offers, the forms a
+transition asks for, and the per-row report of a bulk action."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+
+from core.tenant_admin import ReasonForm
+from devices.engine import Result
+from devices.lifecycle import NEEDS_REASON, NEEDS_SHIPMENT
+from devices.models import TRANSITION_LABELS
+
+# Transitions an admin page offers: receipt belongs to the employee in the portal.
+ADMIN_TRANSITIONS = [name for name in TRANSITION_LABELS if name != "mark_received"]
+# Status changes that only mean something for a leased device.
+LEASE_TRANSITIONS = {
+    "request_buyout",
+    "withdraw_buyout",
+    "complete_buyout",
+    "start_trade_in",
+    "confirm_trade_in",
+}
+
+
+def offered(transition: str, device) -> bool:
+    """Whether an admin page offers this (allowed) transition for this device as a button."""
+    return transition in ADMIN_TRANSITIONS and (
+        device.is_leased or transition not in LEASE_TRANSITIONS
+    )
+
+
+class ShipForm(forms.Form):
+    carrier = forms.CharField(max_length=80)
+    tracking_number = forms.CharField(
+        max_length=80,
+        required=False,
+        help_text="Required where your company shares tracking with employees.",
+    )
+    tracking_url = forms.URLField(
+        max_length=500, required=False, label="Tracking link", assume_scheme="https"
+    )
+    expected_delivery = forms.DateField(
+        required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+
+def form_for(transition: str):
+    if transition in NEEDS_SHIPMENT:
+        return ShipForm
+    if transition in NEEDS_REASON:
+        return ReasonForm
+    return None
+
+
+def apply_kwargs(transition: str, data: dict) -> dict:
+    """The service's arguments from the form's cleaned data."""
+    if transition in NEEDS_SHIPMENT:
+        return {
+            "carrier": data["carrier"],
+            "tracking_number": data.get("tracking_number", ""),
+            "tracking_url": data.get("tracking_url", ""),
+            "expected_delivery": data.get("expected_delivery"),
+        }
+    return {"note": data.get("reason", "")}
+
+
+def report(request, transition: str, outcomes, names: dict[int, str]) -> None:
+    """Tell the user, per row, what was done and what was refused and why."""
+    verb = TRANSITION_LABELS[transition]
+    done = [o for o in outcomes if o.result is Result.CHANGED]
+    same = [o for o in outcomes if o.result is Result.UNCHANGED]
+    refused = [o for o in outcomes if o.result in (Result.REFUSED, Result.NOT_FOUND)]
+    if done:
+        messages.success(request, f"{verb}: done for {len(done)} of {len(outcomes)}.")
+    for o in same:
+        messages.info(request, f"{names.get(o.device_id, o.device_id)}: {o.message}")
+    for o in refused[:50]:
+        messages.warning(request, f"{names.get(o.device_id, o.device_id)}: refused — {o.message}")
+    if len(refused) > 50:
+        messages.warning(request, f"… and {len(refused) - 50} more refused.")

@@ -1,0 +1,196 @@
+"""The one admin base class: every queryset, foreign-key and many-to-many choice, list
+filter, search, autocomplete and object page goes through the tenant scope of
+``core.tenancy``. A foreign object's page is a 404, not the admin's "perhaps it was
+deleted" redirect."""
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import FieldDoesNotExist
+from django.http import Http404
+
+from .tenancy import Role, visible
+
+
+class TenantScopedMixin:
+    """Scopes the rows and every choice offered in forms (model admins and inlines)."""
+
+    def get_queryset(self, request):
+        return visible(super().get_queryset(request), request.user)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        return self._scope_choices(
+            super().formfield_for_foreignkey(db_field, request, **kwargs), request
+        )
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        return self._scope_choices(
+            super().formfield_for_manytomany(db_field, request, **kwargs), request
+        )
+
+    @staticmethod
+    def _scope_choices(field, request):
+        if field is not None and getattr(field, "queryset", None) is not None:
+            field.queryset = visible(field.queryset, request.user)
+        return field
+
+
+class TenantAdmin(TenantScopedMixin, admin.ModelAdmin):
+    list_per_page = 50
+    show_full_result_count = False  # one COUNT(*) less per changelist
+
+    def get_list_filter(self, request):
+        """Relation filters only offer values found in the user's own rows, and a filter on
+        the user's own tenant (a company admin's company, a partner's partner), which could
+        only ever show one value, is left out."""
+        own = {"company_admin": "company", "partner_staff": "partner"}.get(
+            "" if request.user.is_superuser else getattr(request.user, "role", "")
+        )
+        scoped = []
+        for item in super().get_list_filter(request):
+            if isinstance(item, str) and self._is_relation(item):
+                if item == own:
+                    continue
+                scoped.append((item, admin.RelatedOnlyFieldListFilter))
+            else:
+                scoped.append(item)
+        return scoped
+
+    def _is_relation(self, path: str) -> bool:
+        model = self.model
+        for part in path.split("__"):
+            try:
+                field = model._meta.get_field(part)
+            except FieldDoesNotExist:
+                return False
+            if not field.is_relation:
+                return False
+            model = field.related_model
+        return True
+
+    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+        raise Http404(f"No {opts.verbose_name} matches the given query.")
+
+
+class TenantInline(TenantScopedMixin, admin.TabularInline):
+    extra = 0
+
+
+# --- Buttons on an object's page that run a use case -------------------------------------------
+
+
+class ObjectAction:
+    """A button on an object's admin page that asks for what it needs (a form) and calls a
+    service. ``run(request, obj, data)`` returns the success message; the service's refusal
+    (any exception listed in ``ObjectActionsAdmin.refusals``) is shown on the form and
+    changes nothing."""
+
+    def __init__(self, name, label, run, *, form=None, allowed=None, danger=False, help_text=""):
+        self.name, self.label, self.run = name, label, run
+        self.form = form
+        self.allowed = allowed or (lambda request, obj: True)
+        self.danger = danger
+        self.help_text = help_text
+
+
+class ObjectActionsAdmin(TenantAdmin):
+    change_form_template = "admin/object_actions_change_form.html"
+    refusals: tuple = ()
+
+    def get_object_actions(self, request, obj) -> list[ObjectAction]:
+        return []
+
+    def _allowed_actions(self, request, obj):
+        return [a for a in self.get_object_actions(request, obj) if a.allowed(request, obj)]
+
+    def get_urls(self):
+        from django.urls import path
+
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "<path:object_id>/act/<str:action>/",
+                self.admin_site.admin_view(self.object_action_view),
+                name="{}_{}_act".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, object_id)
+        extra = {"object_actions": self._allowed_actions(request, obj) if obj else []}
+        return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
+
+    def object_action_view(self, request, object_id, action):
+        from django import forms
+        from django.contrib import messages
+        from django.core.exceptions import ValidationError
+        from django.shortcuts import redirect
+        from django.template.response import TemplateResponse
+        from django.urls import reverse
+
+        obj = self.get_object(request, object_id)
+        if obj is None:
+            raise Http404("Not found")
+        if not self.has_view_or_change_permission(request, obj):
+            from django.core.exceptions import PermissionDenied
+
+            raise PermissionDenied
+        chosen = next((a for a in self._allowed_actions(request, obj) if a.name == action), None)
+        change_url = reverse(
+            f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[obj.pk]
+        )
+        if chosen is None:
+            messages.error(request, "That action is not available for this object now.")
+            return redirect(change_url)
+        form_class = chosen.form or forms.Form
+        form = form_class(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                message = chosen.run(request, obj, form.cleaned_data)
+            except ValidationError as error:
+                form.add_error(None, error)
+            except self.refusals as refusal:
+                form.add_error(None, str(refusal))
+            else:
+                messages.success(request, message)
+                return redirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": obj,
+            "action": chosen,
+            "form": form,
+            "title": f"{chosen.label}: {obj}",
+            "change_url": change_url,
+        }
+        return TemplateResponse(request, "admin/object_action.html", context)
+
+
+def is_company_admin(request) -> bool:
+    """The request is a company admin's (or a superuser's)."""
+    return request.user.is_superuser or request.user.role == Role.COMPANY_ADMIN
+
+
+def is_partner(request) -> bool:
+    """The request is partner staff's (or a superuser's)."""
+    return request.user.is_superuser or request.user.role == Role.PARTNER_STAFF
+
+
+# The forms object buttons ask for.
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Shown in the device's history; the employee is told where it matters.",
+    )
+
+
+class NoteForm(forms.Form):
+    note = forms.CharField(
+        max_length=1000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Optional, shown to the employee.",
+    )

@@ -1,0 +1,122 @@
+"""Hardware that did not come through a Velory order, and corrections to a device's details:
+a company admin registers hardware bought outside Velory (or added to an order by the
+partner) so that it appears in the employee's profile, and corrects its name, type, serial
+number or price."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from companies.models import User
+from companies.services import profiles_touch
+from core.tenancy import Role
+from devices.engine import TransitionRefused, devices_create
+from devices.models import Device, DeviceStatus, Source
+from leasing.services import arrangement_for, lease_create
+from orders.models import Order
+
+S = DeviceStatus
+
+
+REGISTRABLE_STATUSES = (S.RECEIVED, S.ACTIVE)
+
+
+@transaction.atomic
+def device_register_manually(
+    *,
+    actor,
+    owner_id: int,
+    name: str,
+    category: str,
+    serial_number: str = "",
+    status: str = S.ACTIVE,
+    received_on: date | None = None,
+    order_id: int | None = None,
+    price: Decimal | None = None,
+    note: str = "",
+    leased: bool = False,
+    lease_starts_on: date | None = None,
+    lease_months: int | None = None,
+    monthly_price: Decimal | None = None,
+) -> Device:
+    """A company admin registers hardware bought outside Velory, or added to an order by
+    the partner, so it appears in the employee's profile (marked as registered manually)."""
+    if getattr(actor, "role", None) != Role.COMPANY_ADMIN and not getattr(
+        actor, "is_superuser", False
+    ):
+        raise TransitionRefused("Only a company admin can register hardware.")
+    owner = User.objects.visible_to(actor).filter(company__isnull=False).get(pk=owner_id)
+    if status not in REGISTRABLE_STATUSES:
+        raise ValidationError("Registered hardware is Received or Active.")
+    if not name.strip():
+        raise ValidationError("Name the device.")
+    order = None
+    if order_id is not None:
+        order = Order.objects.visible_to(actor).get(pk=order_id, employee=owner)
+    company = owner.company
+    if leased and company.leasing_company_id is None:
+        raise ValidationError(f"{company.name} has no leasing company to lease from.")
+    # Leased hardware bought outside Velory goes back through the reseller of the company's
+    # leasing arrangement: it is that partner's to see and to confirm when returned.
+    arrangement = (
+        arrangement_for(company.pk, company.leasing_company_id) if leased and not order else None
+    )
+    partner = order.partner if order else (arrangement.partner if arrangement else None)
+    [device] = devices_create(
+        devices=[
+            Device(
+                company=company,
+                owner=owner,
+                partner=partner,
+                order=order,
+                name=name.strip(),
+                category=category,
+                serial_number=serial_number.strip(),
+                status=status,
+                received_on=received_on or timezone.localdate(),
+                registered_manually=True,
+                is_leased=leased,
+                price=price,
+                currency=company.currency if price is not None else "",
+            )
+        ],
+        actor=actor,
+        source=Source.ADMIN,
+        note=note or ("Added to the order by the partner." if order else "Bought outside Velory."),
+    )
+    if leased:
+        lease_create(
+            device=device,
+            leasing_company=company.leasing_company,
+            partner=partner,
+            starts_on=lease_starts_on or device.received_on,
+            months=lease_months or 36,
+            monthly_price=monthly_price or Decimal("0"),
+            currency=company.currency,
+        )
+    return device
+
+
+@transaction.atomic
+def device_update_details(*, device_id: int, actor, **fields) -> Device:
+    """Correct a device's descriptive details (name, type, serial number, price) from the
+    admin. The status is not among them: it changes only through transitions."""
+    allowed = {"name", "category", "serial_number", "price", "currency"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValueError(f"Not editable here: {', '.join(sorted(unknown))}")
+    if getattr(actor, "role", None) != Role.COMPANY_ADMIN and not getattr(
+        actor, "is_superuser", False
+    ):
+        raise TransitionRefused("Only a company admin can correct a device's details.")
+    device = Device.objects.visible_to(actor).select_for_update(of=("self",)).get(pk=device_id)
+    for name, value in fields.items():
+        setattr(device, name, value)
+    device.save(update_fields=[*fields])
+    profiles_touch([device.owner_id])
+    return device

@@ -1,0 +1,170 @@
+"""The employee's choice at a lease's end (return or buyout), and carrying out the choice made
+when a leased device is replaced."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from companies.models import User
+from companies.services import profiles_touch
+from core.tenancy import SYSTEM
+from devices.engine import (
+    Outcome,
+    Result,
+    TransitionRefused,
+    device_transition,
+)
+from devices.models import Device, DeviceStatus, Source
+from notifications.services import notify
+
+from ..models import (
+    Buyout,
+    Lease,
+    LeasingArrangement,
+)
+from .base import (
+    CHOOSABLE,
+    arrangement_for,
+    buyout_price,
+    device_visible,
+    lease_lock_for,
+    return_party,
+)
+
+logger = logging.getLogger(__name__)
+S = DeviceStatus
+
+
+# --- The employee's choice ----------------------------------------------------------------------
+
+
+def lease_choose(
+    *,
+    device_id: int,
+    actor,
+    choice: str,
+    source: str = Source.WEB,
+    note: str = "",
+    at=None,
+) -> Outcome:
+    """What happens to a leased device: returned (Processed for trade in, with the return
+    instructions mailed by the right party) or bought out (Pending employee buyout, with
+    the price; only where the company allows buyouts). Asked again, it changes nothing."""
+    if choice not in (Lease.Choice.RETURN, Lease.Choice.BUYOUT):
+        raise ValidationError("Choose to return the device or to buy it out.")
+    now = at or timezone.now()
+    with transaction.atomic():
+        device = device_visible(device_id, actor)
+        lease = lease_lock_for(device)
+        if not lease.is_open:
+            raise TransitionRefused(f"The lease of {device.name} is closed.")
+        if lease.choice == choice:
+            return Outcome(device.pk, Result.UNCHANGED, "Already chosen.", device, device.status)
+        if choice == Lease.Choice.BUYOUT and not device.company.buyout_allowed:
+            raise TransitionRefused(
+                f"{device.company.name} does not allow buyouts: {device.name} is returned at "
+                "the end of its lease."
+            )
+        if device.status not in CHOOSABLE:
+            raise TransitionRefused(
+                f"{device.name} is {device.status_label}: a return or a buyout can only be "
+                "chosen for a device that is Received or Active."
+            )
+        arrangement = arrangement_for(device.company_id, lease.leasing_company_id)
+        transition = "start_trade_in" if choice == Lease.Choice.RETURN else "request_buyout"
+        outcome = device_transition(
+            device_id=device.pk,
+            transition=transition,
+            actor=actor,
+            source=source,
+            note=note,
+            at=now,
+        )
+        lease.choice, lease.chosen_at = choice, now
+        if choice == Lease.Choice.RETURN:
+            days = arrangement.return_days if arrangement else 21
+            lease.return_due_on = timezone.localdate(now) + timedelta(days=days)
+            lease.save(update_fields=["choice", "chosen_at", "return_due_on"])
+            _mail_return_instructions(lease, device, arrangement)
+        else:
+            lease.save(update_fields=["choice", "chosen_at"])
+            buyout = Buyout.objects.create(
+                lease=lease,
+                company_id=device.company_id,
+                employee_id=device.owner_id,
+                price=buyout_price(lease, arrangement),
+                currency=lease.currency,
+                created_at=now,
+            )
+            notify(
+                kind="lease_buyout_offer",
+                recipient=device.owner,
+                context={"device": device, "lease": lease, "buyout": buyout},
+                dedup_key=f"lease_buyout_offer:{buyout.pk}",
+            )
+        profiles_touch([device.owner_id])
+        return outcome
+
+
+def _mail_return_instructions(lease: Lease, device: Device, arrangement) -> None:
+    party = return_party(lease, arrangement)
+    notify(
+        kind="lease_return_instructions",
+        recipient=device.owner,
+        context={
+            "device": device,
+            "lease": lease,
+            "party": party,
+            "steps": arrangement.return_steps if arrangement else LeasingArrangement().return_steps,
+        },
+        dedup_key=f"lease_return:{lease.pk}:{lease.chosen_at:%Y%m%d%H%M%S}",
+        from_email=party.from_email,
+        reply_to=party.email,
+    )
+
+
+def replacement_candidates(employee: User, category: str) -> list[Device]:
+    """The employee's leased devices of this category that a leased replacement would
+    take the place of (received or in use, lease open)."""
+    return list(
+        Device.objects.filter(
+            owner=employee,
+            category=category,
+            is_leased=True,
+            status__in=CHOOSABLE,
+            lease__status=Lease.Status.ACTIVE,
+        )
+        .select_related("lease")
+        .order_by("lease__ends_on")
+    )
+
+
+def replacement_start(*, device_id: int, choice: str, order_number: str, actor=SYSTEM) -> Outcome:
+    """On approval of a leased replacement: the old device goes back or is bought out, as
+    the employee chose on the request (the system makes the change; the right party's
+    e-mail goes out). A device that has moved on since the request (returned, bought out,
+    its lease closed) is left as it is: the outcome says so, and the approval goes on."""
+    device = Device.objects.select_related("lease").get(pk=device_id)
+    lease = getattr(device, "lease", None) if device.is_leased else None
+    if lease is None or not lease.is_open or device.status not in CHOOSABLE:
+        if lease is not None and lease.choice == choice:
+            return Outcome(device.pk, Result.UNCHANGED, "", device, device.status)
+        return Outcome(
+            device.pk,
+            Result.UNCHANGED,
+            f"{device.name} is {device.status_label} now: left as it is.",
+            device,
+            device.status,
+        )
+    return lease_choose(
+        device_id=device_id,
+        actor=actor,
+        choice=choice,
+        source=Source.SYSTEM,
+        note=f"Replaced by order {order_number}.",
+    )

@@ -1,0 +1,144 @@
+"""Requests and the catalogue in the admin: company admins approve or reject requests and
+keep their catalogue."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+
+from budgets.services import BudgetRefused
+from core.tenant_admin import (
+    NoteForm,
+    ObjectAction,
+    ObjectActionsAdmin,
+    ReasonForm,
+    TenantAdmin,
+    is_company_admin,
+)
+from devices.engine import TransitionRefused
+from orders import services
+from orders.models import (
+    Product,
+    ProductRequest,
+    RequestStatus,
+)
+
+
+def _company_admin(request, obj=None) -> bool:
+    return is_company_admin(request)
+
+
+@admin.register(ProductRequest)
+class ProductRequestAdmin(ObjectActionsAdmin):
+    list_display = ("__str__", "employee", "amount", "card_amount", "status", "created_at")
+    list_filter = ("status", "category", "company")
+    list_select_related = ("employee",)
+    search_fields = ("employee__full_name", "employee__email", "name")
+    date_hierarchy = "created_at"
+    readonly_fields = (
+        "employee",
+        "name",
+        "category",
+        "amount",
+        "budget_amount",
+        "card_amount",
+        "currency",
+        "is_leased",
+        "delivery_address",
+        "note",
+        "status",
+        "decided_by",
+        "decided_at",
+        "decision_reason",
+        "order",
+        "created_at",
+    )
+    fields = readonly_fields
+    refusals = (TransitionRefused, BudgetRefused)
+    actions = ["approve_selected"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # decided through the Approve and Reject buttons
+
+    def get_object_actions(self, request, obj):
+        if obj.status != RequestStatus.PENDING:
+            return []
+        return [
+            ObjectAction(
+                "approve",
+                "Approve",
+                self._approve,
+                form=NoteForm,
+                allowed=_company_admin,
+                help_text="The order goes to the partner and the reserved budget is committed.",
+            ),
+            ObjectAction(
+                "reject",
+                "Reject",
+                self._reject,
+                form=ReasonForm,
+                allowed=_company_admin,
+                danger=True,
+                help_text="The reserved budget is released, a card payment refunded, and the "
+                "employee gets your reason by e-mail.",
+            ),
+        ]
+
+    def _approve(self, request, obj, data):
+        approved = services.request_approve(
+            request_id=obj.pk, actor=request.user, note=data["note"]
+        )
+        return f"Approved. Order {approved.order.number} has gone to {approved.partner.name}."
+
+    def _reject(self, request, obj, data):
+        services.request_reject(request_id=obj.pk, actor=request.user, reason=data["reason"])
+        return "Rejected; the employee has been told why."
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not is_company_admin(request):
+            actions.pop("approve_selected", None)
+        return actions
+
+    @admin.action(description="Approve the selected requests")
+    def approve_selected(self, request, queryset):
+        for pk in queryset.values_list("pk", flat=True):
+            try:
+                done = services.request_approve(request_id=pk, actor=request.user)
+            except (TransitionRefused, BudgetRefused) as refusal:
+                messages.warning(request, f"Request VR-{pk:06d}: refused — {refusal}")
+            else:
+                messages.success(request, f"{done.number} approved: order {done.order.number}.")
+
+
+@admin.register(Product)
+class ProductAdmin(TenantAdmin):
+    list_display = (
+        "name",
+        "category",
+        "price",
+        "currency",
+        "acquisition",
+        "partner",
+        "company",
+        "active",
+    )
+    list_filter = ("category", "acquisition", "active", "company", "partner")
+    list_select_related = ("partner", "company")
+    search_fields = ("name",)
+    fields = (
+        "company",
+        "partner",
+        "name",
+        "category",
+        "description",
+        "picture",
+        "price",
+        "currency",
+        "acquisition",
+        "monthly_price",
+        "lease_months",
+        "active",
+    )

@@ -1,0 +1,142 @@
+"""Each partner's connection in the admin: how Velory talks to it, and how polling goes."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+from django.db.models import Count, OuterRef, Subquery
+from django.utils import timezone
+
+from core.tenant_admin import (
+    TenantAdmin,
+)
+from orders.models import (
+    Order,
+)
+
+from .models import Adapter, DistributorConnection
+
+
+class ConnectionForm(forms.ModelForm):
+    api_key = forms.CharField(
+        label="API key",
+        required=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Stored encrypted and never shown again. Leave empty to keep the current key.",
+    )
+
+    class Meta:
+        model = DistributorConnection
+        fields = (
+            "partner",
+            "adapter",
+            "base_url",
+            "api_key",
+            "rate_per_second",
+            "batch_size",
+            "timeout_seconds",
+            "enabled",
+        )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("adapter") == Adapter.HTTP:
+            if not data.get("base_url"):
+                self.add_error("base_url", "The API needs its base URL.")
+            if not data.get("api_key") and not (self.instance and self.instance.api_key_encrypted):
+                self.add_error("api_key", "The API needs a key.")
+        return data
+
+
+@admin.register(DistributorConnection)
+class DistributorConnectionAdmin(TenantAdmin):
+    """How Velory talks to each partner, and how the polling goes (for superusers and the
+    partner's own staff)."""
+
+    form = ConnectionForm
+    list_display = (
+        "partner",
+        "adapter",
+        "enabled",
+        "orders_waiting",
+        "last_success_at",
+        "last_error_at",
+        "last_error",
+        "backoff_until",
+    )
+    list_select_related = ("partner",)
+    readonly_fields = (
+        "key_status",
+        "orders_waiting",
+        "last_poll_at",
+        "last_success_at",
+        "last_error",
+        "last_error_at",
+        "consecutive_failures",
+        "backoff_until",
+    )
+
+    def get_queryset(self, request):
+        due = Order.objects.filter(partner=OuterRef("partner"), tracking_open=True).values(
+            "partner"
+        )
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(waiting=Subquery(due.annotate(n=Count("pk")).values("n")[:1]))
+        )
+
+    def get_fieldsets(self, request, obj=None):
+        api = (
+            "base_url",
+            "api_key",
+            "key_status",
+            "rate_per_second",
+            "batch_size",
+            "timeout_seconds",
+        )
+        if not self.has_change_permission(request, obj):
+            api = tuple(f for f in api if f != "api_key")  # nothing to type, nothing to show
+        return [
+            (None, {"fields": ("partner", "adapter", "enabled")}),
+            (
+                "API",
+                {
+                    "fields": (
+                        "base_url",
+                        "api_key",
+                        "key_status",
+                        "rate_per_second",
+                        "batch_size",
+                        "timeout_seconds",
+                    )
+                },
+            ),
+            ("Polling", {"fields": self.readonly_fields[1:]}),
+        ]
+
+    @admin.display(description="orders being tracked")
+    def orders_waiting(self, obj):
+        return getattr(obj, "waiting", None) or 0
+
+    @admin.display(description="API key")
+    def key_status(self, obj):
+        if not obj or not obj.api_key_encrypted:
+            return "Not set"
+        return (
+            f"Set on {timezone.localtime(obj.api_key_set_at):%d %b %Y, %H:%M}"
+            if obj.api_key_set_at
+            else "Set"
+        )
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def save_model(self, request, obj, form, change):
+        key = form.cleaned_data.get("api_key")
+        if key:
+            obj.set_api_key(key)
+        obj.save()
