@@ -43,6 +43,7 @@ test: install-dev
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports  # the layers of docs/architecture.md
 
 format: install-dev
 	$(BIN)/ruff check --fix .
