@@ -1,4 +1,5 @@
-"""The demo data contract of DESIGN.md, built through the services as a user would.
+"""The demo data contract (docs/architecture.md, "Demo data"), built through the services
+as a user would.
 
 Idempotent: every step looks for what it would create first, so a second run changes
 nothing. All demo users have the password DEMO_PASSWORD and sign in with their e-mail."""

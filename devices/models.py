@@ -3,7 +3,8 @@
 The 15 statuses and their labels are the help article's words. ``status`` is a protected
 FSM field: nothing assigns it; it changes only through the transition methods below, called
 by ``devices.engine.devices_transition`` (which locks, checks, writes history). Each
-transition declares who may make it, in the words of DESIGN.md's lifecycle table."""
+transition declares who may make it, in the words of the lifecycle table in
+docs/architecture.md."""
 
 from __future__ import annotations
 

@@ -208,6 +208,24 @@ class ProductRequest(FSMModelMixin, models.Model):
         self.decision_reason = description or ""
 
 
+# --- Order numbers: the one place their format is written -------------------------------------
+
+ORDER_PREFIX = "VO-"
+
+
+def order_number(pk: int) -> str:
+    """Order 123 is "VO-000123" everywhere: pages, mail, CSV, and at the partner."""
+    return f"{ORDER_PREFIX}{pk:06d}"
+
+
+def order_pk(number: str) -> int | None:
+    """VO-000123 → 123 (also "vo-123", "000123"); None for anything else."""
+    if not isinstance(number, str):
+        return None
+    digits = number.strip().upper().removeprefix(ORDER_PREFIX)
+    return int(digits) if digits.isdigit() else None
+
+
 class OrderQuerySet(TenantQuerySet):
     scope = TenantScope(
         company_admin=by_company("company"),
@@ -285,7 +303,7 @@ class Order(models.Model):
 
     @property
     def number(self) -> str:
-        return f"VO-{self.pk:06d}" if self.pk else "VO-new"
+        return order_number(self.pk) if self.pk else f"{ORDER_PREFIX}new"
 
 
 class OrderLine(models.Model):

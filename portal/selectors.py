@@ -14,7 +14,7 @@ from companies.models import Partner, User
 from devices.models import LABELS, TONE, Category, Device, DeviceEvent, DeviceStatus
 from leasing.models import Buyout, Lease, LeasingArrangement
 from leasing.services import CHOOSABLE, buyout_price, return_party
-from orders.models import Product, ProductRequest, RequestStatus
+from orders.models import Product, ProductRequest, RequestStatus, order_number
 from orders.selectors import OrderStatus, order_is_open, order_status
 from orders.services import request_quote
 
@@ -173,7 +173,7 @@ def your_details_for(user: User) -> YourDetails:
             expected = v["order__expected_delivery"]
             card = cards[order_id] = OrderCard(
                 pk=order_id,
-                number=f"VO-{order_id:06d}",
+                number=order_number(order_id),
                 ordered=short_date(v["order__created_at"]),
                 partner_name=v["partner__name"] or "",
                 tracks=bool(v["partner__offers_tracking"]),

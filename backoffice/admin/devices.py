@@ -35,7 +35,7 @@ from devices.models import (
     DeviceStatus,
 )
 from leasing.models import Lease
-from orders.models import Order, WorkQueueDevice
+from orders.models import Order, WorkQueueDevice, order_number
 
 from ..forms import ShipForm, apply_kwargs, form_for, offered, report
 
@@ -85,7 +85,7 @@ class LeaseInline(TenantInline):
 
 
 def device_name(device) -> str:
-    order = f"VO-{device.order_id:06d} · " if device.order_id else ""
+    order = f"{order_number(device.order_id)} · " if device.order_id else ""
     return (
         f"{order}{device.name} ({device.owner})"
         if hasattr(device, "owner")
@@ -414,7 +414,7 @@ class DeviceAdmin(TransitionActionsMixin, ObjectActionsAdmin):
                 d.owner.email,
                 d.company.name,
                 d.partner.name if d.partner else "",
-                f"VO-{d.order_id:06d}" if d.order_id else "",
+                order_number(d.order_id) if d.order_id else "",
                 d.serial_number,
                 "yes" if d.is_leased else "no",
                 "yes" if d.registered_manually else "no",
@@ -484,7 +484,7 @@ class WorkQueueAdmin(TransitionActionsMixin, ObjectActionsAdmin):
 
     @admin.display(description="order", ordering="order_id")
     def order_number(self, obj):
-        return f"VO-{obj.order_id:06d}" if obj.order_id else "—"
+        return order_number(obj.order_id) if obj.order_id else "—"
 
     @admin.display(description="status", ordering="status")
     def status_label(self, obj):

@@ -22,6 +22,7 @@ from orders.models import (
     OrderEvent,
     OrderLine,
     Shipment,
+    order_pk,
 )
 from orders.selectors import order_status
 from partners.services import order_place_retry
@@ -128,9 +129,9 @@ class OrderAdmin(ObjectActionsAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         # "VO-000123" finds order 123.
-        term = search_term.strip().upper().removeprefix("VO-").lstrip("0")
+        pk = order_pk(search_term)
         return super().get_search_results(
-            request, queryset, term if term.isdigit() else search_term
+            request, queryset, str(pk) if pk is not None else search_term
         )
 
     @admin.display(description="status")

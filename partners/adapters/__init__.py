@@ -13,7 +13,6 @@ from .base import (
     OrderUpdate,
     Placement,
     ShipmentInfo,
-    order_number,
     order_pk,
 )
 from .email import EmailDistributor
@@ -57,6 +56,5 @@ __all__ = [
     "Placement",
     "ShipmentInfo",
     "adapter_for",
-    "order_number",
     "order_pk",
 ]

@@ -7,6 +7,8 @@ from datetime import date, datetime
 from typing import Protocol
 
 from devices.models import DeviceStatus
+from orders.models import ORDER_PREFIX
+from orders.models import order_pk as _order_pk
 
 S = DeviceStatus
 
@@ -22,16 +24,12 @@ STATUS_MAP = {
 }
 
 
-def order_number(pk: int) -> str:
-    return f"VO-{pk:06d}"
-
-
 def order_pk(number: str) -> int | None:
-    """VO-000123 → 123; None for anything else."""
-    if not isinstance(number, str) or not number.startswith("VO-"):
+    """A partner's order id (VO-000123) → 123; None for anything else (the prefix is
+    required on the wire)."""
+    if not isinstance(number, str) or not number.startswith(ORDER_PREFIX):
         return None
-    digits = number[3:]
-    return int(digits) if digits.isdigit() else None
+    return _order_pk(number)
 
 
 class AdapterError(Exception):

@@ -12,6 +12,8 @@ from datetime import date, datetime
 
 import httpx
 
+from orders.models import order_number
+
 from .base import (
     STATUS_MAP,
     AdapterError,
@@ -19,7 +21,6 @@ from .base import (
     OrderUpdate,
     Placement,
     ShipmentInfo,
-    order_number,
     order_pk,
 )
 from .ratelimit import RateLimited, RateLimiter

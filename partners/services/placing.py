@@ -21,11 +21,10 @@ from core.locks import order_lock
 from core.tenancy import SYSTEM
 from devices.models import WITH_PARTNER_STATUSES
 from notifications.services import Message, notify_many
-from orders.models import DispatchStatus, Order, OrderEvent
+from orders.models import DispatchStatus, Order, OrderEvent, order_number
 from orders.services import order_event, order_place_later
 
 from ..adapters import AdapterError, adapter_for
-from ..adapters.base import order_number
 
 logger = logging.getLogger("velory.distributors")
 

@@ -17,10 +17,9 @@ from django.utils import timezone
 
 from core.jobs import Retry
 from core.locks import orders_lock
-from orders.models import Order
+from orders.models import Order, order_number
 
 from ..adapters import AdapterError, adapter_for
-from ..adapters.base import order_number
 from ..models import DistributorConnection
 from .applying import MIN_POLL_SECONDS, tracking_apply
 

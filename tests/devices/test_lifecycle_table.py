@@ -1,5 +1,6 @@
-"""Every transition from every status, for every role: allowed exactly where DESIGN.md's
-lifecycle table says, refused with a message and no change everywhere else.
+"""Every transition from every status, for every role: allowed exactly where the lifecycle
+table (docs/architecture.md, "The device status lifecycle") says, refused with a message
+and no change everywhere else.
 
 The expectations below are written out from the table, not derived from the code."""
 
