@@ -38,10 +38,18 @@ def enqueue(task, *args, **kwargs) -> bool:
 def enqueue_named(name: str, *args, **kwargs) -> bool:
     """``enqueue`` for a task of an app above the caller, named as Celery registered it (the
     way a foreign key names a model of another app): orders asks for an order to be placed
-    without importing partners. Returns whether the task was published."""
+    without importing partners. A web process has not imported every app's tasks module:
+    the first call has Celery import them. Never raises; returns whether it was published."""
     from celery import current_app  # the Celery app is wiring (velory/), set up after us
 
-    return enqueue(current_app.tasks[name], *args, **kwargs)
+    try:
+        if name not in current_app.tasks:
+            current_app.loader.import_default_modules()  # runs the apps' autodiscovery
+        task = current_app.tasks[name]
+    except Exception:  # unknown task or a broken import: the periodic sweeper catches up
+        logger.exception("could not find task %s; a periodic job will catch up", name)
+        return False
+    return enqueue(task, *args, **kwargs)
 
 
 @dataclass(frozen=True)
