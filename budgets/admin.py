@@ -5,8 +5,13 @@ failed refund shows here and is retried."""
 from django import forms
 from django.contrib import admin, messages
 
-from core.tenancy import Role
-from core.tenant_admin import ObjectAction, ObjectActionsAdmin, TenantAdmin, TenantInline
+from core.tenant_admin import (
+    ObjectAction,
+    ObjectActionsAdmin,
+    TenantAdmin,
+    TenantInline,
+    is_company_admin,
+)
 
 from . import services
 from .models import Budget, BudgetEntry, CardPayment, Refund
@@ -40,10 +45,6 @@ class BudgetForm(forms.ModelForm):
     class Meta:
         model = Budget
         fields = ("employee", "category", "allowance", "period_months", "period_start")
-
-
-def _is_company_admin(request, obj=None) -> bool:
-    return request.user.is_superuser or request.user.role == Role.COMPANY_ADMIN
 
 
 @admin.register(Budget)
@@ -128,7 +129,7 @@ class BudgetAdmin(ObjectActionsAdmin):
                 "Adjust budget",
                 self._adjust,
                 form=AdjustForm,
-                allowed=_is_company_admin,
+                allowed=is_company_admin,
                 help_text="Raise or lower this period's allowance. The change is a ledger entry "
                 "with your reason; the employee sees it in their budget history.",
             )
@@ -226,7 +227,7 @@ class RefundAdmin(TenantAdmin):
 
     def get_actions(self, request):
         actions = super().get_actions(request)
-        if not _is_company_admin(request):
+        if not is_company_admin(request):
             actions.pop("retry_now", None)
         return actions
 

@@ -24,7 +24,8 @@ from django.utils import timezone
 from companies.services import profiles_touch
 from core.dates import add_months
 from core.jobs import Retry, claim, due, enqueue_named
-from core.tenancy import SYSTEM, Role
+from core.locks import budget_lock, payment_lock
+from core.tenancy import SYSTEM, acts_as_company_admin
 from devices.engine import actor_name
 
 from .models import ZERO, Budget, BudgetEntry, CardPayment, Refund
@@ -72,10 +73,6 @@ def budget_applicable(employee, category: str) -> Budget | None:
     the employee's overall one."""
     budgets = {b.category: b for b in Budget.objects.filter(employee=employee)}
     return budgets.get(category) or budgets.get("")
-
-
-def _lock(budget_id: int) -> Budget:
-    return Budget.objects.select_for_update().get(pk=budget_id)
 
 
 def _balance(budget_id: int, *, request_id=None, order_id=None) -> dict[str, Decimal]:
@@ -217,7 +214,7 @@ def budget_commit(*, request_id: int, order_id: int, actor, at=None) -> None:
     budget_id = _budget_of(request_id=request_id)
     if budget_id is None:
         return
-    budget = _lock(budget_id)
+    budget = budget_lock(budget_id)
     left = _balance(budget_id, request_id=request_id)["reserved"]
     if left > 0:
         _write(
@@ -239,7 +236,7 @@ def budget_release_request(*, request_id: int, actor, reason: str) -> Decimal:
     budget_id = _budget_of(request_id=request_id)
     if budget_id is None:
         return ZERO
-    budget = _lock(budget_id)
+    budget = budget_lock(budget_id)
     left = _balance(budget_id, request_id=request_id)["reserved"]
     if left > 0:
         _write(
@@ -263,7 +260,7 @@ def budget_release_order(
     budget_id = _budget_of(order_id=order_id)
     if budget_id is None:
         return ZERO
-    budget = _lock(budget_id)
+    budget = budget_lock(budget_id)
     amount = min(amount, _balance(budget_id, order_id=order_id)["committed"])
     if amount <= 0:
         return ZERO
@@ -285,7 +282,7 @@ def budget_spend(*, order_id: int, actor, at=None) -> Decimal:
     budget_id = _budget_of(order_id=order_id)
     if budget_id is None:
         return ZERO
-    budget = _lock(budget_id)
+    budget = budget_lock(budget_id)
     left = _balance(budget_id, order_id=order_id)["committed"]
     if left <= 0:
         return ZERO
@@ -309,10 +306,8 @@ def budget_adjust(*, budget_id: int, amount, reason: str, actor) -> BudgetEntry:
     amount = clean_amount(amount, allow_negative=True)
     if not reason.strip():
         raise ValidationError("Say why the budget changes.")
-    budget = Budget.objects.visible_to(actor).select_for_update().get(pk=budget_id)
-    if getattr(actor, "role", None) != Role.COMPANY_ADMIN and not getattr(
-        actor, "is_superuser", False
-    ):
+    budget = budget_lock(budget_id, actor=actor)
+    if not acts_as_company_admin(actor):
         raise BudgetRefused("Only a company admin can adjust a budget.")
     if budget.total_allowance + amount < 0:
         raise BudgetRefused("A budget cannot go below zero.")
@@ -342,7 +337,7 @@ def budgets_renew(today: date | None = None) -> int:
     due = Budget.objects.filter(period_end__lte=today).order_by("pk").values_list("pk", flat=True)
     for pk in list(due[:RENEW_BATCH_SIZE]):
         with transaction.atomic():
-            budget = _lock(pk)
+            budget = budget_lock(pk)
             start = budget.period_start
             while add_months(start, budget.period_months) <= today:
                 start = add_months(start, budget.period_months)
@@ -433,7 +428,7 @@ def payment_charge(payment_id: int) -> CardPayment:
 def refund_create(*, payment_id: int, amount: Decimal, reason: str, key: str) -> Refund | None:
     """Decide a refund (in the caller's transaction): at most what is left of the payment,
     once per ``key``. Sent to the gateway after commit."""
-    payment = CardPayment.objects.select_for_update().get(pk=payment_id)
+    payment = payment_lock(payment_id)
     if payment.status != CardPayment.Status.SUCCEEDED:
         return None
     amount = min(amount, payment.refundable)

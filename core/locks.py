@@ -20,6 +20,7 @@ from typing import Any
 
 from django.apps import apps
 from django.db import models
+from django.db.models import Q
 
 # The one lock order: a use case never locks a kind after a kind that comes later here.
 LOCK_ORDER = (
@@ -40,28 +41,41 @@ def _query(
     label: str,
     *,
     actor: Any = None,
+    within: models.QuerySet | None = None,
     related: Iterable[str] = (),
+    filters: Q | None = None,
     skip_locked: bool = False,
 ) -> models.QuerySet:
+    """The rows to lock: of ``within`` (a queryset of the model, e.g. ``Lease.objects.open()``)
+    or all, as ``actor`` may see them when named, narrowed by ``filters``. Only the model's
+    own rows are locked, however many related rows are read along."""
     model = apps.get_model(label)
-    manager = model._default_manager
-    qs = manager.visible_to(actor) if actor is not None else manager.all()
+    if within is not None and within.model is not model:
+        raise TypeError(f"{label} lock given a queryset of {within.model._meta.label}")
+    qs = within if within is not None else model._default_manager.all()
+    if actor is not None:
+        qs = qs & model._default_manager.visible_to(actor)
     related = tuple(related)
     if related:
         qs = qs.select_related(*related)
+    if filters is not None:
+        qs = qs.filter(filters)
     return qs.select_for_update(of=("self",), skip_locked=skip_locked)
 
 
-def _one(label: str, pk: int, **options):
-    """One row, locked; ``DoesNotExist`` (a 404) when the actor, if named, may not see it."""
-    return _query(label, **options).get(pk=pk)
+def _one(label: str, pk: int | None = None, **options):
+    """One row, locked: by ``pk``, or the first matching ``filters`` (None when there is
+    none). ``DoesNotExist`` (a 404) for a ``pk`` the actor, if named, may not see."""
+    qs = _query(label, **options)
+    if pk is None:
+        return qs.order_by("pk").first()
+    return qs.get(pk=pk)
 
 
 def _many(
     label: str,
     pks: Iterable[int] | None = None,
     *,
-    filters=None,
     order_by: Iterable[str] = ("pk",),
     limit: int | None = None,
     only: Iterable[str] = (),
@@ -71,27 +85,29 @@ def _many(
     qs = _query(label, **options)
     if pks is not None:
         qs = qs.filter(pk__in=list(pks))
-    if filters is not None:
-        qs = qs.filter(filters)
     if only:
         qs = qs.only(*only)
     qs = qs.order_by(*order_by)
     return list(qs[:limit] if limit is not None else qs)
 
 
-def user_lock(user_id: int, **options):
+# Each function takes the row's id (or ``filters`` for the first match), and ``actor``,
+# ``within``, ``related``, ``skip_locked`` as above; the plural ones take ids or ``filters``.
+
+
+def user_lock(user_id: int | None = None, **options):
     return _one("companies.User", user_id, **options)
 
 
-def budget_lock(budget_id: int, **options):
+def budget_lock(budget_id: int | None = None, **options):
     return _one("budgets.Budget", budget_id, **options)
 
 
-def request_lock(request_id: int, **options):
+def request_lock(request_id: int | None = None, **options):
     return _one("orders.ProductRequest", request_id, **options)
 
 
-def order_lock(order_id: int, **options):
+def order_lock(order_id: int | None = None, **options):
     return _one("orders.Order", order_id, **options)
 
 
@@ -101,8 +117,12 @@ def orders_lock(order_ids: Iterable[int] | None = None, **options) -> list:
     return _many("orders.Order", order_ids, **options)
 
 
-def shipment_lock(shipment_id: int, **options):
+def shipment_lock(shipment_id: int | None = None, **options):
     return _one("orders.Shipment", shipment_id, **options)
+
+
+def device_lock(device_id: int | None = None, **options):
+    return _one("devices.Device", device_id, **options)
 
 
 def devices_lock(device_ids: Iterable[int] | None = None, **options) -> list:
@@ -110,7 +130,7 @@ def devices_lock(device_ids: Iterable[int] | None = None, **options) -> list:
     return _many("devices.Device", device_ids, **options)
 
 
-def lease_lock(lease_id: int, **options):
+def lease_lock(lease_id: int | None = None, **options):
     return _one("leasing.Lease", lease_id, **options)
 
 
@@ -118,13 +138,17 @@ def leases_lock(lease_ids: Iterable[int] | None = None, **options) -> list:
     return _many("leasing.Lease", lease_ids, **options)
 
 
-def buyout_lock(buyout_id: int, **options):
+def buyouts_lock(buyout_ids: Iterable[int] | None = None, **options) -> list:
+    return _many("leasing.Buyout", buyout_ids, **options)
+
+
+def buyout_lock(buyout_id: int | None = None, **options):
     return _one("leasing.Buyout", buyout_id, **options)
 
 
-def payment_lock(payment_id: int, **options):
+def payment_lock(payment_id: int | None = None, **options):
     return _one("budgets.CardPayment", payment_id, **options)
 
 
-def refund_lock(refund_id: int, **options):
+def refund_lock(refund_id: int | None = None, **options):
     return _one("budgets.Refund", refund_id, **options)

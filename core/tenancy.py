@@ -102,6 +102,16 @@ class TenantScope:
         return rule if isinstance(rule, Rule) else None
 
 
+def acts_as_company_admin(actor: Any, company_id: int | None = None) -> bool:
+    """The one check of "may act as a company admin": a superuser, or a company admin (of
+    ``company_id`` when it is given)."""
+    if getattr(actor, "is_superuser", False):
+        return True
+    if getattr(actor, "role", None) != Role.COMPANY_ADMIN:
+        return False
+    return company_id is None or actor.company_id == company_id
+
+
 def sees_everything(user: Any) -> bool:
     return bool(getattr(user, "is_system", False) or getattr(user, "is_superuser", False))
 

@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.core.exceptions import FieldDoesNotExist
 from django.http import Http404
 
-from .tenancy import Role, visible
+from .tenancy import Role, acts_as_company_admin, visible
 
 
 class TenantScopedMixin:
@@ -166,9 +166,10 @@ class ObjectActionsAdmin(TenantAdmin):
         return TemplateResponse(request, "admin/object_action.html", context)
 
 
-def is_company_admin(request) -> bool:
-    """The request is a company admin's (or a superuser's)."""
-    return request.user.is_superuser or request.user.role == Role.COMPANY_ADMIN
+def is_company_admin(request, obj=None) -> bool:
+    """The request is a company admin's (or a superuser's). Takes ``obj`` so that it can
+    be an object button's ``allowed``."""
+    return acts_as_company_admin(request.user)
 
 
 def is_partner(request) -> bool:

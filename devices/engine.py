@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from companies.services import profiles_touch
 from core.bulk import insert_rows, update_rows
+from core.locks import devices_lock
 from core.tenancy import actor_name
 
 from .models import LABELS, TRANSITION_LABELS, Device, DeviceEvent, Source
@@ -130,13 +131,8 @@ def devices_walk(
     history: list[dict] = []
     who, actor_id = actor_name(actor), getattr(actor, "pk", None)
     with transaction.atomic():
-        locked = (
-            Device.objects.visible_to(actor)
-            .select_for_update(of=("self",))
-            .select_related("company")
-            .filter(pk__in=list(plans))
-            .order_by("pk")  # one lock order for everyone: no deadlocks between batches
-        )
+        # one lock order for everyone (by pk): no deadlocks between batches
+        locked = devices_lock(list(plans), actor=actor, related=["company"])
         by_id = {d.pk: d for d in locked}
         for pk, steps in plans.items():
             device = by_id.get(pk)

@@ -16,17 +16,11 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 
-from core.tenancy import Role
-from core.tenant_admin import ObjectAction, ObjectActionsAdmin, TenantAdmin
+from core.tenant_admin import ObjectAction, ObjectActionsAdmin, TenantAdmin, is_company_admin
 from devices.engine import TransitionRefused
 
 from . import selectors, services
 from .models import Buyout, Lease, LeasingArrangement
-
-
-def _company_admin(request, obj=None) -> bool:
-    user = request.user
-    return user.is_superuser or user.role == Role.COMPANY_ADMIN
 
 
 class OverdueFilter(admin.SimpleListFilter):
@@ -137,7 +131,7 @@ class LeaseAdmin(ObjectActionsAdmin):
                 "Record settlement",
                 self._settle,
                 form=SettlementForm,
-                allowed=lambda request, obj: _company_admin(request) and obj.is_open,
+                allowed=lambda request, obj: is_company_admin(request) and obj.is_open,
                 help_text="What the leasing company settled for a device leaving the fleet "
                 "early (lost, stolen, ...). A leased device can be removed once it is recorded.",
             )
@@ -239,7 +233,7 @@ class BuyoutAdmin(TenantAdmin):
 
     def get_actions(self, request):
         actions = super().get_actions(request)
-        if not _company_admin(request):
+        if not is_company_admin(request):
             actions.pop("export_payroll", None)
         return actions
 

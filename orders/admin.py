@@ -23,10 +23,6 @@ from orders.models import (
 )
 
 
-def _company_admin(request, obj=None) -> bool:
-    return is_company_admin(request)
-
-
 @admin.register(ProductRequest)
 class ProductRequestAdmin(ObjectActionsAdmin):
     list_display = ("__str__", "employee", "amount", "card_amount", "status", "created_at")
@@ -71,7 +67,7 @@ class ProductRequestAdmin(ObjectActionsAdmin):
                 "Approve",
                 self._approve,
                 form=NoteForm,
-                allowed=_company_admin,
+                allowed=is_company_admin,
                 help_text="The order goes to the partner and the reserved budget is committed.",
             ),
             ObjectAction(
@@ -79,7 +75,7 @@ class ProductRequestAdmin(ObjectActionsAdmin):
                 "Reject",
                 self._reject,
                 form=ReasonForm,
-                allowed=_company_admin,
+                allowed=is_company_admin,
                 danger=True,
                 help_text="The reserved budget is released, a card payment refunded, and the "
                 "employee gets your reason by e-mail.",

@@ -74,10 +74,6 @@ class OrderEventInline(TenantInline):
         return False
 
 
-def _company_admin(request, obj=None) -> bool:
-    return is_company_admin(request)
-
-
 @admin.register(Order)
 class OrderAdmin(ObjectActionsAdmin):
     list_display = (

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from companies.services import profiles_touch
 from core.bulk import update_rows
+from core.locks import shipment_lock
 from core.tenancy import SYSTEM
 from devices.engine import Outcome, devices_walk
 from devices.models import Device, Source, Transition, delivery_steps
@@ -348,7 +349,7 @@ def shipment_record_progress(
 ) -> Shipment:
     """Record what the carrier says about one shipment: its status wording, expected
     delivery and new scan events (events already recorded are ignored)."""
-    shipment = Shipment.objects.select_for_update().select_related("order").get(pk=shipment_id)
+    shipment = shipment_lock(shipment_id, related=["order"])
     report = ShipmentReport(
         status_text=status_text, expected_delivery=expected_delivery, events=list(events)
     )

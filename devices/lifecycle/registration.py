@@ -14,7 +14,8 @@ from django.utils import timezone
 
 from companies.models import User
 from companies.services import profiles_touch
-from core.tenancy import Role
+from core.locks import device_lock
+from core.tenancy import acts_as_company_admin
 from devices.engine import TransitionRefused, devices_create
 from devices.models import Device, DeviceStatus, Source
 from leasing.services import arrangement_for, lease_create
@@ -46,9 +47,7 @@ def device_register_manually(
 ) -> Device:
     """A company admin registers hardware bought outside Velory, or added to an order by
     the partner, so it appears in the employee's profile (marked as registered manually)."""
-    if getattr(actor, "role", None) != Role.COMPANY_ADMIN and not getattr(
-        actor, "is_superuser", False
-    ):
+    if not acts_as_company_admin(actor):
         raise TransitionRefused("Only a company admin can register hardware.")
     owner = User.objects.visible_to(actor).filter(company__isnull=False).get(pk=owner_id)
     if status not in REGISTRABLE_STATUSES:
@@ -110,11 +109,9 @@ def device_update_details(*, device_id: int, actor, **fields) -> Device:
     unknown = set(fields) - allowed
     if unknown:
         raise ValueError(f"Not editable here: {', '.join(sorted(unknown))}")
-    if getattr(actor, "role", None) != Role.COMPANY_ADMIN and not getattr(
-        actor, "is_superuser", False
-    ):
+    if not acts_as_company_admin(actor):
         raise TransitionRefused("Only a company admin can correct a device's details.")
-    device = Device.objects.visible_to(actor).select_for_update(of=("self",)).get(pk=device_id)
+    device = device_lock(device_id, actor=actor)
     for name, value in fields.items():
         setattr(device, name, value)
     device.save(update_fields=[*fields])

@@ -9,10 +9,11 @@ from decimal import ROUND_HALF_UP, Decimal
 from email.utils import formataddr, parseaddr
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 from companies.models import LeasingCompany, Partner
-from core.tenancy import Role
+from core.locks import lease_lock
 from devices.engine import (
     TransitionRefused,
 )
@@ -115,20 +116,8 @@ def buyout_price(lease: Lease, arrangement: LeasingArrangement | None = None) ->
     )
 
 
-def is_company_admin(actor, company_id: int) -> bool:
-    return bool(
-        getattr(actor, "is_superuser", False)
-        or (getattr(actor, "role", None) == Role.COMPANY_ADMIN and actor.company_id == company_id)
-    )
-
-
 def lease_lock_for(device: Device) -> Lease:
-    lease = (
-        Lease.objects.select_for_update(of=("self",))
-        .select_related("leasing_company", "partner")
-        .filter(device=device)
-        .first()
-    )
+    lease = lease_lock(filters=Q(device=device), related=["leasing_company", "partner"])
     if lease is None or not device.is_leased:
         raise TransitionRefused(
             f"{device.name} is not leased: there is no lease to return it to or buy it out of."

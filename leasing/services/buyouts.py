@@ -6,13 +6,14 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from budgets import services as budgets
 from budgets.models import CardPayment
 from budgets.payments import Card, CardDeclined, GatewayUnavailable, PaymentError, get_gateway
-from companies.services import profiles_touch
-from core.tenancy import SYSTEM, Role
+from core.locks import buyout_lock, buyouts_lock
+from core.tenancy import SYSTEM, acts_as_company_admin
 from devices.engine import (
     Outcome,
     TransitionRefused,
@@ -36,12 +37,14 @@ S = DeviceStatus
 
 def _own_pending_buyout(device_id: int, actor, *, lock: bool) -> tuple[Device, Buyout]:
     device = device_visible(device_id, actor)
-    query = Buyout.objects.filter(lease__device=device, status=Buyout.Status.PENDING)
-    if lock:
-        query = query.select_for_update(of=("self",))
+    pending = Q(lease__device=device, status=Buyout.Status.PENDING)
     # No join under the lock: a locked row re-read after another transaction's commit is
     # not re-joined, so its payment must be read by a statement of its own.
-    buyout = query.first() if lock else query.select_related("payment").first()
+    buyout = (
+        buyout_lock(filters=pending)
+        if lock
+        else Buyout.objects.filter(pending).select_related("payment").first()
+    )
     if buyout is None:
         if Buyout.objects.filter(lease__device=device, status=Buyout.Status.PAID).exists():
             raise BuyoutRefused(f"{device.name} is already bought out and paid for.")
@@ -117,7 +120,7 @@ def buyout_complete(*, buyout_id: int, actor=SYSTEM, note: str = "") -> Buyout:
     its lease closes. Called once the card is charged (or by an admin for a payment made
     outside Velory); twice changes nothing."""
     with transaction.atomic():
-        buyout = Buyout.objects.select_for_update().get(pk=buyout_id)
+        buyout = buyout_lock(buyout_id)
         if buyout.status == Buyout.Status.PAID:
             return buyout
         if buyout.status != Buyout.Status.PENDING:
@@ -161,7 +164,7 @@ def _complete(buyout: Buyout, note: str, actor=SYSTEM) -> Buyout:
         context={"device": lease.device, "buyout": buyout},
         dedup_key=f"lease_buyout_paid:{buyout.pk}",
     )
-    profiles_touch([lease.device.owner_id])
+    # Your Details is renewed by the engine: the device moved in this transaction.
     return buyout
 
 
@@ -185,30 +188,29 @@ def buyout_withdraw(*, device_id: int, actor, source: str = Source.WEB) -> Outco
         buyout.status = Buyout.Status.WITHDRAWN
         buyout.save(update_fields=["status"])
         Lease.objects.filter(pk=buyout.lease_id).update(choice="", chosen_at=None)
-        profiles_touch([device.owner_id])
-        return outcome
+        return outcome  # Your Details is renewed by the engine: the device moved
 
 
 def buyouts_for_payroll(*, actor, buyout_ids) -> list[Buyout]:
     """The paid salary-deduction buyouts among these not exported yet, for the company's
     payroll export (company admins only). Each is stamped exported by the same statement
     that picks it, so two exports never both list a deduction."""
-    if not (
-        getattr(actor, "is_superuser", False) or getattr(actor, "role", None) == Role.COMPANY_ADMIN
-    ):
+    if not acts_as_company_admin(actor):
         raise TransitionRefused("Only a company admin exports salary deductions.")
     with transaction.atomic():
-        ids = list(
-            Buyout.objects.visible_to(actor)
-            .select_for_update(of=("self",))
-            .filter(
-                pk__in=list(buyout_ids),
-                method=Buyout.Method.SALARY,
-                status=Buyout.Status.PAID,
-                payroll_exported_at__isnull=True,
+        ids = [
+            b.pk
+            for b in buyouts_lock(
+                buyout_ids,
+                actor=actor,
+                filters=Q(
+                    method=Buyout.Method.SALARY,
+                    status=Buyout.Status.PAID,
+                    payroll_exported_at__isnull=True,
+                ),
+                only=["pk"],
             )
-            .values_list("pk", flat=True)
-        )
+        ]
         Buyout.objects.filter(pk__in=ids, payroll_exported_at__isnull=True).update(
             payroll_exported_at=timezone.now()
         )

@@ -11,7 +11,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from companies.models import User
-from companies.services import profiles_touch
 from core.tenancy import SYSTEM
 from devices.engine import (
     Outcome,
@@ -107,7 +106,7 @@ def lease_choose(
                 context={"device": device, "lease": lease, "buyout": buyout},
                 dedup_key=f"lease_buyout_offer:{buyout.pk}",
             )
-        profiles_touch([device.owner_id])
+        # Your Details is renewed by the engine: the device moved in this transaction.
         return outcome
 
 

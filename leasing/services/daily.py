@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from companies.models import User
 from companies.services import profiles_touch
+from core.locks import leases_lock
 from devices.models import DeviceStatus
 from notifications.services import Message, notify_many
 
@@ -79,12 +80,9 @@ def _admins_by_company() -> dict[int, list[User]]:
 def _locked_leases(*conditions, **filters) -> list[Lease]:
     """The open leases matching ``filters``, locked (only the lease rows), with their
     device, owner, company and financier: one query."""
-    return list(
-        Lease.objects.open()
-        .filter(*conditions, **filters)
-        .select_related("device", "device__owner", "device__company", "leasing_company", "partner")
-        .select_for_update(of=("self",))
-        .order_by("pk")
+    return leases_lock(
+        within=Lease.objects.open().filter(*conditions, **filters),
+        related=["device", "device__owner", "device__company", "leasing_company", "partner"],
     )
 
 

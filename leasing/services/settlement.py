@@ -6,10 +6,12 @@ import logging
 from datetime import date
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from budgets import services as budgets
 from core.locks import lease_lock
+from core.tenancy import acts_as_company_admin
 from devices.engine import (
     TransitionRefused,
 )
@@ -18,7 +20,6 @@ from devices.models import Device, DeviceStatus
 from ..models import (
     Lease,
 )
-from .base import is_company_admin
 
 logger = logging.getLogger(__name__)
 S = DeviceStatus
@@ -33,9 +34,9 @@ def lease_record_settlement(
 ) -> Lease:
     """A company admin records what the leasing company settled for a device leaving the
     fleet early (lost, stolen, ...): needed before a leased device can be removed."""
-    lease = Lease.objects.visible_to(actor).select_for_update(of=("self",)).get(pk=lease_id)
+    lease = lease_lock(lease_id, actor=actor)
     device = Device.objects.get(pk=lease.device_id)
-    if not is_company_admin(actor, device.company_id):
+    if not acts_as_company_admin(actor, device.company_id):
         raise TransitionRefused("Only a company admin records a settlement.")
     # zero is a settlement too (the leasing company waives the rest)
     amount = budgets.clean_amount(amount, allow_zero=True)
@@ -48,5 +49,4 @@ def lease_record_settlement(
 
 def lease_lock_for_device(device_id: int) -> Lease | None:
     """The device's lease, locked (after the device: the lock order), or None."""
-    lease = Lease.objects.filter(device_id=device_id).values_list("pk", flat=True).first()
-    return lease_lock(lease, related=["leasing_company"]) if lease else None
+    return lease_lock(filters=Q(device_id=device_id), related=["leasing_company"])

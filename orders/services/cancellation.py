@@ -10,6 +10,7 @@ from django.db import transaction
 
 from budgets import services as budgets
 from budgets.models import ZERO, CardPayment
+from core.locks import order_lock
 from core.tenancy import SYSTEM, Role
 from devices.engine import TransitionRefused, devices_transition
 from devices.models import LABELS, WITH_PARTNER_STATUSES, Device, DeviceStatus, Source
@@ -66,12 +67,7 @@ def order_cancel(
     reason = reason.strip()
     if not reason and actor is not SYSTEM:
         raise ValidationError("Give a reason for the cancellation.")
-    order = (
-        Order.objects.visible_to(actor)
-        .select_for_update(of=("self",))
-        .select_related("employee", "partner")
-        .get(pk=order_id)
-    )
+    order = order_lock(order_id, actor=actor, related=["employee", "partner"])
     if not _may_cancel(actor, order):
         raise TransitionRefused("Only the partner or a company admin can cancel an order.")
     devices = Device.objects.filter(order=order).order_by("pk")

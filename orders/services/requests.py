@@ -17,6 +17,7 @@ from budgets.payments import Card, CardDeclined, CardToken, GatewayUnavailable, 
 from budgets.services import BudgetRefused
 from companies.models import User
 from companies.services import profiles_touch
+from core.locks import budget_lock, request_lock
 from core.tenancy import SYSTEM, Role
 from devices.engine import TransitionRefused
 from devices.models import Source
@@ -141,7 +142,7 @@ def request_submit(
             raise BudgetRefused(f"{first.message} Enter your card to continue.")
         token = get_gateway().tokenize(card)  # raises CardDeclined for a card that is not valid
     with transaction.atomic():
-        budget = Budget.objects.select_for_update().get(pk=first.budget.pk)
+        budget = budget_lock(first.budget.pk)
         quote = request_quote(employee=employee, product=product, budget=budget)
         if not quote.allowed or (quote.card_amount > 0 and token is None):
             raise BudgetRefused(
@@ -185,7 +186,7 @@ def request_submit(
                 purpose=f"{product.name} (request {request.number}), the part over your budget",
                 at=at,
             )
-        profiles_touch([employee.pk])
+        profiles_touch([employee.pk])  # a new request: the one place a request is created
     if payment is not None:
         try:
             budgets.payment_charge(payment.pk)
@@ -243,15 +244,14 @@ def _tell_admins(request: ProductRequest) -> None:
 
 @transaction.atomic
 def _fail_request(request_id: int, reason: str) -> None:
-    request = ProductRequest.objects.select_for_update().get(pk=request_id)
+    request = request_lock(request_id)
     if request.status != RequestStatus.PENDING:
         return
     request.fail_payment(by=None, description=reason)
-    request.save()
+    _request_saved(request)
     budgets.budget_release_request(
         request_id=request.pk, actor=SYSTEM, reason="Card payment failed."
     )
-    profiles_touch([request.employee_id])
 
 
 # Pending card charges one periodic run settles; each is a gateway call.
@@ -265,7 +265,7 @@ def _refund_if_dropped(request_id: int) -> None:
     """A charge that went through after its request was withdrawn or rejected (the
     gateway answered late) is refunded at once, under the same key as the withdrawal's
     refund: never twice."""
-    request = ProductRequest.objects.select_for_update().get(pk=request_id)
+    request = request_lock(request_id)
     if request.status in (RequestStatus.WITHDRAWN, RequestStatus.REJECTED):
         _refund_request_card(
             request,
@@ -299,13 +299,15 @@ def requests_settle_payments() -> dict[str, int]:
     return counts
 
 
+def _request_saved(request: ProductRequest) -> None:
+    """The one way a request's change is written: saved, and its employee's Your Details
+    (which lists requests) renewed."""
+    request.save()
+    profiles_touch([request.employee_id])
+
+
 def _lock_request(request_id: int, actor) -> ProductRequest:
-    return (
-        ProductRequest.objects.visible_to(actor)
-        .select_for_update(of=("self",))
-        .select_related("employee", "product", "partner")
-        .get(pk=request_id)
-    )
+    return request_lock(request_id, actor=actor, related=["employee", "product", "partner"])
 
 
 def _refund_request_card(request: ProductRequest, reason: str) -> Decimal:
@@ -336,10 +338,9 @@ def request_withdraw(*, request_id: int, actor) -> ProductRequest:
             "longer be withdrawn."
         )
     request.withdraw(by=actor, description="Withdrawn by the employee.")
-    request.save()
+    _request_saved(request)
     budgets.budget_release_request(request_id=request.pk, actor=actor, reason="Request withdrawn.")
     _refund_request_card(request, "Request withdrawn.")
-    profiles_touch([request.employee_id])
     return request
 
 
@@ -393,7 +394,7 @@ def request_approve(*, request_id: int, actor, note: str = "", at=None) -> Produ
     )
     request.approve(by=actor if getattr(actor, "pk", None) else None, description=note.strip())
     request.order = order
-    request.save()
+    _request_saved(request)
     if request.replaces_device_id:
         try:
             replaced = replacement_start(
@@ -439,10 +440,9 @@ def request_reject(*, request_id: int, actor, reason: str) -> ProductRequest:
             "waiting for approval can be rejected."
         )
     request.reject(by=actor if getattr(actor, "pk", None) else None, description=reason)
-    request.save()
+    _request_saved(request)
     released = budgets.budget_release_request(request_id=request.pk, actor=actor, reason=reason)
     refunded = _refund_request_card(request, f"Request rejected: {reason}")
-    profiles_touch([request.employee_id])
     notify(
         kind="request_rejected",
         recipient=request.employee,
