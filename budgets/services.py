@@ -68,13 +68,6 @@ def clean_amount(value, *, allow_negative: bool = False, allow_zero: bool = Fals
 # --- Reading ---------------------------------------------------------------------------------
 
 
-def budget_applicable(employee, category: str) -> Budget | None:
-    """The budget a product of this category is paid from: its category's own budget, else
-    the employee's overall one."""
-    budgets = {b.category: b for b in Budget.objects.filter(employee=employee)}
-    return budgets.get(category) or budgets.get("")
-
-
 def _balance(budget_id: int, *, request_id=None, order_id=None) -> dict[str, Decimal]:
     """What is still reserved for a request, or committed to an order, on a budget."""
     rows = BudgetEntry.objects.filter(budget_id=budget_id)
@@ -198,15 +191,6 @@ def _budget_of(*, request_id=None, order_id=None) -> int | None:
         else BudgetEntry.objects.filter(order_id=order_id)
     )
     return rows.values_list("budget_id", flat=True).first()
-
-
-def orders_with_budget(order_ids) -> set[int]:
-    """Which of these orders hold budget money (have ledger entries)."""
-    return set(
-        BudgetEntry.objects.filter(order_id__in=list(order_ids))
-        .values_list("order_id", flat=True)
-        .distinct()
-    )
 
 
 def budget_commit(*, request_id: int, order_id: int, actor, at=None) -> None:

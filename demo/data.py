@@ -356,8 +356,8 @@ def _line(product: Product) -> orders.LineSpec:
 def _order(employee, partner, product, days_ago: float) -> tuple[Order, list[int]]:
     """An order made directly (hardware from before the company used budgets)."""
     order = orders.order_create(
-        employee=employee,
-        partner=partner,
+        employee_id=employee.pk,
+        partner_id=partner.pk,
         lines=[_line(product)],
         delivery_address=employee.delivery_address,
         actor=SYSTEM,

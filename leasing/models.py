@@ -12,11 +12,15 @@ from django.db import models
 from django.utils import timezone
 
 from core.tenancy import TenantQuerySet, TenantScope, by_company, by_partner, by_user
+from devices.models import DeviceStatus
 
 # A lease's end is announced this many days before it, once each.
 END_THRESHOLDS = (90, 60, 30)
 # A return is reminded this many days before its deadline (and once the day after it).
 RETURN_REMINDER_DAYS = 7
+
+# A leased device in one of these may still be returned or bought out.
+CHOOSABLE = frozenset({DeviceStatus.RECEIVED, DeviceStatus.ACTIVE})
 
 
 class ReturnSender(models.TextChoices):

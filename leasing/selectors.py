@@ -9,9 +9,11 @@ from django.db.models import Count, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
+from companies.models import User
 from core.dates import add_months
+from devices.models import Device
 
-from .models import Lease
+from .models import CHOOSABLE, Lease
 
 
 def _money(value) -> Decimal:
@@ -56,3 +58,19 @@ def lease_forecast(user, today: date | None = None, months: int = 12) -> list[di
             }
         )
     return out
+
+
+def replacement_candidates(employee: User, category: str) -> list[Device]:
+    """The employee's leased devices of this category that a leased replacement would
+    take the place of (received or in use, lease open)."""
+    return list(
+        Device.objects.filter(
+            owner=employee,
+            category=category,
+            is_leased=True,
+            status__in=CHOOSABLE,
+            lease__status=Lease.Status.ACTIVE,
+        )
+        .select_related("lease")
+        .order_by("lease__ends_on")
+    )

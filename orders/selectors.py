@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.db.models import Prefetch
 
+from budgets.models import ZERO, Budget
+from budgets.selectors import budget_applicable
+from companies.models import User
 from devices.models import (
     FINAL_STATUSES,
     LABELS,
@@ -17,7 +21,7 @@ from devices.models import (
     DeviceStatus,
 )
 
-from .models import Order, OrderEvent, Shipment, ShipmentEvent
+from .models import Order, OrderEvent, Product, Shipment, ShipmentEvent
 
 S = DeviceStatus
 
@@ -94,4 +98,79 @@ def order_tracking_for(user, order_id: int) -> Order:
             ),
         )
         .get(pk=order_id)
+    )
+
+
+@dataclass(frozen=True)
+class Quote:
+    """How a request for a product would be paid, as the request form explains it."""
+
+    amount: Decimal
+    currency: str
+    budget: Budget | None
+    available: Decimal
+    budget_amount: Decimal
+    card_amount: Decimal
+    allowed: bool
+    message: str = ""
+
+    @property
+    def fits(self) -> bool:
+        return self.allowed and self.card_amount == 0
+
+
+def request_quote(*, employee: User, product: Product, budget: Budget | None = None) -> Quote:
+    """Paid from the budget when it fits; the rest by card where the company allows it;
+    otherwise refused, with the reason."""
+    budget = budget or budget_applicable(employee, product.category)
+    amount, currency = product.price, product.currency
+    if budget is None:
+        return Quote(
+            amount,
+            currency,
+            None,
+            ZERO,
+            ZERO,
+            ZERO,
+            False,
+            "You have no hardware budget for this yet. Ask your company admin.",
+        )
+    available = max(budget.available, ZERO)
+    if currency != budget.currency:
+        return Quote(
+            amount,
+            currency,
+            budget,
+            available,
+            ZERO,
+            ZERO,
+            False,
+            f"This product is priced in {currency} and your budget is in "
+            f"{budget.currency}; ask your company admin.",
+        )
+    if amount <= available:
+        return Quote(amount, currency, budget, available, amount, ZERO, True)
+    if employee.company.card_payments_allowed:
+        over = amount - available
+        if available > 0:
+            how = (
+                f"{available} {currency} comes from your budget and the remaining {over} "
+                f"{currency} is charged to your card."
+            )
+        else:
+            how = (
+                f"Your {budget.category_label.lower()} budget has nothing left, so the full "
+                f"{over} {currency} is charged to your card."
+            )
+        return Quote(amount, currency, budget, available, available, over, True, how)
+    return Quote(
+        amount,
+        currency,
+        budget,
+        available,
+        ZERO,
+        ZERO,
+        False,
+        f"This costs {amount} {currency} and you have {available} {currency} available "
+        f"in your {budget.category_label.lower()} budget.",
     )

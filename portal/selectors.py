@@ -12,11 +12,10 @@ from django.utils import timezone
 from budgets.models import Budget, BudgetEntry, CardPayment, Refund
 from companies.models import Partner, User
 from devices.models import LABELS, TONE, Category, Device, DeviceEvent, DeviceStatus
-from leasing.models import Buyout, Lease, LeasingArrangement
-from leasing.services import CHOOSABLE, buyout_price, return_party
+from leasing.models import CHOOSABLE, Buyout, Lease, LeasingArrangement
+from leasing.services import buyout_price, return_party
 from orders.models import Product, ProductRequest, RequestStatus, order_number
-from orders.selectors import OrderStatus, order_is_open, order_status
-from orders.services import request_quote
+from orders.selectors import OrderStatus, order_is_open, order_status, request_quote
 
 S = DeviceStatus
 

@@ -21,9 +21,16 @@ from devices import lifecycle
 from devices.engine import Result, TransitionRefused, refusal_message
 from devices.models import IN_TRANSIT_STATUSES, WITH_PARTNER_STATUSES, Category, Device
 from leasing import services as leasing
+from leasing.selectors import replacement_candidates
 from orders import services as order_services
 from orders.models import Order, Product, ProductRequest
-from orders.selectors import order_detail_for, order_is_updatable, order_status, order_tracking_for
+from orders.selectors import (
+    order_detail_for,
+    order_is_updatable,
+    order_status,
+    order_tracking_for,
+    request_quote,
+)
 
 from . import selectors
 from .forms import CardForm, MarkReceivedForm, OrderDetailsForm, RequestForm
@@ -298,11 +305,9 @@ def product_detail(request, product_id: int):
         )
     except Product.DoesNotExist:
         raise Http404("No such product") from None
-    quote = order_services.request_quote(employee=user, product=product)
+    quote = request_quote(employee=user, product=product)
     needs_card = quote.allowed and quote.card_amount > 0
-    replaceable = (
-        leasing.replacement_candidates(user, product.category) if product.is_leased else []
-    )
+    replaceable = replacement_candidates(user, product.category) if product.is_leased else []
     form = RequestForm(
         request.POST or None,
         needs_card=needs_card,

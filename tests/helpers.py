@@ -40,8 +40,8 @@ def place_order(tenant, *, employee=None, items=1, name="ThinkPad T14", leased=F
     """An order for ``items`` devices, created as an approval would create it."""
     employee = employee or tenant.employee
     return orders.order_create(
-        employee=employee,
-        partner=tenant.partner,
+        employee_id=employee.pk,
+        partner_id=tenant.partner.pk,
         lines=[
             orders.LineSpec(
                 name=name,

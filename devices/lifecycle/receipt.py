@@ -10,7 +10,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from budgets.services import budget_spend, orders_with_budget
+from budgets.selectors import orders_with_budget
+from budgets.services import budget_spend
 from devices.engine import Outcome, device_transition
 from devices.models import IN_TRANSIT_STATUSES, WITH_PARTNER_STATUSES, Device, Source, Transition
 from leasing.services import leases_open

@@ -6,8 +6,8 @@ employee's choice at its end (``choice``), the return (``returns``), the buyout
 Every status change goes through the device engine (``devices.engine``); every mail through
 the outbox, with a dedup key, so a retry or a second run sends nothing twice."""
 
+from ..models import CHOOSABLE
 from .base import (
-    CHOOSABLE,
     BuyoutRefused,
     Party,
     arrangement_for,
@@ -25,7 +25,7 @@ from .buyouts import (
     buyouts_for_payroll,
     buyouts_settle_payments,
 )
-from .choice import lease_choose, replacement_candidates, replacement_start
+from .choice import lease_choose, replacement_start
 from .daily import DailyReport, leases_daily
 from .opening import lease_create, leases_open
 from .returns import trade_ins_confirm
@@ -52,7 +52,6 @@ __all__ = [
     "leases_close",
     "leases_daily",
     "leases_open",
-    "replacement_candidates",
     "replacement_start",
     "residual",
     "return_party",

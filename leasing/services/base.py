@@ -28,9 +28,6 @@ from ..models import (
 logger = logging.getLogger(__name__)
 S = DeviceStatus
 
-# A leased device in one of these may still be returned or bought out.
-CHOOSABLE = frozenset({S.RECEIVED, S.ACTIVE})
-
 
 class BuyoutRefused(Exception):
     """A buyout that cannot be made or paid: the message says why, for the user."""

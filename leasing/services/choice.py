@@ -10,7 +10,6 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from companies.models import User
 from core.tenancy import SYSTEM
 from devices.engine import (
     Outcome,
@@ -22,12 +21,12 @@ from devices.models import Device, DeviceStatus, Source
 from notifications.services import notify
 
 from ..models import (
+    CHOOSABLE,
     Buyout,
     Lease,
     LeasingArrangement,
 )
 from .base import (
-    CHOOSABLE,
     arrangement_for,
     buyout_price,
     device_visible,
@@ -124,22 +123,6 @@ def _mail_return_instructions(lease: Lease, device: Device, arrangement) -> None
         dedup_key=f"lease_return:{lease.pk}:{lease.chosen_at:%Y%m%d%H%M%S}",
         from_email=party.from_email,
         reply_to=party.email,
-    )
-
-
-def replacement_candidates(employee: User, category: str) -> list[Device]:
-    """The employee's leased devices of this category that a leased replacement would
-    take the place of (received or in use, lease open)."""
-    return list(
-        Device.objects.filter(
-            owner=employee,
-            category=category,
-            is_leased=True,
-            status__in=CHOOSABLE,
-            lease__status=Lease.Status.ACTIVE,
-        )
-        .select_related("lease")
-        .order_by("lease__ends_on")
     )
 
 

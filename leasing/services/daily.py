@@ -19,13 +19,14 @@ from devices.models import DeviceStatus
 from notifications.services import Message, notify_many
 
 from ..models import (
+    CHOOSABLE,
     END_THRESHOLDS,
     RETURN_REMINDER_DAYS,
     Lease,
     LeaseNotice,
     LeasingArrangement,
 )
-from .base import CHOOSABLE, return_party
+from .base import return_party
 
 logger = logging.getLogger(__name__)
 S = DeviceStatus

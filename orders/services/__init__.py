@@ -4,9 +4,7 @@ Import them from here."""
 from .cancellation import Cancellation, order_cancel
 from .orders import LineSpec, order_create, order_event, order_place_later, order_update_details
 from .requests import (
-    Quote,
     request_approve,
-    request_quote,
     request_reject,
     request_submit,
     request_withdraw,
@@ -16,14 +14,12 @@ from .requests import (
 __all__ = [
     "Cancellation",
     "LineSpec",
-    "Quote",
     "order_cancel",
     "order_create",
     "order_event",
     "order_place_later",
     "order_update_details",
     "request_approve",
-    "request_quote",
     "request_reject",
     "request_submit",
     "request_withdraw",

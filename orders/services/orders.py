@@ -68,8 +68,8 @@ def order_event(order: Order, actor, kind: str, message: str, data=None, at=None
 @transaction.atomic
 def order_create(
     *,
-    employee: User,
-    partner: Partner,
+    employee_id: int,
+    partner_id: int,
     lines: list[LineSpec],
     delivery_address: str,
     note: str = "",
@@ -81,6 +81,8 @@ def order_create(
     partner. Called when a request is approved (and by the demo data)."""
     if not lines:
         raise ValidationError("An order needs at least one item.")
+    employee = User.objects.select_related("company").get(pk=employee_id)
+    partner = Partner.objects.get(pk=partner_id)
     if employee.company_id is None:
         raise ValidationError("Only an employee of a company can receive an order.")
     if not partner.companies.filter(pk=employee.company_id).exists():

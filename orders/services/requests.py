@@ -4,7 +4,6 @@ the company allows), withdraw, approve (which makes the order) and reject."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -12,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from budgets import services as budgets
-from budgets.models import ZERO, Budget, CardPayment
+from budgets.models import ZERO, CardPayment
 from budgets.payments import Card, CardDeclined, CardToken, GatewayUnavailable, get_gateway
 from budgets.services import BudgetRefused
 from companies.models import User
@@ -21,88 +20,15 @@ from core.locks import budget_lock, request_lock
 from core.tenancy import SYSTEM, Role
 from devices.engine import TransitionRefused
 from devices.models import Source
-from leasing.services import replacement_candidates, replacement_start
+from leasing.selectors import replacement_candidates
+from leasing.services import replacement_start
 from notifications.services import Message, notify, notify_many
 
 from ..models import OrderEvent, Product, ProductRequest, RequestStatus
+from ..selectors import request_quote
 from .orders import LineSpec, order_create, order_event
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Quote:
-    """How a request for a product would be paid, as the request form explains it."""
-
-    amount: Decimal
-    currency: str
-    budget: Budget | None
-    available: Decimal
-    budget_amount: Decimal
-    card_amount: Decimal
-    allowed: bool
-    message: str = ""
-
-    @property
-    def fits(self) -> bool:
-        return self.allowed and self.card_amount == 0
-
-
-def request_quote(*, employee: User, product: Product, budget: Budget | None = None) -> Quote:
-    """Paid from the budget when it fits; the rest by card where the company allows it;
-    otherwise refused, with the reason."""
-    budget = budget or budgets.budget_applicable(employee, product.category)
-    amount, currency = product.price, product.currency
-    if budget is None:
-        return Quote(
-            amount,
-            currency,
-            None,
-            ZERO,
-            ZERO,
-            ZERO,
-            False,
-            "You have no hardware budget for this yet. Ask your company admin.",
-        )
-    available = max(budget.available, ZERO)
-    if currency != budget.currency:
-        return Quote(
-            amount,
-            currency,
-            budget,
-            available,
-            ZERO,
-            ZERO,
-            False,
-            f"This product is priced in {currency} and your budget is in "
-            f"{budget.currency}; ask your company admin.",
-        )
-    if amount <= available:
-        return Quote(amount, currency, budget, available, amount, ZERO, True)
-    if employee.company.card_payments_allowed:
-        over = amount - available
-        if available > 0:
-            how = (
-                f"{available} {currency} comes from your budget and the remaining {over} "
-                f"{currency} is charged to your card."
-            )
-        else:
-            how = (
-                f"Your {budget.category_label.lower()} budget has nothing left, so the full "
-                f"{over} {currency} is charged to your card."
-            )
-        return Quote(amount, currency, budget, available, available, over, True, how)
-    return Quote(
-        amount,
-        currency,
-        budget,
-        available,
-        ZERO,
-        ZERO,
-        False,
-        f"This costs {amount} {currency} and you have {available} {currency} available "
-        f"in your {budget.category_label.lower()} budget.",
-    )
 
 
 def _company_admins(company_id: int) -> list[User]:
@@ -372,8 +298,8 @@ def request_approve(*, request_id: int, actor, note: str = "", at=None) -> Produ
             raise TransitionRefused("The card payment for this request is not confirmed yet.")
     product = request.product
     order = order_create(
-        employee=request.employee,
-        partner=request.partner,
+        employee_id=request.employee_id,
+        partner_id=request.partner_id,
         lines=[
             LineSpec(
                 name=request.name,
@@ -453,9 +379,7 @@ def request_reject(*, request_id: int, actor, reason: str) -> ProductRequest:
 
 
 __all__ = [
-    "Quote",
     "request_approve",
-    "request_quote",
     "request_reject",
     "request_submit",
     "request_withdraw",

@@ -85,8 +85,8 @@ def world(acme, globex, superuser):
     )
     for tenant in (acme, globex):
         orders.order_create(
-            employee=tenant.employee,
-            partner=shared,
+            employee_id=tenant.employee.pk,
+            partner_id=shared.pk,
             lines=[orders.LineSpec("USB-C dock", "accessory", Decimal("99.00"), "EUR")],
             delivery_address="Storgatan 1",
         )

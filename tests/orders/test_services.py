@@ -37,8 +37,8 @@ def test_order_makes_one_ordered_device_per_unit_and_tells_the_partner(acme, aft
 def test_partner_must_serve_the_company(acme, globex):
     with pytest.raises(ValidationError, match="does not serve"):
         services.order_create(
-            employee=acme.employee,
-            partner=globex.partner,
+            employee_id=acme.employee.pk,
+            partner_id=globex.partner.pk,
             lines=[services.LineSpec("X", "laptop", 1, "EUR")],
             delivery_address="x",
         )

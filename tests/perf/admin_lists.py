@@ -49,8 +49,8 @@ def seed():
         have = Device.objects.filter(company=company, partner=partner).count()
         while have < PER_COMPANY:
             order = orders.order_create(
-                employee=employee,
-                partner=partner,
+                employee_id=employee.pk,
+                partner_id=partner.pk,
                 lines=[orders.LineSpec("Laptop", "laptop", 999, "EUR", quantity=ITEMS_PER_ORDER)],
                 delivery_address="Benchgatan 1",
                 actor=SYSTEM,

@@ -86,8 +86,8 @@ def seed() -> dict:
         while have < size:
             batch = min(10, size - have)
             order = orders.order_create(
-                employee=user,
-                partner=partner,
+                employee_id=user.pk,
+                partner_id=partner.pk,
                 lines=[orders.LineSpec(f"Laptop {have}", "laptop", 1299, "EUR", quantity=batch)],
                 delivery_address="Benchgatan 1",
                 actor=SYSTEM,
