@@ -9,17 +9,19 @@ from django.contrib import messages
 from core.tenant_admin import ReasonForm
 from devices.engine import Result
 from devices.lifecycle import NEEDS_REASON, NEEDS_SHIPMENT
-from devices.models import TRANSITION_LABELS
+from devices.models import TRANSITION_LABELS, Transition
+
+T = Transition
 
 # Transitions an admin page offers: receipt belongs to the employee in the portal.
-ADMIN_TRANSITIONS = [name for name in TRANSITION_LABELS if name != "mark_received"]
+ADMIN_TRANSITIONS = [name for name in TRANSITION_LABELS if name != T.MARK_RECEIVED]
 # Status changes that only mean something for a leased device.
 LEASE_TRANSITIONS = {
-    "request_buyout",
-    "withdraw_buyout",
-    "complete_buyout",
-    "start_trade_in",
-    "confirm_trade_in",
+    T.REQUEST_BUYOUT,
+    T.WITHDRAW_BUYOUT,
+    T.COMPLETE_BUYOUT,
+    T.START_TRADE_IN,
+    T.CONFIRM_TRADE_IN,
 }
 
 

@@ -21,12 +21,14 @@ from companies.models import Company, LeasingCompany, Partner, User
 from core.tenancy import SYSTEM, Role
 from devices import lifecycle
 from devices.engine import device_transition
-from devices.models import Category, Device, Source
+from devices.models import Category, Device, Source, Transition
 from leasing.models import LeasingArrangement, ReturnSender
 from leasing.services import leases_daily
 from orders import services as orders
 from orders.models import Acquisition, DispatchStatus, Order, Product
 from partners.models import Adapter, DistributorConnection
+
+T = Transition
 
 DEMO_PASSWORD = "velory-demo"
 
@@ -419,7 +421,7 @@ def _hardware_anna(report, people, nordic, lease_co, catalogue) -> None:
     _, ids = _order(anna, nordic, product, days_ago=1058)
     lifecycle.devices_advance(
         device_ids=ids,
-        transition="start_preparing",
+        transition=T.START_PREPARING,
         actor=staff,
         source=Source.ADMIN,
         at=_ago(1057),
@@ -437,7 +439,7 @@ def _hardware_anna(report, people, nordic, lease_co, catalogue) -> None:
     anna_receive(anna, ids[0], serial="PF-4XK2M9", on=timezone.localdate(_ago(1050)))
     device_transition(
         device_id=ids[0],
-        transition="activate",
+        transition=T.ACTIVATE,
         actor=admin,
         source=Source.ADMIN,
         note="Enrolled in device management.",
@@ -448,7 +450,7 @@ def _hardware_anna(report, people, nordic, lease_co, catalogue) -> None:
     # Delivered, waiting for Anna to mark it received.
     _, order, ids = _requested(anna, admin, catalogue["Dell UltraSharp 27 4K"], days_ago=9)
     lifecycle.devices_advance(
-        device_ids=ids, transition="start_preparing", actor=staff, source=Source.ADMIN, at=_ago(8)
+        device_ids=ids, transition=T.START_PREPARING, actor=staff, source=Source.ADMIN, at=_ago(8)
     )
     lifecycle.devices_ship(
         device_ids=ids,
@@ -473,10 +475,10 @@ def _hardware_anna(report, people, nordic, lease_co, catalogue) -> None:
     # Shipped, with a tracking number and carrier scans.
     _, order, ids = _requested(anna, admin, catalogue["Jabra Evolve2 65"], days_ago=6)
     lifecycle.devices_advance(
-        device_ids=ids, transition="acknowledge", actor=staff, source=Source.ADMIN, at=_ago(5.8)
+        device_ids=ids, transition=T.ACKNOWLEDGE, actor=staff, source=Source.ADMIN, at=_ago(5.8)
     )
     lifecycle.devices_advance(
-        device_ids=ids, transition="start_preparing", actor=staff, source=Source.ADMIN, at=_ago(5)
+        device_ids=ids, transition=T.START_PREPARING, actor=staff, source=Source.ADMIN, at=_ago(5)
     )
     lifecycle.devices_ship(
         device_ids=ids,
@@ -501,10 +503,10 @@ def _hardware_anna(report, people, nordic, lease_co, catalogue) -> None:
     # Preparing at the partner: the order is locked.
     _, _, ids = _requested(anna, admin, catalogue["MacBook Pro 14 M4"], days_ago=3)
     lifecycle.devices_advance(
-        device_ids=ids, transition="acknowledge", actor=staff, source=Source.ADMIN, at=_ago(2.9)
+        device_ids=ids, transition=T.ACKNOWLEDGE, actor=staff, source=Source.ADMIN, at=_ago(2.9)
     )
     lifecycle.devices_advance(
-        device_ids=ids, transition="start_preparing", actor=staff, source=Source.ADMIN, at=_ago(1)
+        device_ids=ids, transition=T.START_PREPARING, actor=staff, source=Source.ADMIN, at=_ago(1)
     )
 
     # Not started, paid 800 from the phone budget and 199 by Anna's card.
@@ -513,7 +515,7 @@ def _hardware_anna(report, people, nordic, lease_co, catalogue) -> None:
     )
     _, _, ids = _requested(anna, admin, catalogue["iPhone 16"], days_ago=1, card=visa)
     lifecycle.devices_advance(
-        device_ids=ids, transition="acknowledge", actor=staff, source=Source.ADMIN, at=_ago(0.5)
+        device_ids=ids, transition=T.ACKNOWLEDGE, actor=staff, source=Source.ADMIN, at=_ago(0.5)
     )
 
     # Waiting for approval.
@@ -543,7 +545,7 @@ def _hardware_olli(report, people, baltic, catalogue) -> None:
     _budget(olli, "3000.00", months=36, started_days_ago=100)
     _, _, ids = _requested(olli, admin, catalogue["HP EliteBook 840"], days_ago=20)
     lifecycle.devices_advance(
-        device_ids=ids, transition="start_preparing", actor=staff, source=Source.ADMIN, at=_ago(18)
+        device_ids=ids, transition=T.START_PREPARING, actor=staff, source=Source.ADMIN, at=_ago(18)
     )
     lifecycle.devices_ship(
         device_ids=ids, actor=staff, source=Source.ADMIN, carrier="Itella", at=_ago(15)
@@ -551,7 +553,7 @@ def _hardware_olli(report, people, baltic, catalogue) -> None:
     lifecycle.devices_deliver(device_ids=ids, actor=staff, source=Source.ADMIN, at=_ago(13))
     _, _, ids = _requested(olli, admin, catalogue["Samsung Galaxy S25"], days_ago=4)
     lifecycle.devices_advance(
-        device_ids=ids, transition="start_preparing", actor=staff, source=Source.ADMIN, at=_ago(2)
+        device_ids=ids, transition=T.START_PREPARING, actor=staff, source=Source.ADMIN, at=_ago(2)
     )
     report.add("Olli's hardware")
 

@@ -33,12 +33,15 @@ from devices.models import (
     Device,
     DeviceEvent,
     DeviceStatus,
+    Source,
+    Transition,
 )
 from leasing.models import Lease
 from orders.models import Order, WorkQueueDevice, order_number
 
 from ..forms import ShipForm, apply_kwargs, form_for, offered, report
 
+T = Transition
 S = DeviceStatus
 
 
@@ -166,7 +169,7 @@ class TransitionActionsMixin:
         devices = list(queryset.select_related("owner", "company").order_by("order_id", "pk"))
         names = {d.pk: f"{device_name(d)}, {d.company}" for d in devices}
         form_class = form_for(transition)
-        if transition == "ship":
+        if transition == T.SHIP:
             return self._bulk_ship(request, devices, names)
         if form_class is not None and "apply" not in request.POST:
             return self._intermediate(request, transition, devices, form_class())
@@ -181,7 +184,7 @@ class TransitionActionsMixin:
                 transition=transition,
                 device_ids=[d.pk for d in devices],
                 actor=request.user,
-                source="admin",
+                source=Source.ADMIN,
                 **apply_kwargs(transition, data),
             )
         except (ValidationError, TransitionRefused) as refusal:
@@ -216,18 +219,18 @@ class TransitionActionsMixin:
         }
         parcels = [(order_id, by_order[order_id], forms_[order_id]) for order_id in by_order]
         if "apply" not in request.POST or not all(f.is_valid() for f in forms_.values()):
-            return self._intermediate(request, "ship", devices, None, parcels)
+            return self._intermediate(request, T.SHIP, devices, None, parcels)
         shipments = {
-            order_id: apply_kwargs("ship", form.cleaned_data) for order_id, form in forms_.items()
+            order_id: apply_kwargs(T.SHIP, form.cleaned_data) for order_id, form in forms_.items()
         }
         outcomes = lifecycle.devices_apply(
-            transition="ship",
+            transition=T.SHIP,
             device_ids=[d.pk for d in devices],
             actor=request.user,
-            source="admin",
+            source=Source.ADMIN,
             shipments=shipments,
         )
-        report(request, "ship", outcomes, names)
+        report(request, T.SHIP, outcomes, names)
         return None
 
 
@@ -314,7 +317,7 @@ class DeviceAdmin(TransitionActionsMixin, ObjectActionsAdmin):
                 transition=transition,
                 device_ids=[obj.pk],
                 actor=request.user,
-                source="admin",
+                source=Source.ADMIN,
                 **apply_kwargs(transition, data),
             )
             if outcome.result in (Result.REFUSED, Result.NOT_FOUND):
@@ -328,7 +331,7 @@ class DeviceAdmin(TransitionActionsMixin, ObjectActionsAdmin):
             TRANSITION_LABELS[transition],
             run,
             form=form_for(transition),
-            danger=transition in ("cancel", "remove"),
+            danger=transition in (T.CANCEL, T.REMOVE),
         )
 
     # -- registration ------------------------------------------------------------------------
@@ -454,13 +457,13 @@ class WorkQueueAdmin(TransitionActionsMixin, ObjectActionsAdmin):
     search_fields = ("name", "owner__full_name", "owner__email")
     ordering = ("status_changed_at", "pk")
     bulk_transitions = (
-        "acknowledge",
-        "start_preparing",
-        "put_on_hold",
-        "backorder",
-        "ship",
-        "deliver",
-        "confirm_trade_in",
+        T.ACKNOWLEDGE,
+        T.START_PREPARING,
+        T.PUT_ON_HOLD,
+        T.BACKORDER,
+        T.SHIP,
+        T.DELIVER,
+        T.CONFIRM_TRADE_IN,
     )
     actions = []
     list_display_links = None

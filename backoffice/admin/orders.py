@@ -15,7 +15,7 @@ from core.tenant_admin import (
 )
 from devices.engine import Result, TransitionRefused, available_transitions
 from devices.lifecycle import devices_apply
-from devices.models import TRANSITION_LABELS, Device
+from devices.models import TRANSITION_LABELS, Device, Source, Transition
 from orders.models import (
     DispatchStatus,
     Order,
@@ -28,6 +28,8 @@ from orders.selectors import order_status
 from partners.services import order_place_retry
 
 from ..forms import ADMIN_TRANSITIONS, apply_kwargs, form_for, offered
+
+T = Transition
 
 
 class OrderLineInline(TenantInline):
@@ -162,7 +164,7 @@ class OrderAdmin(ObjectActionsAdmin):
             ids = by_transition.get(name)
             if not ids:
                 continue
-            label = "Cancel order" if name == "cancel" else TRANSITION_LABELS[name]
+            label = "Cancel order" if name == T.CANCEL else TRANSITION_LABELS[name]
             if len(devices) > 1:
                 label += f" ({len(ids)} of {len(devices)} items)"
             actions.append(
@@ -171,8 +173,8 @@ class OrderAdmin(ObjectActionsAdmin):
                     label,
                     self._runner(name, ids),
                     form=form_for(name),
-                    danger=name == "cancel",
-                    help_text=CANCEL_HELP if name == "cancel" else "",
+                    danger=name == T.CANCEL,
+                    help_text=CANCEL_HELP if name == T.CANCEL else "",
                 )
             )
         return actions
@@ -187,7 +189,7 @@ class OrderAdmin(ObjectActionsAdmin):
                 transition=transition,
                 device_ids=ids,
                 actor=request.user,
-                source="admin",
+                source=Source.ADMIN,
                 **apply_kwargs(transition, data),
             )
             refused = [
@@ -197,7 +199,7 @@ class OrderAdmin(ObjectActionsAdmin):
             if refused and not done:
                 raise TransitionRefused(" ".join(dict.fromkeys(refused)))
             message = f"{TRANSITION_LABELS[transition]}: done for {done} of {len(outcomes)} items."
-            if transition == "cancel" and is_company_admin(request):  # money is theirs to see
+            if transition == T.CANCEL and is_company_admin(request):  # money is theirs to see
                 message += " " + _money_message(obj)
             return message + (" Refused: " + " ".join(dict.fromkeys(refused)) if refused else "")
 

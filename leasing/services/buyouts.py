@@ -19,7 +19,7 @@ from devices.engine import (
     TransitionRefused,
     device_transition,
 )
-from devices.models import Device, DeviceStatus, Source
+from devices.models import Device, DeviceStatus, Source, Transition
 from notifications.services import notify
 
 from ..models import (
@@ -28,6 +28,7 @@ from ..models import (
 )
 from .base import BuyoutRefused, device_visible, leases_close_now
 
+T = Transition
 logger = logging.getLogger(__name__)
 S = DeviceStatus
 
@@ -147,7 +148,7 @@ def _complete(buyout: Buyout, note: str, actor=SYSTEM) -> Buyout:
     lease = Lease.objects.select_related("device", "device__owner").get(pk=buyout.lease_id)
     device_transition(
         device_id=lease.device_id,
-        transition="complete_buyout",
+        transition=T.COMPLETE_BUYOUT,
         actor=actor,
         source=Source.SYSTEM if actor is SYSTEM else Source.ADMIN,
         note=note,
@@ -180,7 +181,7 @@ def buyout_withdraw(*, device_id: int, actor, source: str = Source.WEB) -> Outco
             raise BuyoutRefused("The buyout is paid: it can no longer be withdrawn.")
         outcome = device_transition(
             device_id=device.pk,
-            transition="withdraw_buyout",
+            transition=T.WITHDRAW_BUYOUT,
             actor=actor,
             source=source,
             note="Buyout withdrawn before payment.",

@@ -17,7 +17,7 @@ from devices.engine import (
     TransitionRefused,
     device_transition,
 )
-from devices.models import Device, DeviceStatus, Source
+from devices.models import Device, DeviceStatus, Source, Transition
 from notifications.services import notify
 
 from ..models import (
@@ -34,6 +34,7 @@ from .base import (
     return_party,
 )
 
+T = Transition
 logger = logging.getLogger(__name__)
 S = DeviceStatus
 
@@ -74,7 +75,7 @@ def lease_choose(
                 "chosen for a device that is Received or Active."
             )
         arrangement = arrangement_for(device.company_id, lease.leasing_company_id)
-        transition = "start_trade_in" if choice == Lease.Choice.RETURN else "request_buyout"
+        transition = T.START_TRADE_IN if choice == Lease.Choice.RETURN else T.REQUEST_BUYOUT
         outcome = device_transition(
             device_id=device.pk,
             transition=transition,

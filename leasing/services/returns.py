@@ -10,7 +10,7 @@ from django.utils import timezone
 from devices.engine import (
     devices_transition,
 )
-from devices.models import DeviceStatus, Source
+from devices.models import DeviceStatus, Source, Transition
 from devices.notices import owners_notify
 
 from ..models import (
@@ -18,6 +18,7 @@ from ..models import (
 )
 from .base import leases_close_now
 
+T = Transition
 logger = logging.getLogger(__name__)
 S = DeviceStatus
 
@@ -32,7 +33,7 @@ def trade_ins_confirm(*, device_ids, actor, source: str = Source.ADMIN, note: st
     with transaction.atomic():
         outcomes = devices_transition(
             device_ids=device_ids,
-            transition="confirm_trade_in",
+            transition=T.CONFIRM_TRADE_IN,
             actor=actor,
             source=source,
             note=note or "Received back by the partner.",

@@ -13,12 +13,13 @@ from budgets.models import ZERO, CardPayment
 from core.locks import order_lock
 from core.tenancy import SYSTEM, Role
 from devices.engine import TransitionRefused, devices_transition
-from devices.models import LABELS, WITH_PARTNER_STATUSES, Device, DeviceStatus, Source
+from devices.models import LABELS, WITH_PARTNER_STATUSES, Device, DeviceStatus, Source, Transition
 from notifications.services import notify
 
 from ..models import Order, OrderEvent
 from .orders import order_event
 
+T = Transition
 S = DeviceStatus
 
 
@@ -86,7 +87,7 @@ def order_cancel(
             )
         return result  # cancelled already: nothing more to do
     outcomes = devices_transition(
-        device_ids=open_ids, transition="cancel", actor=actor, source=source, note=reason
+        device_ids=open_ids, transition=T.CANCEL, actor=actor, source=source, note=reason
     )
     result.outcomes = outcomes
     result.cancelled = [o.device for o in outcomes if o.changed]
