@@ -8,8 +8,8 @@ from django.contrib import admin, messages
 from core.tenant_admin import (
     ObjectAction,
     ObjectActionsAdmin,
+    ReadOnlyInline,
     TenantAdmin,
-    TenantInline,
     is_company_admin,
 )
 
@@ -17,19 +17,12 @@ from . import services
 from .models import Budget, BudgetEntry, CardPayment, Refund
 
 
-class BudgetEntryInline(TenantInline):
+class BudgetEntryInline(ReadOnlyInline):
     model = BudgetEntry
     fields = ("created_at", "kind", "amount", "request", "order", "reason", "actor_name")
-    readonly_fields = fields
     ordering = ("-created_at", "-id")
-    can_delete = False
     verbose_name_plural = "ledger"
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+    view_only = True
 
 
 class AdjustForm(forms.Form):
@@ -142,14 +135,9 @@ class BudgetAdmin(ObjectActionsAdmin):
         return f"The budget is adjusted by {data['amount']} {obj.currency}."
 
 
-class RefundInline(TenantInline):
+class RefundInline(ReadOnlyInline):
     model = Refund
     fields = ("created_at", "amount", "status", "attempts", "last_error", "completed_at")
-    readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(CardPayment)

@@ -75,6 +75,24 @@ class TenantInline(TenantScopedMixin, admin.TabularInline):
     extra = 0
 
 
+class ReadOnlyInline(TenantInline):
+    """An inline that shows related rows (history, ledger, lines) and never edits them:
+    they change only through the services. ``view_only = True`` also refuses the change
+    permission (a history that nobody edits, even where the parent is editable)."""
+
+    can_delete = False
+    view_only = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False if self.view_only else super().has_change_permission(request, obj)
+
+
 # --- Buttons on an object's page that run a use case -------------------------------------------
 
 

@@ -19,7 +19,7 @@ from core.exports import csv_response
 from core.tenant_admin import (
     ObjectAction,
     ObjectActionsAdmin,
-    TenantInline,
+    ReadOnlyInline,
     is_company_admin,
     is_partner,
 )
@@ -45,22 +45,15 @@ T = Transition
 S = DeviceStatus
 
 
-class DeviceEventInline(TenantInline):
+class DeviceEventInline(ReadOnlyInline):
     model = DeviceEvent
     fields = ("at", "from_status", "to_status", "actor_name", "source", "note")
-    readonly_fields = fields
     ordering = ("-at", "-id")
-    can_delete = False
     verbose_name_plural = "history"
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+    view_only = True
 
 
-class LeaseInline(TenantInline):
+class LeaseInline(ReadOnlyInline):
     """The device's lease, read-only: its end, the choice made, the return deadline and
     the settlement (recorded on the lease's own page)."""
 
@@ -76,15 +69,8 @@ class LeaseInline(TenantInline):
         "status",
         "outcome",
     )
-    readonly_fields = fields
-    can_delete = False
     show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+    view_only = True
 
 
 def device_name(device) -> str:

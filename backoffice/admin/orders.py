@@ -10,7 +10,7 @@ from core.exports import csv_response
 from core.tenant_admin import (
     ObjectAction,
     ObjectActionsAdmin,
-    TenantInline,
+    ReadOnlyInline,
     is_company_admin,
 )
 from devices.engine import Result, TransitionRefused, available_transitions
@@ -32,48 +32,28 @@ from ..forms import ADMIN_TRANSITIONS, apply_kwargs, form_for, offered
 T = Transition
 
 
-class OrderLineInline(TenantInline):
+class OrderLineInline(ReadOnlyInline):
     model = OrderLine
     fields = ("name", "category", "quantity", "unit_price", "currency", "is_leased")
-    readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
-class ShipmentInline(TenantInline):
+class ShipmentInline(ReadOnlyInline):
     model = Shipment
     fields = ("carrier", "tracking_number", "status_text", "shipped_at", "delivered_at")
-    readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
-class DeviceInline(TenantInline):
+class DeviceInline(ReadOnlyInline):
     model = Device
     fk_name = "order"
     fields = ("name", "status", "serial_number", "shipment")
-    readonly_fields = fields
-    can_delete = False
     show_change_link = True
     verbose_name_plural = "items"
 
-    def has_add_permission(self, request, obj=None):
-        return False
 
-
-class OrderEventInline(TenantInline):
+class OrderEventInline(ReadOnlyInline):
     model = OrderEvent
     fields = ("at", "message", "actor_name")
-    readonly_fields = fields
-    can_delete = False
     verbose_name_plural = "history"
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Order)
