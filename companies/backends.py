@@ -3,6 +3,9 @@ import time
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Permission
 
+from .models import User
+from .roles import GROUP_NAMES
+
 # Seconds a role's permissions stay cached in a process. Roles' groups are set by
 # migrations, so they change with a deploy; this only bounds how long an admin's manual
 # edit of a group takes to show.
@@ -18,8 +21,6 @@ class EmailBackend(ModelBackend):
     role's permissions are read once a minute per process, not on every admin page."""
 
     def get_user(self, user_id):
-        from .models import User
-
         try:
             user = User.objects.select_related("company", "partner").get(pk=user_id)
         except User.DoesNotExist:
@@ -41,8 +42,6 @@ class EmailBackend(ModelBackend):
         return cached
 
     def _role_permissions(self, user_obj) -> set[str]:
-        from .roles import GROUP_NAMES
-
         group = GROUP_NAMES.get(user_obj.role)
         if group is None:
             return set()

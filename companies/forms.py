@@ -1,4 +1,5 @@
 from django import forms
+from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.contrib.auth.tokens import default_token_generator
 from django.urls import reverse
@@ -24,8 +25,6 @@ class EmailAuthenticationForm(AuthenticationForm):
 
 def send_password_link(user, *, kind: str = "password_reset", dedup_suffix: str = "") -> None:
     """Queue a one-time link to choose a password, through the outbox."""
-    from django.conf import settings
-
     uid = urlsafe_base64_encode(force_bytes(user.pk))
     token = default_token_generator.make_token(user)
     link = settings.SITE_URL + reverse(

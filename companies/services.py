@@ -9,6 +9,7 @@ from django.db.models import F
 
 from core.tenancy import Role
 
+from .forms import send_password_link
 from .models import Company, Partner, User
 from .roles import GROUP_NAMES
 
@@ -83,8 +84,6 @@ def user_update(*, user: User, actor, **fields) -> User:
 
 def user_invite(*, user: User, actor) -> None:
     """Mail the user a link to choose their password (the password-reset flow)."""
-    from .forms import send_password_link
-
     send_password_link(user, kind="invite", dedup_suffix=f"invite:{user.pk}")
 
 

@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from celery import current_app  # a proxy: the app itself is wiring (velory/)
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
@@ -40,8 +41,6 @@ def enqueue_named(name: str, *args, **kwargs) -> bool:
     way a foreign key names a model of another app): orders asks for an order to be placed
     without importing partners. A web process has not imported every app's tasks module:
     the first call has Celery import them. Never raises; returns whether it was published."""
-    from celery import current_app  # the Celery app is wiring (velory/), set up after us
-
     try:
         if name not in current_app.tasks:
             current_app.loader.import_default_modules()  # runs the apps' autodiscovery

@@ -4,9 +4,12 @@ filter, search, autocomplete and object page goes through the tenant scope of
 deleted" redirect."""
 
 from django import forms
-from django.contrib import admin
-from django.core.exceptions import FieldDoesNotExist
+from django.contrib import admin, messages
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.http import Http404
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 
 from .tenancy import Role, acts_as_company_admin, visible
 
@@ -121,8 +124,6 @@ class ObjectActionsAdmin(TenantAdmin):
         return [a for a in self.get_object_actions(request, obj) if a.allowed(request, obj)]
 
     def get_urls(self):
-        from django.urls import path
-
         info = self.opts.app_label, self.opts.model_name
         return [
             path(
@@ -139,13 +140,6 @@ class ObjectActionsAdmin(TenantAdmin):
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
 
     def object_action_view(self, request, object_id, action):
-        from django import forms
-        from django.contrib import messages
-        from django.core.exceptions import ValidationError
-        from django.shortcuts import redirect
-        from django.template.response import TemplateResponse
-        from django.urls import reverse
-
         obj = self.get_object(request, object_id)
         if obj is None:
             raise Http404("Not found")

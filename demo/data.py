@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -263,8 +264,6 @@ DEMO_API_KEY = "nordic-demo-key"
 def _connections(report, nordic, baltic) -> None:
     """Nordic IT tracks through the fake distributor (make run starts it); Baltic Supply
     takes orders by e-mail."""
-    from django.conf import settings
-
     if not DistributorConnection.objects.filter(partner=nordic).exists():
         connection = DistributorConnection(
             partner=nordic,
