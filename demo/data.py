@@ -7,27 +7,21 @@ nothing. All demo users have the password DEMO_PASSWORD and sign in with their e
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
-from budgets.models import Budget
-from budgets.payments import Card
-from budgets.services import budget_create
 from companies import services as company_services
 from companies.models import Company, LeasingCompany, Partner, User
-from core.tenancy import SYSTEM, Role
-from devices import lifecycle
-from devices.engine import device_transition
-from devices.models import Category, Device, Source, Transition
+from core.tenancy import Role
+from devices.models import Category, Transition
 from leasing.models import LeasingArrangement, ReturnSender
 from leasing.services import leases_daily
-from orders import services as orders
 from orders.models import Acquisition, DispatchStatus, Order, Product
 from partners.models import Adapter, DistributorConnection
+
+from .hardware import hardware_anna, hardware_ben, hardware_olli, request_made
 
 T = Transition
 
@@ -201,9 +195,9 @@ def seed_demo() -> DemoReport:
     catalogue = _catalogue(report, acme, nordic, globex, baltic)
     people = {u.email: u for u in User.objects.filter(email__endswith=".example")}
     before = set(Order.objects.values_list("pk", flat=True))
-    _hardware_anna(report, people, nordic, lease, catalogue)
-    _hardware_olli(report, people, baltic, catalogue)
-    _hardware_ben(report, people)
+    hardware_anna(report, people, nordic, lease, catalogue)
+    hardware_olli(report, people, baltic, catalogue)
+    hardware_ben(report, people)
     # The demo's history was made by hand above: none of it goes to a partner's API.
     Order.objects.exclude(pk__in=before).update(dispatch_status=DispatchStatus.MANUAL)
     _live_order(report, people, catalogue)
@@ -285,7 +279,9 @@ def _live_order(report, people, catalogue) -> None:
     ben = people["ben@acme.example"]
     if Order.objects.filter(employee=ben).exists():
         return
-    _requested(ben, people["admin@acme.example"], catalogue["Samsung Galaxy Tab S9"], days_ago=0.01)
+    request_made(
+        ben, people["admin@acme.example"], catalogue["Samsung Galaxy Tab S9"], days_ago=0.01
+    )
     report.add("Ben's live order")
 
 
@@ -339,236 +335,3 @@ def _catalogue(report, *tenants) -> dict[str, Product]:
                 report.add(f"product {name}")
             products[name] = product
     return products
-
-
-def _line(product: Product) -> orders.LineSpec:
-    return orders.LineSpec(
-        name=product.name,
-        category=product.category,
-        unit_price=product.price,
-        currency=product.currency,
-        product_id=product.pk,
-        is_leased=product.acquisition == Acquisition.LEASE,
-        monthly_price=product.monthly_price,
-        lease_months=product.lease_months,
-    )
-
-
-def _order(employee, partner, product, days_ago: float) -> tuple[Order, list[int]]:
-    """An order made directly (hardware from before the company used budgets)."""
-    order = orders.order_create(
-        employee_id=employee.pk,
-        partner_id=partner.pk,
-        lines=[_line(product)],
-        delivery_address=employee.delivery_address,
-        actor=SYSTEM,
-        source=Source.SYSTEM,
-        at=timezone.now() - timedelta(days=days_ago),
-    )
-    return order, list(order.devices.values_list("pk", flat=True))
-
-
-def _requested(employee, admin, product, days_ago: float, *, card=None, approve=True):
-    """A request as the employee makes it (budget reserved, card charged for the rest),
-    approved by their company admin a little later."""
-    request = orders.request_submit(
-        employee=employee,
-        product_id=product.pk,
-        delivery_address=employee.delivery_address,
-        card=card,
-        at=_ago(days_ago),
-    )
-    if not approve:
-        return request, None, []
-    request = orders.request_approve(request_id=request.pk, actor=admin, at=_ago(days_ago - 0.1))
-    return request, request.order, list(request.order.devices.values_list("pk", flat=True))
-
-
-def _ago(days: float):
-    return timezone.now() - timedelta(days=days)
-
-
-def _budget(
-    employee, allowance: str, *, category: str = "", months: int = 36, started_days_ago: int = 0
-):
-
-    existing = Budget.objects.filter(employee=employee, category=category).first()
-    return existing or budget_create(
-        employee=employee,
-        category=category,
-        allowance=Decimal(allowance),
-        period_months=months,
-        period_start=timezone.localdate() - timedelta(days=started_days_ago),
-    )
-
-
-def _hardware_anna(report, people, nordic, lease_co, catalogue) -> None:
-    """Anna: budgets with money left and a pending request; devices Shipped (tracked),
-    Delivered (waiting for her), Preparing, Not started (paid partly by card, so cancelling
-    it shows both a budget release and a refund), and an Active leased laptop whose lease
-    ends within 60 days."""
-    anna = people["anna@acme.example"]
-    if Order.objects.filter(employee=anna).exists():
-        return
-    staff = people["staff@nordic-it.example"]
-    admin = people["admin@acme.example"]
-    _budget(anna, "4000.00", months=36, started_days_ago=400)
-    _budget(anna, "800.00", category=Category.PHONE, months=24, started_days_ago=200)
-
-    # The leased laptop, from before Acme used budgets, 34.5 months into a 36-month lease.
-    product = catalogue["Lenovo ThinkPad X1 Carbon"]
-    _, ids = _order(anna, nordic, product, days_ago=1058)
-    lifecycle.devices_advance(
-        device_ids=ids,
-        transition=T.START_PREPARING,
-        actor=staff,
-        source=Source.ADMIN,
-        at=_ago(1057),
-    )
-    lifecycle.devices_ship(
-        device_ids=ids,
-        actor=staff,
-        source=Source.ADMIN,
-        carrier="PostNord",
-        tracking_number="PN100200300SE",
-        tracking_url="https://tracking.postnord.com/se/?id=PN100200300SE",
-        at=_ago(1053),
-    )
-    lifecycle.devices_deliver(device_ids=ids, actor=SYSTEM, source=Source.POLL, at=_ago(1051))
-    anna_receive(anna, ids[0], serial="PF-4XK2M9", on=timezone.localdate(_ago(1050)))
-    device_transition(
-        device_id=ids[0],
-        transition=T.ACTIVATE,
-        actor=admin,
-        source=Source.ADMIN,
-        note="Enrolled in device management.",
-        at=_ago(1049),
-    )
-    # Its lease opened when Anna received it, 36 months from then: it ends within 60 days.
-
-    # Delivered, waiting for Anna to mark it received.
-    _, order, ids = _requested(anna, admin, catalogue["Dell UltraSharp 27 4K"], days_ago=9)
-    lifecycle.devices_advance(
-        device_ids=ids, transition=T.START_PREPARING, actor=staff, source=Source.ADMIN, at=_ago(8)
-    )
-    lifecycle.devices_ship(
-        device_ids=ids,
-        actor=staff,
-        source=Source.ADMIN,
-        carrier="DHL Express",
-        tracking_number="JD014600006281234567",
-        tracking_url="https://www.dhl.com/se-en/home/tracking.html?tracking-id=JD014600006281234567",
-        at=_ago(4),
-    )
-    lifecycle.shipment_record_progress(
-        shipment_id=order.shipments.get().pk,
-        status_text="Delivered",
-        events=[
-            lifecycle.TrackingEvent(_ago(4), "Picked up", "Malmö"),
-            lifecycle.TrackingEvent(_ago(1.2), "Out for delivery", "Stockholm"),
-            lifecycle.TrackingEvent(_ago(1), "Delivered, signed by reception", "Stockholm"),
-        ],
-    )
-    lifecycle.devices_deliver(device_ids=ids, actor=SYSTEM, source=Source.POLL, at=_ago(1))
-
-    # Shipped, with a tracking number and carrier scans.
-    _, order, ids = _requested(anna, admin, catalogue["Jabra Evolve2 65"], days_ago=6)
-    lifecycle.devices_advance(
-        device_ids=ids, transition=T.ACKNOWLEDGE, actor=staff, source=Source.ADMIN, at=_ago(5.8)
-    )
-    lifecycle.devices_advance(
-        device_ids=ids, transition=T.START_PREPARING, actor=staff, source=Source.ADMIN, at=_ago(5)
-    )
-    lifecycle.devices_ship(
-        device_ids=ids,
-        actor=staff,
-        source=Source.ADMIN,
-        carrier="PostNord",
-        tracking_number="PN738104592SE",
-        tracking_url="https://tracking.postnord.com/se/?id=PN738104592SE",
-        expected_delivery=timezone.localdate() + timedelta(days=2),
-        at=_ago(2),
-    )
-    lifecycle.shipment_record_progress(
-        shipment_id=order.shipments.get().pk,
-        status_text="In transit",
-        events=[
-            lifecycle.TrackingEvent(_ago(2), "Shipment information received", "Göteborg"),
-            lifecycle.TrackingEvent(_ago(1.6), "Picked up by PostNord", "Göteborg"),
-            lifecycle.TrackingEvent(_ago(0.8), "Arrived at sorting terminal", "Stockholm Årsta"),
-        ],
-    )
-
-    # Preparing at the partner: the order is locked.
-    _, _, ids = _requested(anna, admin, catalogue["MacBook Pro 14 M4"], days_ago=3)
-    lifecycle.devices_advance(
-        device_ids=ids, transition=T.ACKNOWLEDGE, actor=staff, source=Source.ADMIN, at=_ago(2.9)
-    )
-    lifecycle.devices_advance(
-        device_ids=ids, transition=T.START_PREPARING, actor=staff, source=Source.ADMIN, at=_ago(1)
-    )
-
-    # Not started, paid 800 from the phone budget and 199 by Anna's card.
-    visa = Card(
-        number="4242424242424242", exp_month=8, exp_year=timezone.localdate().year + 3, cvc="123"
-    )
-    _, _, ids = _requested(anna, admin, catalogue["iPhone 16"], days_ago=1, card=visa)
-    lifecycle.devices_advance(
-        device_ids=ids, transition=T.ACKNOWLEDGE, actor=staff, source=Source.ADMIN, at=_ago(0.5)
-    )
-
-    # Waiting for approval.
-    _requested(anna, admin, catalogue["Apple Magic Keyboard"], days_ago=0.2, approve=False)
-    report.add("Anna's hardware")
-
-
-def anna_receive(user, device_id, *, serial, on) -> None:
-    at = timezone.make_aware(timezone.datetime.combine(on, timezone.datetime.min.time()))
-    lifecycle.device_mark_received(
-        device_id=device_id,
-        actor=user,
-        serial_number=serial,
-        received_on=on,
-        at=at + timedelta(hours=9),
-    )
-
-
-def _hardware_olli(report, people, baltic, catalogue) -> None:
-    """Olli (Globex: no tracking, auto-receive on, no card top-up): a laptop received on
-    delivery without a click, and a phone being prepared."""
-    olli = people["olli@globex.example"]
-    if Order.objects.filter(employee=olli).exists():
-        return
-    staff = people["staff@baltic-supply.example"]
-    admin = people["admin@globex.example"]
-    _budget(olli, "3000.00", months=36, started_days_ago=100)
-    _, _, ids = _requested(olli, admin, catalogue["HP EliteBook 840"], days_ago=20)
-    lifecycle.devices_advance(
-        device_ids=ids, transition=T.START_PREPARING, actor=staff, source=Source.ADMIN, at=_ago(18)
-    )
-    lifecycle.devices_ship(
-        device_ids=ids, actor=staff, source=Source.ADMIN, carrier="Itella", at=_ago(15)
-    )
-    lifecycle.devices_deliver(device_ids=ids, actor=staff, source=Source.ADMIN, at=_ago(13))
-    _, _, ids = _requested(olli, admin, catalogue["Samsung Galaxy S25"], days_ago=4)
-    lifecycle.devices_advance(
-        device_ids=ids, transition=T.START_PREPARING, actor=staff, source=Source.ADMIN, at=_ago(2)
-    )
-    report.add("Olli's hardware")
-
-
-def _hardware_ben(report, people) -> None:
-    """Ben: a laptop bought before the company used Velory, registered by hand."""
-    ben = people["ben@acme.example"]
-    if Device.objects.filter(owner=ben).exists():
-        return
-    _budget(ben, "3000.00", months=36, started_days_ago=30)
-    lifecycle.device_register_manually(
-        actor=people["admin@acme.example"],
-        owner_id=ben.pk,
-        name="Dell XPS 13",
-        category=Category.LAPTOP,
-        serial_number="DX13-88812",
-        received_on=timezone.localdate() - timedelta(days=400),
-    )
-    report.add("Ben's hardware")
