@@ -278,6 +278,24 @@ def devices_create(
     return created
 
 
+# What a device row says besides its status; the status changes only through transitions.
+DETAIL_FIELDS = frozenset({"name", "category", "serial_number", "price", "currency"})
+
+
+def device_save_details(*, device: Device, **fields) -> Device:
+    """Write corrected details of a device the caller has locked: with transitions and
+    creation above, the engine is the one writer of device rows (and so the one place that
+    renews the owner's Your Details for them)."""
+    unknown = set(fields) - DETAIL_FIELDS
+    if unknown:
+        raise ValueError(f"Not editable here: {', '.join(sorted(unknown))}")
+    for name, value in fields.items():
+        setattr(device, name, value)
+    device.save(update_fields=[*fields])
+    profiles_touch([device.owner_id])
+    return device
+
+
 def refusal_message(error) -> str:
     """What to tell the user about a refused change (a refusal or a validation error)."""
     if isinstance(error, ValidationError):
@@ -301,6 +319,7 @@ __all__ = [
     "Source",
     "TransitionRefused",
     "available_transitions",
+    "device_save_details",
     "device_transition",
     "devices_create",
     "devices_transition",

@@ -13,10 +13,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from companies.models import User
-from companies.services import profiles_touch
 from core.locks import device_lock
 from core.tenancy import acts_as_company_admin
-from devices.engine import TransitionRefused, devices_create
+from devices.engine import TransitionRefused, device_save_details, devices_create
 from devices.models import Device, DeviceStatus, Source
 from leasing.services import arrangement_for, lease_create
 from orders.models import Order
@@ -105,15 +104,6 @@ def device_register_manually(
 def device_update_details(*, device_id: int, actor, **fields) -> Device:
     """Correct a device's descriptive details (name, type, serial number, price) from the
     admin. The status is not among them: it changes only through transitions."""
-    allowed = {"name", "category", "serial_number", "price", "currency"}
-    unknown = set(fields) - allowed
-    if unknown:
-        raise ValueError(f"Not editable here: {', '.join(sorted(unknown))}")
     if not acts_as_company_admin(actor):
         raise TransitionRefused("Only a company admin can correct a device's details.")
-    device = device_lock(device_id, actor=actor)
-    for name, value in fields.items():
-        setattr(device, name, value)
-    device.save(update_fields=[*fields])
-    profiles_touch([device.owner_id])
-    return device
+    return device_save_details(device=device_lock(device_id, actor=actor), **fields)
