@@ -24,7 +24,6 @@ from core.tenancy import SYSTEM
 from devices.engine import Outcome, Result, TransitionRefused, devices_transition, refusal_message
 from devices.models import PROGRESS, Device, DeviceStatus, Transition, delivery_steps
 from leasing import services as leasing
-from leasing.models import Buyout
 from orders.services.cancellation import order_cancel
 
 from .progress import (
@@ -76,7 +75,7 @@ def devices_apply(
     if transition == T.WITHDRAW_BUYOUT:
         return [_one(leasing.buyout_withdraw, pk, actor=actor, source=source) for pk in ids]
     if transition == T.COMPLETE_BUYOUT:
-        return [_one(_complete_buyout, pk, actor=actor, note=note) for pk in ids]
+        return [_one(leasing.buyout_record_paid, pk, actor=actor, note=note) for pk in ids]
     if transition == T.CONFIRM_TRADE_IN:
         return leasing.trade_ins_confirm(device_ids=ids, actor=actor, source=source, note=note)
     if transition == T.REMOVE:
@@ -93,19 +92,6 @@ def _one(fn, pk, **kwargs) -> Outcome:
         return Outcome(pk, Result.NOT_FOUND, "No such device.")
     except (TransitionRefused, ValidationError, leasing.BuyoutRefused) as refusal:
         return Outcome(pk, Result.REFUSED, refusal_message(refusal))
-
-
-def _complete_buyout(*, device_id: int, actor, note: str = "") -> Outcome:
-    """An admin records a buyout paid outside Velory (the card flow completes by itself)."""
-    device = Device.objects.visible_to(actor).get(pk=device_id)
-    buyout = Buyout.objects.filter(lease__device=device, status="pending").first()
-    if buyout is None:
-        raise TransitionRefused(f"{device.name} has no buyout waiting for payment.")
-    leasing.buyout_complete(
-        buyout_id=buyout.pk, actor=actor, note=note or "Paid outside Velory (recorded by admin)."
-    )
-    device.refresh_from_db()
-    return Outcome(device.pk, Result.CHANGED, "", device, "pending_buyout")
 
 
 def _by_order(ids, actor) -> dict:

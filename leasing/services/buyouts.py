@@ -16,6 +16,7 @@ from core.locks import buyout_lock, buyouts_lock
 from core.tenancy import SYSTEM, acts_as_company_admin
 from devices.engine import (
     Outcome,
+    Result,
     TransitionRefused,
     device_transition,
 )
@@ -167,6 +168,20 @@ def _complete(buyout: Buyout, note: str, actor=SYSTEM) -> Buyout:
     )
     # Your Details is renewed by the engine: the device moved in this transaction.
     return buyout
+
+
+def buyout_record_paid(*, device_id: int, actor, note: str = "") -> Outcome:
+    """A company admin (or the partner) records a buyout paid outside Velory; a card
+    payment completes by itself."""
+    device = device_visible(device_id, actor)
+    buyout = Buyout.objects.filter(lease__device=device, status=Buyout.Status.PENDING).first()
+    if buyout is None:
+        raise TransitionRefused(f"{device.name} has no buyout waiting for payment.")
+    buyout_complete(
+        buyout_id=buyout.pk, actor=actor, note=note or "Paid outside Velory (recorded by admin)."
+    )
+    device.refresh_from_db()
+    return Outcome(device.pk, Result.CHANGED, "", device, S.PENDING_BUYOUT)
 
 
 def buyout_withdraw(*, device_id: int, actor, source: str = Source.WEB) -> Outcome:

@@ -1,6 +1,8 @@
 """Settings for the test suite: PostgreSQL and Redis when DATABASE_URL/REDIS_URL are set,
 SQLite and in-memory otherwise."""
 
+import os
+
 from .base import *  # noqa: F403
 from .base import env
 
@@ -18,3 +20,13 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405  (whitenoise looks 
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
     # A file, not shared memory: the browser tests' live server gets connections of its own.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}  # noqa: F405
+
+# Parallel runs (pytest -n): each worker has a test database of its own, and gets a Redis
+# database of its own too, so one worker's cache.clear() or rate-limit slots never reach
+# another's (REDIS_URL's database number, counting down: 15 → 13, 12, ...).
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _worker.startswith("gw") and CACHES["default"]["BACKEND"].endswith("RedisCache"):  # noqa: F405
+    _location = CACHES["default"]["LOCATION"]  # noqa: F405
+    _base, _, _db = _location.rpartition("/")
+    if _db.isdigit():
+        CACHES["default"]["LOCATION"] = f"{_base}/{max(int(_db) - 2 - int(_worker[2:]), 0)}"  # noqa: F405
