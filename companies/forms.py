@@ -1,13 +1,8 @@
 from django import forms
-from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
-from django.contrib.auth.tokens import default_token_generator
-from django.urls import reverse
 from django.utils import timezone
-from django.utils.encoding import force_bytes
-from django.utils.http import urlsafe_base64_encode
 
-from notifications.services import notify
+from notifications.services import PasswordLink, notify
 
 
 class EmailAuthenticationForm(AuthenticationForm):
@@ -24,16 +19,12 @@ class EmailAuthenticationForm(AuthenticationForm):
 
 
 def send_password_link(user, *, kind: str = "password_reset", dedup_suffix: str = "") -> None:
-    """Queue a one-time link to choose a password, through the outbox."""
-    uid = urlsafe_base64_encode(force_bytes(user.pk))
-    token = default_token_generator.make_token(user)
-    link = settings.SITE_URL + reverse(
-        "password_reset_confirm", kwargs={"uidb64": uid, "token": token}
-    )
+    """Queue a one-time link to choose a password, through the outbox. The link is made
+    when the mail is sent and is never stored (``PasswordLink``)."""
     notify(
         kind=kind,
         recipient=user,
-        context={"user": user, "link": link},
+        context={"user": user, "link": PasswordLink(user.pk)},
         dedup_key=f"{kind}:{user.pk}:{dedup_suffix or timezone.now().isoformat()}",
     )
 

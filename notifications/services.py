@@ -16,11 +16,16 @@ from decimal import Decimal
 
 from django.apps import apps
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.tokens import default_token_generator
 from django.core.mail import EmailMultiAlternatives
 from django.db import models, transaction
 from django.template import Context, Engine, TemplateDoesNotExist, engines
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
 from core.jobs import Retry, claim, enqueue_named
 
@@ -79,6 +84,40 @@ def _render(kind: str, context: dict) -> tuple[str, str, str]:
     return subject, text, html
 
 
+# -- secrets: made when the mail is sent, never stored ------------------------------------------
+
+HIDDEN = "[a one-time link, sent only to the recipient]"
+
+
+@dataclass(frozen=True)
+class PasswordLink:
+    """A context value for a link that sets the user's password (reset, invitation). It is
+    made when the mail is sent and goes only into the message handed to the mail server:
+    the outbox row keeps a reference (the user's id) and shows ``HIDDEN`` in its place, so
+    nobody who may read the outbox can use it to take over the account."""
+
+    user_id: int
+
+
+def _password_link(user_id: int) -> str:
+    user = get_user_model()._default_manager.filter(pk=user_id).first()
+    if user is None:
+        return HIDDEN
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    token = default_token_generator.make_token(user)
+    return settings.SITE_URL + reverse(
+        "password_reset_confirm", kwargs={"uidb64": uid, "token": token}
+    )
+
+
+def _has_secret(frozen) -> bool:
+    if isinstance(frozen, dict):
+        return "$password_link" in frozen or any(_has_secret(v) for v in frozen.values())
+    if isinstance(frozen, list):
+        return any(_has_secret(v) for v in frozen)
+    return False
+
+
 # -- rendering later ---------------------------------------------------------------------------
 # A bulk path (the tracking poller) queues hundreds of messages in one transaction; their
 # templates are rendered when they are sent, from a context frozen to JSON: model instances
@@ -86,6 +125,8 @@ def _render(kind: str, context: dict) -> tuple[str, str, str]:
 
 
 def _freeze(value):
+    if isinstance(value, PasswordLink):
+        return {"$password_link": value.user_id}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return _freeze(dataclasses.asdict(value))  # read back as a dict: same template syntax
     if isinstance(value, models.Model):
@@ -111,8 +152,11 @@ def _freeze(value):
     return str(value)
 
 
-def _thaw(value):
+def _thaw(value, *, reveal: bool = False):
+    """The context again; a secret is made only when ``reveal`` (for the mail server)."""
     if isinstance(value, dict):
+        if "$password_link" in value:
+            return _password_link(value["$password_link"]) if reveal else HIDDEN
         if "$model" in value:
             return apps.get_model(value["$model"])._default_manager.filter(pk=value["pk"]).first()
         if "$models" in value:
@@ -124,9 +168,9 @@ def _thaw(value):
             return datetime.fromisoformat(value["$datetime"])
         if "$date" in value:
             return date.fromisoformat(value["$date"])
-        return {k: _thaw(v) for k, v in value.items()}
+        return {k: _thaw(v, reveal=reveal) for k, v in value.items()}
     if isinstance(value, list):
-        return [_thaw(v) for v in value]
+        return [_thaw(v, reveal=reveal) for v in value]
     return value
 
 
@@ -148,7 +192,13 @@ def _build(msg: Message, *, render: bool = True) -> Notification:
     if not to_email:
         raise ValueError(f"Notification {msg.kind!r} has no address to go to.")
     context = {"recipient": recipient, **msg.context}
-    if render:
+    secret = any(isinstance(v, PasswordLink) for v in msg.context.values())
+    if secret:
+        # Stored as people may read it (the link hidden); made whole only when sent.
+        frozen = _freeze(context)
+        subject, text, html = _render(msg.kind, _thaw(frozen))
+        render = True
+    elif render:
         subject, text, html = _render(msg.kind, context)
         frozen = {}
     else:
@@ -274,16 +324,19 @@ def notification_send(notification_id: int, *, wait_for_due: bool = False) -> st
     if not _claim(notification_id, due_only=wait_for_due):
         return "skipped"
     n = notification_rendered(Notification.objects.get(pk=notification_id))
+    subject, body_text, body_html = n.subject, n.body_text, n.body_html
+    if _has_secret(n.context):  # the link is made now, for this message only
+        subject, body_text, body_html = _render(n.kind, _thaw(n.context, reveal=True))
     email = EmailMultiAlternatives(
-        subject=n.subject,
-        body=n.body_text,
+        subject=subject,
+        body=body_text,
         from_email=n.from_email or settings.DEFAULT_FROM_EMAIL,
         to=[n.to_email],
         reply_to=[n.reply_to] if n.reply_to else None,
         headers={"Message-ID": _message_id(n), "X-Velory-Kind": n.kind},
     )
-    if n.body_html:
-        email.attach_alternative(n.body_html, "text/html")
+    if body_html:
+        email.attach_alternative(body_html, "text/html")
     try:
         email.send(fail_silently=False)
     except Exception as exc:  # any transport error: keep the row, try again later

@@ -1,9 +1,11 @@
 """Sign-in, lockout, password reset, and who may use which part of the site."""
 
 import pytest
+from django.core import mail as django_mail
 from django.urls import reverse
 
 from notifications.models import Notification
+from notifications.services import notification_send
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -91,8 +93,9 @@ def test_anonymous_admin_goes_to_the_one_login(client, db):
 def test_password_reset_goes_through_the_outbox(client, acme):
     response = client.post(reverse("password_reset"), {"email": acme.employee.email})
     assert response.status_code == 302
-    mail = Notification.objects.get(recipient=acme.employee, kind="password_reset")
-    assert "/accounts/reset/" in mail.body_text
+    row = Notification.objects.get(recipient=acme.employee, kind="password_reset")
+    assert "one-time link, sent only to the recipient" in row.body_text  # never stored
+    assert "/accounts/reset/" not in row.body_text + row.body_html
 
 
 def test_password_reset_for_unknown_email_looks_the_same_and_sends_nothing(client, db):
@@ -104,7 +107,9 @@ def test_password_reset_for_unknown_email_looks_the_same_and_sends_nothing(clien
 
 def test_password_reset_link_sets_a_new_password(client, acme):
     client.post(reverse("password_reset"), {"email": acme.employee.email})
-    body = Notification.objects.get(kind="password_reset").body_text
+    row = Notification.objects.get(kind="password_reset")
+    assert notification_send(row.pk) == "sent"
+    body = django_mail.outbox[-1].body  # the link exists only in the message sent
     link = next(line for line in body.splitlines() if "/accounts/reset/" in line).strip()
     path = link.split("127.0.0.1:8000", 1)[1]
     form_page = client.get(path, follow=True)
