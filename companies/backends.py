@@ -1,5 +1,6 @@
 import time
 
+from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Permission
 
@@ -11,6 +12,20 @@ from .roles import GROUP_NAMES
 # edit of a group takes to show.
 GROUP_PERMISSIONS_TTL = 60
 _group_permissions: dict[tuple[int, ...], tuple[float, set[str]]] = {}
+
+
+def normalized_email(value) -> str:
+    """An address as sign-in reads it: case and surrounding space do not matter."""
+    return str(value or "").strip().lower()
+
+
+def axes_username(request, credentials=None) -> str:
+    """What django-axes counts failed sign-ins against: the normalised address, so that
+    ``Ben@acme.example`` and `` ben@ACME.example`` share one count and one lockout."""
+    field = settings.AXES_USERNAME_FORM_FIELD
+    if credentials:
+        return normalized_email(credentials.get(field))
+    return normalized_email(getattr(request, "POST", {}).get(field))
 
 
 class EmailBackend(ModelBackend):

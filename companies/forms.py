@@ -4,6 +4,8 @@ from django.utils import timezone
 
 from notifications.services import PasswordLink, notify
 
+from .backends import normalized_email
+
 
 class EmailAuthenticationForm(AuthenticationForm):
     username = forms.EmailField(
@@ -29,6 +31,10 @@ def send_password_link(user, *, kind: str = "password_reset", dedup_suffix: str 
     )
 
 
+# How often one account can be sent a reset link (a second request in the window sends none).
+RESET_WINDOW_SECONDS = 15 * 60
+
+
 class OutboxPasswordResetForm(PasswordResetForm):
     """Password reset whose mail goes through the outbox: a mail server that is down does
     not fail the page, and the message is retried. The page says the same whether or not
@@ -39,5 +45,9 @@ class OutboxPasswordResetForm(PasswordResetForm):
     )
 
     def save(self, **kwargs):
-        for user in self.get_users(self.cleaned_data["email"]):
-            send_password_link(user)
+        # One reset mail per account in each window, whatever the letter case or how often
+        # it is asked: the address is looked up case-insensitively and the window is the
+        # mail's dedup key, so asking again only repeats the mail already queued.
+        window = int(timezone.now().timestamp() // RESET_WINDOW_SECONDS)
+        for user in self.get_users(normalized_email(self.cleaned_data["email"])):
+            send_password_link(user, dedup_suffix=f"window:{window}")
