@@ -4,18 +4,16 @@ record the leasing company's settlement, and export salary deductions for payrol
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 
+from core.exports import csv_response
 from core.tenant_admin import ObjectAction, ObjectActionsAdmin, TenantAdmin, is_company_admin
 from devices.engine import TransitionRefused
 
@@ -253,11 +251,11 @@ class BuyoutAdmin(TenantAdmin):
                 messages.WARNING,
             )
             return None
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(["employee", "e-mail", "device", "serial", "amount", "currency", "paid"])
-        for b in rows:
-            writer.writerow(
+        header = ["employee", "e-mail", "device", "serial", "amount", "currency", "paid"]
+        return csv_response(
+            "payroll-buyouts",
+            header,
+            (
                 [
                     b.employee.get_full_name(),
                     b.employee.email,
@@ -267,8 +265,6 @@ class BuyoutAdmin(TenantAdmin):
                     b.currency,
                     b.paid_at.date().isoformat() if b.paid_at else "",
                 ]
-            )
-        response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
-        stamp = timezone.localdate().isoformat()
-        response["Content-Disposition"] = f'attachment; filename="payroll-buyouts-{stamp}.csv"'
-        return response
+                for b in rows
+            ),
+        )

@@ -13,7 +13,6 @@ from tests.factories import PASSWORD
 pytestmark = pytest.mark.django_db
 
 
-
 def spellings(email):
     return [email, email.upper(), f" {email} ", email.title(), email.capitalize()]
 
