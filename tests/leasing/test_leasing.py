@@ -342,7 +342,7 @@ def test_salary_deduction_is_recorded_for_the_payroll_export(acme, login):
         "/admin/leasing/buyout/",
         {"action": "export_payroll", "_selected_action": [buyout.pk]},
     )
-    body = response.content.decode()
+    body = b"".join(response.streaming_content).decode()
     assert response["Content-Type"].startswith("text/csv")
     assert acme.employee.email in body and str(buyout.price) in body
     assert Buyout.objects.get().payroll_exported_at is not None
