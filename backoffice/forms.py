@@ -6,6 +6,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 
+from core.forms import BoundedForm
 from core.tenant_admin import ReasonForm
 from devices.engine import Result
 from devices.lifecycle import NEEDS_REASON, NEEDS_SHIPMENT
@@ -32,7 +33,7 @@ def offered(transition: str, device) -> bool:
     )
 
 
-class ShipForm(forms.Form):
+class ShipForm(BoundedForm):
     carrier = forms.CharField(max_length=80)
     tracking_number = forms.CharField(
         max_length=80,

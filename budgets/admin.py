@@ -4,7 +4,10 @@ failed refund shows here and is retried."""
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 
+from core.dates import add_months_checked
+from core.forms import BoundedForm
 from core.tenant_admin import (
     ObjectAction,
     ObjectActionsAdmin,
@@ -25,7 +28,7 @@ class BudgetEntryInline(ReadOnlyInline):
     view_only = True
 
 
-class AdjustForm(forms.Form):
+class AdjustForm(BoundedForm):
     amount = forms.DecimalField(
         max_digits=12,
         decimal_places=2,
@@ -38,6 +41,16 @@ class BudgetForm(forms.ModelForm):
     class Meta:
         model = Budget
         fields = ("employee", "category", "allowance", "period_months", "period_start")
+
+    def clean(self):
+        data = super().clean()
+        start, months = data.get("period_start"), data.get("period_months")
+        if start and months:
+            try:  # the service's own check, as a form error
+                add_months_checked(start, months)
+            except ValidationError as error:
+                self.add_error("period_start", error)
+        return data
 
 
 @admin.register(Budget)

@@ -22,7 +22,8 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from companies.services import profiles_touch
-from core.dates import add_months
+from core.dates import add_months, add_months_checked
+from core.forms import MONEY_LIMIT
 from core.jobs import Retry, claim, due, enqueue_named
 from core.locks import budget_lock, payment_lock
 from core.tenancy import SYSTEM, acts_as_company_admin
@@ -62,6 +63,8 @@ def clean_amount(value, *, allow_negative: bool = False, allow_zero: bool = Fals
         raise ValidationError("The amount cannot be zero.")
     if amount < 0 and not allow_negative:
         raise ValidationError("The amount must be more than zero.")
+    if abs(amount) > MONEY_LIMIT:
+        raise ValidationError(f"Amounts are at most {MONEY_LIMIT:,} (a field of 12 digits).")
     return amount.quantize(CENT)
 
 
@@ -145,6 +148,7 @@ def budget_create(
     if period_months <= 0:
         raise ValidationError("A period is at least a month.")
     start = period_start or timezone.localdate()
+    end = add_months_checked(start, period_months)
     budget = Budget.objects.create(
         company_id=employee.company_id,
         employee=employee,
@@ -153,7 +157,7 @@ def budget_create(
         currency=employee.company.currency,
         period_months=period_months,
         period_start=start,
-        period_end=add_months(start, period_months),
+        period_end=end,
     )
     profiles_touch([employee.pk])
     return budget
@@ -295,6 +299,10 @@ def budget_adjust(*, budget_id: int, amount, reason: str, actor) -> BudgetEntry:
         raise BudgetRefused("Only a company admin can adjust a budget.")
     if budget.total_allowance + amount < 0:
         raise BudgetRefused("A budget cannot go below zero.")
+    if budget.total_allowance + amount > MONEY_LIMIT or abs(budget.adjustments + amount) > (
+        MONEY_LIMIT
+    ):
+        raise BudgetRefused(f"A budget holds at most {MONEY_LIMIT:,}.")
     return _write(
         budget,
         BudgetEntry.Kind.ADJUST,

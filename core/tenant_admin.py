@@ -12,6 +12,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from .forms import BoundedForm, bound_field, bound_form
 from .tenancy import Role, acts_as_company_admin, visible
 
 
@@ -20,6 +21,10 @@ class TenantScopedMixin:
 
     def get_queryset(self, request):
         return visible(super().get_queryset(request), request.user)
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        return bound_field(field) if field is not None else None
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         return self._scope_choices(
@@ -52,6 +57,18 @@ class TenantAdmin(TenantScopedMixin, admin.ModelAdmin):
     show_full_result_count = False  # one COUNT(*) less per changelist
     # Lookups our own pages link to beyond the list filters (e.g. the lease forecast's).
     extra_lookups: tuple[str, ...] = ()
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        """The page's form with every field bounded, its own declared fields included."""
+        form = super().get_form(request, obj, change=change, **kwargs)
+
+        class Bounded(form):
+            def __init__(self, *args, **kw):
+                super().__init__(*args, **kw)
+                bound_form(self)
+
+        Bounded.__name__ = form.__name__
+        return Bounded
 
     def lookup_allowed(self, lookup, value, request=None):
         """Only the lookups the page's own list filters and date hierarchy make: anything
@@ -197,7 +214,7 @@ class ObjectActionsAdmin(TenantAdmin):
             messages.error(request, "That action is not available for this object now.")
             return redirect(change_url)
         form_class = chosen.form or forms.Form
-        form = form_class(request.POST if request.method == "POST" else None)
+        form = bound_form(form_class(request.POST if request.method == "POST" else None))
         if request.method == "POST" and form.is_valid():
             try:
                 message = chosen.run(request, obj, form.cleaned_data)
@@ -234,7 +251,7 @@ def is_partner(request) -> bool:
 # The forms object buttons ask for.
 
 
-class ReasonForm(forms.Form):
+class ReasonForm(BoundedForm):
     reason = forms.CharField(
         max_length=1000,
         widget=forms.Textarea(attrs={"rows": 3}),
@@ -242,7 +259,7 @@ class ReasonForm(forms.Form):
     )
 
 
-class NoteForm(forms.Form):
+class NoteForm(BoundedForm):
     note = forms.CharField(
         max_length=1000,
         required=False,

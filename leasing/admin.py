@@ -14,6 +14,7 @@ from django.urls import path
 from django.utils import timezone
 
 from core.exports import csv_response
+from core.forms import BoundedForm
 from core.tenant_admin import ObjectAction, ObjectActionsAdmin, TenantAdmin, is_company_admin
 from devices.engine import TransitionRefused
 
@@ -55,7 +56,7 @@ class EndingFilter(admin.SimpleListFilter):
         return queryset
 
 
-class SettlementForm(forms.Form):
+class SettlementForm(BoundedForm):
     amount = forms.DecimalField(max_digits=12, decimal_places=2, min_value=0)
     reference = forms.CharField(max_length=100, required=False, help_text="Their invoice or case.")
     settled_on = forms.DateField(

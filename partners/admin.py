@@ -21,6 +21,7 @@ class ConnectionForm(forms.ModelForm):
     api_key = forms.CharField(
         label="API key",
         required=False,
+        max_length=500,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text="Stored encrypted and never shown again. Leave empty to keep the current key.",
     )

@@ -1,8 +1,10 @@
 from django import forms
 from django.utils import timezone
 
+from core.forms import BoundedForm
 
-class MarkReceivedForm(forms.Form):
+
+class MarkReceivedForm(BoundedForm):
     serial_number = forms.CharField(
         label="Serial number",
         required=False,
@@ -17,7 +19,7 @@ class MarkReceivedForm(forms.Form):
     )
 
 
-class OrderDetailsForm(forms.Form):
+class OrderDetailsForm(BoundedForm):
     delivery_address = forms.CharField(
         label="Delivery address",
         max_length=1000,
@@ -32,7 +34,7 @@ class OrderDetailsForm(forms.Form):
     )
 
 
-class CardForm(forms.Form):
+class CardForm(BoundedForm):
     """Card details, passed to the payment gateway to be turned into a token and never
     stored. ``cleaned_data["card"]`` is the Card to charge."""
 

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from companies.models import User
 from core.exports import csv_response
+from core.forms import BoundedForm
 from core.tenant_admin import (
     ObjectAction,
     ObjectActionsAdmin,
@@ -82,7 +83,7 @@ def device_name(device) -> str:
     )
 
 
-class RegisterHardwareForm(forms.Form):
+class RegisterHardwareForm(BoundedForm):
     owner = forms.ModelChoiceField(queryset=User.objects.none(), label="Employee")
     name = forms.CharField(max_length=200, help_text="Make and model, e.g. “Lenovo ThinkPad T14”.")
     category = forms.ChoiceField(choices=Category.choices)

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from companies.models import LeasingCompany, Partner
 from companies.services import profiles_touch
-from core.dates import add_months
+from core.dates import add_months, add_months_checked
 from devices.models import Device, DeviceStatus
 
 from ..models import (
@@ -52,7 +52,7 @@ def lease_create(
             "leasing_company": leasing_company,
             "partner": partner,
             "starts_on": starts_on,
-            "ends_on": add_months(starts_on, months),
+            "ends_on": add_months_checked(starts_on, months),
             "monthly_price": monthly_price,
             "buyout_price": buyout_price
             if buyout_price is not None
