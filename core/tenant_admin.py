@@ -52,11 +52,34 @@ def is_secret_field(name: str) -> bool:
     return name in SECRET_FIELDS or name.endswith(SECRET_SUFFIXES)
 
 
+def is_system_field(field) -> bool:
+    """Fields only Velory writes: audit times, who did it, versions, claims and attempts,
+    statuses (they move through transitions). No admin page edits them."""
+    name = field.name
+    return bool(
+        getattr(field, "auto_now", False)
+        or getattr(field, "auto_now_add", False)
+        or type(field).__name__ == "FSMField"
+        or name in {"created_at", "updated_at", "status", "actor", "actor_name", "attempts"}
+        or name.endswith(("_version", "version", "_claimed_until", "_attempts", "_status"))
+    )
+
+
 class TenantAdmin(TenantScopedMixin, admin.ModelAdmin):
     list_per_page = 50
     show_full_result_count = False  # one COUNT(*) less per changelist
     # Lookups our own pages link to beyond the list filters (e.g. the lease forecast's).
     extra_lookups: tuple[str, ...] = ()
+
+    def get_readonly_fields(self, request, obj=None):
+        """Whatever an admin declares, audit and system fields are shown, never edited."""
+        declared = list(super().get_readonly_fields(request, obj))
+        system = [
+            f.name
+            for f in self.model._meta.concrete_fields
+            if is_system_field(f) and f.editable and f.name not in declared
+        ]
+        return [*declared, *system]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         """The page's form with every field bounded, its own declared fields included."""
