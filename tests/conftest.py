@@ -3,6 +3,7 @@
 import os
 import threading
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.db import connection
@@ -292,3 +293,49 @@ def connect(partner, fake, *, key="test-key", timeout=2.0, rate=50):
     partner.offers_tracking = True
     partner.save()
     return connection
+
+
+# --- A partner that answers what a test says ------------------------------------------------
+
+
+class Canned:
+    """Serves ``answer`` (status, headers, body bytes) to every request."""
+
+    def __init__(self):
+        self.answer = (200, {}, b"{}")
+        self.requests = 0
+        canned = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _reply(self):
+                canned.requests += 1
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                status, headers, body = canned.answer
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = _reply
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def canned():
+    server = Canned()
+    yield server
+    server.stop()

@@ -10,12 +10,15 @@ them, a delivered shipment is marked so, and what was received is settled (lease
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from companies.services import profiles_touch
@@ -31,6 +34,7 @@ from orders.models import Order, Shipment, ShipmentEvent
 from .receipt import receipts_record
 
 T = Transition
+logger = logging.getLogger("velory.distributors")
 
 # The partner's steps before a shipment.
 PARTNER_STEPS = (T.ACKNOWLEDGE, T.START_PREPARING, T.PUT_ON_HOLD, T.BACKORDER)
@@ -277,6 +281,9 @@ def devices_deliver(
 
 # --- Shipments ---------------------------------------------------------------------------------
 
+# Carrier scans kept per parcel: the newest; a real parcel has a dozen or two.
+MAX_EVENTS_PER_SHIPMENT = 100
+
 
 def shipments_record(reports: dict[int, ShipmentReport], now=None) -> dict[int, Shipment]:
     """Record what is known of orders' parcels (order id → report), set-based: each order's
@@ -324,19 +331,31 @@ def _progress_apply(reports: dict[Shipment, ShipmentReport]) -> None:
             changed[shipment.pk] = {**diff, "updated_at": timezone.now()}
     if changed:
         update_rows(Shipment, changed)
-    ShipmentEvent.objects.bulk_create(
-        [
-            ShipmentEvent(
-                shipment=shipment,
-                at=e.at,
-                description=e.description[:300],
-                location=e.location[:120],
-            )
-            for shipment, report in reports.items()
-            for e in report.events
-        ],
-        ignore_conflicts=True,
+    new = [
+        ShipmentEvent(
+            shipment=shipment,
+            at=e.at,
+            description=e.description[:300],
+            location=e.location[:120],
+        )
+        for shipment, report in reports.items()
+        for e in report.events
+    ]
+    if new:
+        ShipmentEvent.objects.bulk_create(new, ignore_conflicts=True)
+        _events_trim({event.shipment_id for event in new})
+
+
+def _events_trim(shipment_ids) -> None:
+    """Keep each parcel's newest MAX_EVENTS_PER_SHIPMENT scans (one DELETE): a partner that
+    sends thousands never makes an employee's tracking page heavy."""
+    ranked = ShipmentEvent.objects.filter(shipment_id__in=list(shipment_ids)).annotate(
+        rank=Window(RowNumber(), partition_by=F("shipment_id"), order_by=[F("at").desc(), "-pk"])
     )
+    extra = list(ranked.filter(rank__gt=MAX_EVENTS_PER_SHIPMENT).values_list("pk", flat=True))
+    if extra:
+        ShipmentEvent.objects.filter(pk__in=extra).delete()
+        logger.warning("dropped the oldest %d tracking events beyond the cap", len(extra))
 
 
 @transaction.atomic

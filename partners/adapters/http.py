@@ -263,6 +263,10 @@ def _status(value) -> str:
     return STATUS_MAP[value]
 
 
+# Carrier scans taken from one answer for one parcel (a real parcel has a dozen or two).
+MAX_EVENTS_PER_ANSWER = 50
+
+
 def parse_entry(entry, asked: set[int]) -> OrderUpdate:
     """One order of a status answer, checked field by field; ValueError says what is wrong."""
     if not isinstance(entry, dict):
@@ -284,8 +288,8 @@ def parse_entry(entry, asked: set[int]) -> OrderUpdate:
         if not isinstance(raw, dict):
             raise ValueError("a shipment is not an object")
         url = _text(raw.get("tracking_url"), 500)
-        if url and not url.startswith(("https://", "http://")):
-            raise ValueError("a tracking link is not a web address")
+        if url and not url.startswith("https://"):
+            raise ValueError("a tracking link is not an https address")
         events = []
         for event in _list(raw.get("events"), "events"):
             if not isinstance(event, dict):
@@ -297,6 +301,15 @@ def parse_entry(entry, asked: set[int]) -> OrderUpdate:
                     _text(event.get("location"), 120),
                 )
             )
+        if len(events) > MAX_EVENTS_PER_ANSWER:
+            # A partner that floods us: the newest scans are the ones that matter.
+            logger.warning(
+                "partner sent %d tracking events for order %s; kept the newest %d",
+                len(events),
+                entry.get("order_id"),
+                MAX_EVENTS_PER_ANSWER,
+            )
+            events = sorted(events, key=lambda e: e[0], reverse=True)[:MAX_EVENTS_PER_ANSWER]
         shipments.append(
             ShipmentInfo(
                 carrier=_text(raw.get("carrier"), 80, required=True),

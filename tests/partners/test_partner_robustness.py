@@ -4,8 +4,6 @@ before it was placed, a status that steps sideways, a tracking number that comes
 A canned HTTP server on 127.0.0.1 serves each answer; nothing is mocked."""
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -18,58 +16,10 @@ from partners.adapters.http import parse_entry
 from partners.models import DistributorConnection
 from partners.services import placing, polling
 from tests.conftest import connect
-from tests.helpers import bring_to, place_order
+from tests.helpers import bring_to, place_order, status_answer
 
 pytestmark = pytest.mark.django_db
 S = DeviceStatus
-
-
-class Canned:
-    """Serves ``answer`` (status, headers, body bytes) to every request."""
-
-    def __init__(self):
-        self.answer = (200, {}, b"{}")
-        self.requests = 0
-        canned = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _reply(self):
-                canned.requests += 1
-                length = int(self.headers.get("Content-Length") or 0)
-                if length:
-                    self.rfile.read(length)
-                status, headers, body = canned.answer
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            do_GET = do_POST = _reply
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def canned():
-    server = Canned()
-    yield server
-    server.stop()
-
-
-def status_answer(order, **entry):
-    body = {"orders": [{"order_id": order.number, "version": 1, "status": "processing", **entry}]}
-    return 200, {"Content-Type": "application/json"}, json.dumps(body).encode()
 
 
 @pytest.mark.parametrize(
