@@ -3,6 +3,9 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
+# Every command make runs (manage.py, honcho's web, worker, beat) uses the development
+# settings unless told otherwise; nothing falls back to them silently outside make.
+export DJANGO_SETTINGS_MODULE ?= velory.settings.local
 
 .PHONY: run install install-dev migrate seed test lint format bench lock check-deploy clean
 
@@ -56,6 +59,7 @@ bench: install-dev
 
 check-deploy: install
 	DJANGO_SETTINGS_MODULE=velory.settings.production DJANGO_SECRET_KEY=$$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))') \
+	FIELD_ENCRYPTION_KEY=$$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))') \
 	DJANGO_ALLOWED_HOSTS=velory.example $(BIN)/python manage.py check --deploy --fail-level WARNING
 
 ## make lock: re-resolve the pins of pyproject.toml into the two lock files.

@@ -6,7 +6,13 @@ import sys
 
 
 def main():
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "velory.settings.local")
+    if not os.environ.get("DJANGO_SETTINGS_MODULE"):
+        # No silent fallback to the development settings (DEBUG on, a known key): the
+        # Makefile sets velory.settings.local; production sets velory.settings.production.
+        sys.exit(
+            "Set DJANGO_SETTINGS_MODULE: velory.settings.local to develop (make does), "
+            "velory.settings.production to serve."
+        )
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 
 from core.forms import BoundedForm
 from core.tenant_admin import ReasonForm
@@ -33,6 +34,12 @@ def offered(transition: str, device) -> bool:
     )
 
 
+def https_only(value: str) -> None:
+    """Tracking links open from employees' pages: only https ones."""
+    if value and not value.startswith("https://"):
+        raise ValidationError("Give an https:// link.")
+
+
 class ShipForm(BoundedForm):
     carrier = forms.CharField(max_length=80)
     tracking_number = forms.CharField(
@@ -41,7 +48,11 @@ class ShipForm(BoundedForm):
         help_text="Required where your company shares tracking with employees.",
     )
     tracking_url = forms.URLField(
-        max_length=500, required=False, label="Tracking link", assume_scheme="https"
+        max_length=500,
+        required=False,
+        label="Tracking link",
+        assume_scheme="https",
+        validators=[https_only],
     )
     expected_delivery = forms.DateField(
         required=False, widget=forms.DateInput(attrs={"type": "date"})

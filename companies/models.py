@@ -226,7 +226,13 @@ class User(AbstractBaseUser, PermissionsMixin):
     class Meta:
         ordering = ["full_name", "email"]
         constraints = [
-            models.UniqueConstraint(Lower("email"), name="user_email_ci_unique"),
+            models.UniqueConstraint(
+                Lower("email"),
+                name="user_email_ci_unique",
+                # Said the same whoever holds the address: it may be another company's.
+                violation_error_message="This e-mail address cannot be used for a new "
+                "account. Check it, or ask Velory support.",
+            ),
             models.CheckConstraint(
                 condition=(
                     Q(role=Role.PARTNER_STAFF, partner__isnull=False, company__isnull=True)

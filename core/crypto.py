@@ -1,18 +1,26 @@
-"""Secrets stored in the database (partners' API keys) are encrypted with a key derived
-from FIELD_ENCRYPTION_KEY (default: the SECRET_KEY): a database dump alone does not give
-them away. Changing that key makes the stored secrets unreadable: enter them again."""
+"""Secrets stored in the database (partners' API keys) are encrypted with keys derived from
+FIELD_ENCRYPTION_KEY (a comma-separated list; in development the SECRET_KEY): a database
+dump alone does not give them away.
+
+Rotation: put the new key first and keep the old ones after it. The first key encrypts;
+every key decrypts, so stored secrets stay readable, and ``rotate`` re-encrypts a value with
+the first key (re-saving the secrets), after which the old key can be dropped."""
 
 import base64
 import hashlib
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 
 
-def _fernet() -> Fernet:
-    secret = (settings.FIELD_ENCRYPTION_KEY or settings.SECRET_KEY).encode()
-    key = base64.urlsafe_b64encode(hashlib.sha256(b"velory-field-encryption:" + secret).digest())
-    return Fernet(key)
+def _key(secret: str) -> Fernet:
+    digest = hashlib.sha256(b"velory-field-encryption:" + secret.encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
+
+
+def _fernet() -> MultiFernet:
+    secrets = list(getattr(settings, "FIELD_ENCRYPTION_KEYS", None) or []) or [settings.SECRET_KEY]
+    return MultiFernet([_key(s) for s in secrets])
 
 
 def encrypt(value: str) -> str:
@@ -20,10 +28,15 @@ def encrypt(value: str) -> str:
 
 
 def decrypt(token: str) -> str:
-    """The plain value, or "" when it cannot be read (another key)."""
+    """The plain value, or "" when no key can read it."""
     if not token:
         return ""
     try:
         return _fernet().decrypt(token.encode()).decode()
     except InvalidToken:
         return ""
+
+
+def rotate(token: str) -> str:
+    """The same secret, encrypted with the first key (for re-saving after a rotation)."""
+    return _fernet().rotate(token.encode()).decode() if token else ""

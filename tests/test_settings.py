@@ -38,6 +38,7 @@ def test_check_deploy_is_clean():
         DJANGO_SETTINGS_MODULE="velory.settings.production",
         DJANGO_SECRET_KEY="x" * 20 + "a-long-random-production-secret-0123456789",
         DJANGO_ALLOWED_HOSTS="velory.example",
+        FIELD_ENCRYPTION_KEY="a-field-encryption-key-for-the-test",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout

@@ -6,7 +6,10 @@ import os
 from celery import Celery
 from celery.schedules import crontab
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "velory.settings.local")
+# Never a silent fallback to the development settings (DEBUG on, a known key): without an
+# explicit module the worker runs on production's, which refuse to start without their
+# secrets. `make run` sets velory.settings.local.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "velory.settings.production")
 
 app = Celery("velory")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -203,6 +203,9 @@ def devices_ship(
     carrier, tracking_number = carrier.strip(), tracking_number.strip()
     if not carrier:
         raise ValidationError("Name the carrier.")
+    tracking_url = tracking_url.strip()
+    if tracking_url and not tracking_url.startswith("https://"):
+        raise ValidationError("A tracking link must be an https:// address.")
     now = at or timezone.now()
     ids = list(dict.fromkeys(int(i) for i in device_ids))
     with transaction.atomic():

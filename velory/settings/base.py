@@ -53,6 +53,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "core.middleware.SecurityHeadersMiddleware",  # no-store for signed-in pages, Permissions-Policy
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -114,8 +115,15 @@ AUTHENTICATION_BACKENDS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "me"
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    # ASVS V2.1.1: at least 12 characters, and nothing like the person's name or address.
+    {
+        "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",
+        "OPTIONS": {"user_attributes": ("email", "full_name")},
+    },
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -252,5 +260,8 @@ STRIPE_API_BASE = env("STRIPE_API_BASE", default="https://api.stripe.com")
 STRIPE_TIMEOUT = env.int("STRIPE_TIMEOUT", default=10)
 
 # --- Partners' APIs ------------------------------------------------------------------------
-FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY", default="")  # empty: derived from SECRET_KEY
+# Keys for secrets stored in the database, comma-separated: the first encrypts, all decrypt
+# (add a new key first to rotate, re-save the secrets, then drop the old one). Empty in
+# development: derived from SECRET_KEY. Production requires it.
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEY", default=[])
 FAKE_DISTRIBUTOR_URL = env("FAKE_DISTRIBUTOR_URL", default="http://127.0.0.1:8765")

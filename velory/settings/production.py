@@ -18,6 +18,15 @@ if not SECRET_KEY:
     print(f"ERROR: {message}", file=sys.stderr)
     raise ImproperlyConfigured(message)
 
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEY", default=[])
+if not FIELD_ENCRYPTION_KEYS:
+    message = (
+        "FIELD_ENCRYPTION_KEY is not set. Production refuses to start without it: it encrypts "
+        "the partners' API keys (give several, comma-separated, to rotate: the first encrypts)."
+    )
+    print(f"ERROR: {message}", file=sys.stderr)
+    raise ImproperlyConfigured(message)
+
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")  # required: no default in production
 
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
