@@ -2,7 +2,40 @@ from functools import update_wrapper
 
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
 from django.shortcuts import render
+
+
+class NoExistenceLeakMixin:
+    """Added to every model admin of the site, ours and third parties' (groups, beat,
+    axes): a page of an object answers the same whether or not the object exists. Without a
+    permission on the model it is 403 before any lookup; a missing object is a 404 (Django's
+    own admin would redirect for a missing one and refuse an existing one, which tells)."""
+
+    def _refuse_without_model_permission(self, request, *, delete=False):
+        allowed = (
+            self.has_delete_permission(request)
+            if delete
+            else (self.has_view_or_change_permission(request))
+        )
+        if not allowed:
+            raise PermissionDenied
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        self._refuse_without_model_permission(request)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def history_view(self, request, object_id, extra_context=None):
+        self._refuse_without_model_permission(request)
+        return super().history_view(request, object_id, extra_context)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        self._refuse_without_model_permission(request, delete=True)
+        return super().delete_view(request, object_id, extra_context)
+
+    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+        raise Http404(f"No {opts.verbose_name} matches the given query.")
 
 
 class VeloryAdminSite(admin.AdminSite):
@@ -10,6 +43,16 @@ class VeloryAdminSite(admin.AdminSite):
     site_title = "Velory admin"
     index_title = "Work"
     site_url = "/me/"
+
+    def register(self, model_or_iterable, admin_class=None, **options):
+        """Every model admin registered here, whoever wrote it, answers alike for a missing
+        and a foreign object (``NoExistenceLeakMixin``)."""
+        base = admin_class or admin.ModelAdmin
+        if not issubclass(base, NoExistenceLeakMixin):
+            base = type(
+                base.__name__, (NoExistenceLeakMixin, base), {"__module__": base.__module__}
+            )
+        return super().register(model_or_iterable, base, **options)
 
     def admin_view(self, view, cacheable=False):
         inner = super().admin_view(view, cacheable)

@@ -1,0 +1,420 @@
+"""The permission matrix: every URL the resolver knows × every role × objects of every
+tenant, the way pretix tests itself.
+
+Roles: anonymous; two employees of one company; an employee of another; each company's
+admin; each partner's staff; the staff of a partner that serves both; a superuser. Objects:
+for each kind, one of each company and an id that does not exist.
+
+It fails on a URL nobody classified below, on a 200 that shows another tenant's object or
+name, on a foreign object that answers differently from a missing one (which would reveal
+that it exists), on a 500 anywhere, and on a forged write (an object button, a bulk action,
+a change or a delete with another tenant's ids, a portal form) that changes anything."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+
+import pytest
+from django.contrib import admin
+from django.contrib.contenttypes.models import ContentType
+from django.forms.models import model_to_dict
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from companies.models import User
+from core.tenancy import Role
+from core.tenant_admin import ObjectActionsAdmin
+from devices.models import Device
+from orders.models import Order, Product, ProductRequest
+from tests.backoffice.test_scope_walk import populate
+from tests.factories import PartnerFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+MISSING = 987654321
+
+# --- Every URL, classified ---------------------------------------------------------------------
+
+PUBLIC = {
+    "login",
+    "logout",
+    "password_reset",
+    "password_reset_done",
+    "password_reset_confirm",
+    "password_reset_complete",
+    "health",
+    "admin:login",
+    "admin:logout",
+    "admin:jsi18n",
+}
+OWN_PAGES = {
+    "home",
+    "me",
+    "budget",
+    "catalogue",
+    "support",
+    "password_change",
+    "password_change_done",
+    "admin:index",
+    "admin:password_change",
+    "admin:password_change_done",
+    "admin:app_list",
+    "admin:autocomplete",
+}
+# Portal pages of one object: whose the object must be.
+PORTAL_OBJECTS = {
+    "device-detail": (Device, "owner_id"),
+    "device-receive": (Device, "owner_id"),
+    "device-lease": (Device, "owner_id"),
+    "device-buyout": (Device, "owner_id"),
+    "device-buyout-withdraw": (Device, "owner_id"),
+    "order-detail": (Order, "employee_id"),
+    "order-track": (Order, "employee_id"),
+    "request-withdraw": (ProductRequest, "employee_id"),
+    "product-detail": (Product, None),  # the employee's company's catalogue
+}
+ADMIN_OBJECT_VIEWS = ("change", "history", "delete", "act")
+ADMIN_MODEL_VIEWS = ("changelist", "add", "register", "forecast")
+
+
+def resolver_names():
+    def walk(patterns, ns=None):
+        for p in patterns:
+            if isinstance(p, URLResolver):
+                yield from walk(p.url_patterns, p.namespace or ns)
+            elif isinstance(p, URLPattern):
+                yield (f"{ns}:" if ns else "") + (p.name or f"<unnamed {p.pattern}>")
+
+    return set(walk(get_resolver().url_patterns))
+
+
+def classify(name: str) -> str | None:
+    if name in PUBLIC:
+        return "public"
+    if name in OWN_PAGES:
+        return "own"
+    if name in PORTAL_OBJECTS:
+        return "portal-object"
+    if name == "admin:view_on_site":
+        return "view-on-site"
+    if name in ("admin:<unnamed (?P<url>.*)$>",) or re.fullmatch(
+        r"admin:<unnamed <path:object_id>/>", name
+    ):
+        return "admin-redirect"
+    match = re.fullmatch(r"admin:(\w+?)_(\w+)_(\w+)", name)
+    if match:
+        _app, _model, view = match.groups()
+        if view in ADMIN_OBJECT_VIEWS:
+            return "admin-object"
+        if view in ADMIN_MODEL_VIEWS:
+            return "admin-model"
+    return None
+
+
+def test_every_url_is_classified():
+    unclassified = sorted(n for n in resolver_names() if classify(n) is None)
+    assert not unclassified, f"classify these URLs in the matrix: {unclassified}"
+
+
+# --- The world ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Who:
+    label: str
+    user: User | None
+    foreign_names: tuple[str, ...]  # what this person must never be shown
+
+
+@pytest.fixture
+def world(acme, globex, superuser):
+    populate(acme)
+    populate(globex)
+    shared = PartnerFactory(
+        slug="shared", name="Shared Partner", companies=[acme.company, globex.company]
+    )
+    shared_staff = UserFactory(
+        email="staff@shared.example", role=Role.PARTNER_STAFF, company=None, partner=shared
+    )
+    a, g = acme.company.name, globex.company.name
+    people = [
+        Who("anonymous", None, (a, g)),
+        Who("acme employee", acme.employee, (g,)),
+        Who("acme colleague", acme.colleague, (g,)),
+        Who("globex employee", globex.employee, (a,)),
+        Who("acme admin", acme.admin, (g,)),
+        Who("globex admin", globex.admin, (a,)),
+        Who("acme partner", acme.partner_staff, (g,)),
+        Who("globex partner", globex.partner_staff, (a,)),
+        Who("shared partner", shared_staff, ()),
+        Who("superuser", superuser, ()),
+    ]
+    return acme, globex, people
+
+
+def client_for(who: Who) -> Client:
+    client = Client()
+    if who.user is not None:
+        client.force_login(who.user, backend="companies.backends.EmailBackend")
+    return client
+
+
+def visible(model, user) -> set[int]:
+    if user is None:
+        return set()
+    qs = model._default_manager.all()
+    if hasattr(qs, "visible_to"):
+        return set(qs.visible_to(user).values_list("pk", flat=True))
+    return set(qs.values_list("pk", flat=True)) if user.is_superuser else set()
+
+
+def samples(model, acme, globex) -> list[int]:
+    """One object of each company (as that company's people see it), where there are any."""
+    picked = []
+    for tenant in (acme, globex):
+        seen = set()
+        for user in (tenant.admin, tenant.partner_staff, tenant.employee):
+            seen |= visible(model, user)
+        other = [pk for pk in sorted(seen) if pk not in picked]
+        if other:
+            picked.append(other[0])
+    if not picked:
+        first = model._default_manager.order_by("pk").values_list("pk", flat=True).first()
+        picked = [first] if first is not None else []
+    return picked
+
+
+class Stats:
+    requests = 0
+
+
+def get(client, url, **params):
+    Stats.requests += 1
+    response = client.get(url, params)
+    assert response.status_code != 500, url
+    return response
+
+
+def post(client, url, data):
+    Stats.requests += 1
+    response = client.post(url, data)
+    assert response.status_code != 500, url
+    return response
+
+
+def text(response) -> str:
+    if getattr(response, "streaming", False):
+        return ""
+    return response.content.decode(errors="replace")
+
+
+def shows_nothing_foreign(response, who: Who, where: str) -> None:
+    if response.status_code == 200:
+        body = text(response)
+        for name in who.foreign_names:
+            assert name not in body, (who.label, where, name)
+
+
+# --- The matrix ----------------------------------------------------------------------------------
+
+
+def test_the_permission_matrix(world):
+    acme, globex, people = world
+    started = time.monotonic()
+    registry = admin.site._registry
+    cells = 0
+    names = resolver_names()
+    for who in people:
+        client = client_for(who)
+        user = who.user
+        # Public and one's own pages: never a 500, never another tenant's name.
+        for name in sorted(n for n in names if classify(n) in ("public", "own")):
+            if name == "password_reset_confirm":
+                url = reverse(name, args=["MQ", "not-a-token"])
+            elif name == "admin:app_list":
+                for label in sorted({m._meta.app_label for m in registry}):
+                    shows_nothing_foreign(
+                        get(client, reverse(name, args=[label])), who, f"app {label}"
+                    )
+                    cells += 1
+                continue
+            elif name == "admin:autocomplete":
+                for app_label, model_name, field in (
+                    ("budgets", "budget", "employee"),
+                    ("devices", "device", "owner"),
+                ):
+                    response = get(
+                        client,
+                        reverse(name),
+                        app_label=app_label,
+                        model_name=model_name,
+                        field_name=field,
+                        term="",
+                    )
+                    shows_nothing_foreign(response, who, "autocomplete")
+                    cells += 1
+                continue
+            else:
+                url = reverse(name)
+            shows_nothing_foreign(get(client, url), who, name)
+            cells += 1
+        # The portal's object pages: only one's own objects, a foreign one like a missing one.
+        for name, (model, owner_field) in PORTAL_OBJECTS.items():
+            for pk in [*samples(model, acme, globex), MISSING]:
+                response = get(client, reverse(name, args=[pk]))
+                cells += 1
+                obj = model._default_manager.filter(pk=pk).first()
+                if owner_field is None:
+                    mine = obj is not None and pk in visible(model, user)
+                else:
+                    mine = (
+                        obj is not None
+                        and user is not None
+                        and (getattr(obj, owner_field) == user.pk)
+                    )
+                if user is None:
+                    assert response.status_code == 302, (who.label, name)
+                elif not mine:
+                    missing = get(client, reverse(name, args=[MISSING]))
+                    assert response.status_code == missing.status_code, (who.label, name, pk)
+                    assert response.status_code in (302, 403, 404, 405), (who.label, name, pk)
+                shows_nothing_foreign(response, who, f"{name} {pk}")
+        # The admin, model by model.
+        for model in registry:
+            opts = model._meta
+            prefix = f"admin:{opts.app_label}_{opts.model_name}"
+            for view in ADMIN_MODEL_VIEWS:
+                if f"{prefix}_{view}" in names:
+                    response = get(client, reverse(f"{prefix}_{view}"))
+                    shows_nothing_foreign(response, who, f"{prefix}_{view}")
+                    cells += 1
+            seen = visible(model, user)
+            for pk in samples(model, acme, globex):
+                for view in ("change", "history", "delete"):
+                    response = get(client, reverse(f"{prefix}_{view}", args=[pk]))
+                    cells += 1
+                    if response.status_code == 200:
+                        assert pk in seen, (who.label, prefix, view, pk)
+                        shows_nothing_foreign(response, who, f"{prefix}_{view} {pk}")
+                    if pk not in seen:
+                        missing = get(client, reverse(f"{prefix}_{view}", args=[MISSING]))
+                        assert response.status_code == missing.status_code, (
+                            who.label,
+                            prefix,
+                            view,
+                            pk,
+                            response.status_code,
+                            missing.status_code,
+                        )
+            # view on site: the same for a foreign object as for a missing one
+            content_type = ContentType.objects.get_for_model(model)
+            for pk in samples(model, acme, globex):
+                if pk in seen:
+                    continue
+                response = get(client, reverse("admin:view_on_site", args=[content_type.pk, pk]))
+                missing = get(
+                    client, reverse("admin:view_on_site", args=[content_type.pk, MISSING])
+                )
+                assert response.status_code == missing.status_code, (who.label, prefix, pk)
+                cells += 1
+    elapsed = time.monotonic() - started
+    print(f"\npermission matrix: {cells} cells, {Stats.requests} requests, {elapsed:.1f} s")
+    assert cells > 1000
+    assert elapsed < 60
+
+
+# --- Forged writes -----------------------------------------------------------------------------
+
+
+def action_names(model_admin, model, superuser, rf) -> set[str]:
+    request = rf.get("/")
+    request.user = superuser
+    found = set()
+    for obj in model._default_manager.all()[:50]:
+        found |= {a.name for a in model_admin.get_object_actions(request, obj)}
+    return found
+
+
+def test_forged_writes_with_foreign_ids_change_nothing(world, rf, superuser):
+    acme, globex, people = world
+    tenants = {"acme": acme, "globex": globex}
+    writes = 0
+    for model, model_admin in admin.site._registry.items():
+        opts = model._meta
+        base = f"/admin/{opts.app_label}/{opts.model_name}/"
+        buttons = (
+            action_names(model_admin, model, superuser, rf)
+            if isinstance(model_admin, ObjectActionsAdmin)
+            else set()
+        )
+        bulk = [name for name in (model_admin.actions or []) if isinstance(name, str)]
+        bulk += ["delete_selected"]
+        for who in people:
+            if who.user is None or who.user.is_superuser or who.label == "shared partner":
+                continue
+            tenant = tenants[who.label.split()[0]]
+            foreign = sorted(
+                set(model._default_manager.values_list("pk", flat=True)) - visible(model, who.user)
+            )[:2]
+            if not foreign:
+                continue
+            client = client_for(who)
+            before = {pk: model_to_dict(model._default_manager.get(pk=pk)) for pk in foreign}
+            for pk in foreign:
+                for name in sorted(buttons):
+                    response = post(
+                        client,
+                        f"{base}{pk}/act/{name}/",
+                        {"reason": "forged", "note": "forged", "amount": "1", "carrier": "X"},
+                    )
+                    assert response.status_code in (403, 404), (who.label, base, name, pk)
+                    writes += 1
+                response = post(client, f"{base}{pk}/change/", {"name": "forged"})
+                assert response.status_code in (302, 403, 404), (who.label, base, pk)
+                response = post(client, f"{base}{pk}/delete/", {"post": "yes"})
+                assert response.status_code in (302, 403, 404), (who.label, base, pk)
+                writes += 2
+            for name in bulk:
+                post(
+                    client,
+                    base,
+                    {"action": name, "_selected_action": foreign, "post": "yes", "apply": "1"},
+                )
+                writes += 1
+            after = {
+                pk: model_to_dict(obj)
+                for pk, obj in model._default_manager.in_bulk(foreign).items()
+            }
+            assert after == before, (who.label, base)
+            assert tenant is not None
+    assert writes > 200
+
+
+def test_forged_portal_writes_with_foreign_ids_change_nothing(world):
+    _acme, globex, people = world
+    theirs = list(Device.objects.filter(owner=globex.employee).order_by("pk"))
+    order = Order.objects.filter(employee=globex.employee).first()
+    request = ProductRequest.objects.filter(employee=globex.employee).first()
+    client = client_for(people[1])  # an acme employee
+    before = [model_to_dict(d) for d in theirs]
+    for device in theirs:
+        for name in ("device-receive", "device-lease", "device-buyout", "device-buyout-withdraw"):
+            response = post(
+                client,
+                reverse(name, args=[device.pk]),
+                {"serial_number": "X", "received_on": "2026-01-01", "choice": "buyout"},
+            )
+            assert response.status_code == 404, (name, device.pk)
+    response = post(
+        client, reverse("order-detail", args=[order.pk]), {"delivery_address": "Forged 1"}
+    )
+    assert response.status_code == 404
+    if request is not None:
+        assert post(client, reverse("request-withdraw", args=[request.pk]), {}).status_code == 404
+        request.refresh_from_db()
+    after = Device.objects.filter(owner=globex.employee).order_by("pk")
+    assert [model_to_dict(d) for d in after] == before
+    order.refresh_from_db()
+    assert order.delivery_address != "Forged 1"
