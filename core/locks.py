@@ -3,7 +3,8 @@
 Every service that locks rows calls one of these functions, and a service that needs more
 than one kind of row takes them in this order, always:
 
-    user → budget → request → order → devices (by pk) → lease → buyout → payment → refund
+    user → budget → request → order → shipment → devices (by pk) → lease → buyout → payment
+    → refund → partner connection
 
 so two use cases running at once (an employee withdrawing a request while an admin approves
 it, a partner shipping while an admin cancels, two pollers) queue up instead of
@@ -34,6 +35,7 @@ LOCK_ORDER = (
     "leasing.Buyout",
     "budgets.CardPayment",
     "budgets.Refund",
+    "partners.DistributorConnection",
 )
 
 
@@ -152,3 +154,7 @@ def payment_lock(payment_id: int | None = None, **options):
 
 def refund_lock(refund_id: int | None = None, **options):
     return _one("budgets.Refund", refund_id, **options)
+
+
+def connections_lock(connection_ids: Iterable[int] | None = None, **options) -> list:
+    return _many("partners.DistributorConnection", connection_ids, **options)

@@ -2,6 +2,7 @@
 (``polling``) and applying what they report (``applying``). Import them from here."""
 
 from .applying import ApplyReport, tracking_apply
+from .connections import connections_rotate_keys
 from .placing import MAX_PLACE_ATTEMPTS, order_place, order_place_retry, orders_place_due
 from .polling import (
     MAX_TASKS_PER_PARTNER,
@@ -17,6 +18,7 @@ __all__ = [
     "POLL_CHUNK",
     "ApplyReport",
     "PollReport",
+    "connections_rotate_keys",
     "order_place",
     "order_place_retry",
     "orders_place_due",

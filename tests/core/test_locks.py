@@ -49,4 +49,5 @@ def test_the_lock_order_is_the_documented_one():
         "leasing.Buyout",
         "budgets.CardPayment",
         "budgets.Refund",
+        "partners.DistributorConnection",
     )

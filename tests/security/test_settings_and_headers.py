@@ -122,3 +122,19 @@ def test_passwords_need_twelve_characters_unlike_the_persons_name(acme):
     with pytest.raises(ValidationError):
         validate_password("ingridbergstrom", acme.employee)
     validate_password("correct-horse-battery-staple", acme.employee)
+
+
+def test_stored_api_keys_are_re_encrypted_with_the_new_key(acme):
+    from django.core.management import call_command
+
+    from partners.models import Adapter, DistributorConnection
+
+    with override_settings(FIELD_ENCRYPTION_KEYS=["old-key"]):
+        connection = DistributorConnection(partner=acme.partner, adapter=Adapter.HTTP)
+        connection.set_api_key("the-partners-key")
+        connection.save()
+    with override_settings(FIELD_ENCRYPTION_KEYS=["new-key", "old-key"]):
+        call_command("rotate_api_keys")
+    connection.refresh_from_db()
+    with override_settings(FIELD_ENCRYPTION_KEYS=["new-key"]):
+        assert connection.decrypted_api_key() == "the-partners-key"
