@@ -50,3 +50,9 @@ def test_production_sends_security_headers(client, settings, db):
     assert "default-src 'self'" in csp and "script-src 'self'" in csp
     assert response["X-Frame-Options"] == "DENY"
     assert response["X-Content-Type-Options"] == "nosniff"
+
+
+def test_the_bench_settings_start_on_their_own():
+    """`make bench` runs on production's settings with its own stand-in secrets."""
+    result = run_manage("check", DJANGO_SETTINGS_MODULE="velory.settings.bench")
+    assert result.returncode == 0, result.stdout + result.stderr
