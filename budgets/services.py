@@ -27,6 +27,7 @@ from core.forms import MONEY_LIMIT
 from core.jobs import Retry, claim, due, enqueue_named
 from core.locks import budget_lock, payment_lock
 from core.tenancy import SYSTEM, acts_as_company_admin
+from core.transactions import use_case
 from devices.engine import actor_name
 
 from .models import ZERO, Budget, BudgetEntry, CardPayment, Refund
@@ -131,6 +132,7 @@ def _write(
 # --- Use cases ---------------------------------------------------------------------------------
 
 
+@use_case
 @transaction.atomic
 def budget_create(
     *,
@@ -163,6 +165,7 @@ def budget_create(
     return budget
 
 
+@use_case
 def budget_reserve(
     *, budget: Budget, amount: Decimal, request_id: int, actor, at=None
 ) -> BudgetEntry:
@@ -197,6 +200,7 @@ def _budget_of(*, request_id=None, order_id=None) -> int | None:
     return rows.values_list("budget_id", flat=True).first()
 
 
+@use_case
 def budget_commit(*, request_id: int, order_id: int, actor, at=None) -> None:
     """On approval: what the request reserved becomes committed to its order."""
     budget_id = _budget_of(request_id=request_id)
@@ -219,6 +223,7 @@ def budget_commit(*, request_id: int, order_id: int, actor, at=None) -> None:
         )
 
 
+@use_case
 def budget_release_request(*, request_id: int, actor, reason: str) -> Decimal:
     """On rejection or withdrawal: what the request still reserves is available again."""
     budget_id = _budget_of(request_id=request_id)
@@ -240,6 +245,7 @@ def budget_release_request(*, request_id: int, actor, reason: str) -> Decimal:
     return max(left, ZERO)
 
 
+@use_case
 def budget_release_order(
     *, order_id: int, amount: Decimal, actor, reason: str, key: str
 ) -> Decimal:
@@ -265,6 +271,7 @@ def budget_release_order(
     return amount if entry else ZERO
 
 
+@use_case
 def budget_spend(*, order_id: int, actor, at=None) -> Decimal:
     """On receipt of the order's last outstanding item: what it committed is spent."""
     budget_id = _budget_of(order_id=order_id)
@@ -288,6 +295,7 @@ def budget_spend(*, order_id: int, actor, at=None) -> Decimal:
     return left
 
 
+@use_case
 @transaction.atomic
 def budget_adjust(*, budget_id: int, amount, reason: str, actor) -> BudgetEntry:
     """A company admin raises or lowers a budget for this period, with a reason."""

@@ -8,6 +8,7 @@ from django.db import transaction
 from django.db.models import F
 
 from core.tenancy import Role
+from core.transactions import at_end
 
 from .forms import send_password_link
 from .models import Company, Partner, User
@@ -110,12 +111,15 @@ def company_update_policy(*, company: Company, actor, **fields) -> Company:
 
 
 def profiles_touch(user_ids) -> None:
-    """Mark these people's Your Details as changed (one UPDATE, in the caller's
-    transaction): the page's cached fragment is keyed by this version, so the next view
-    renders afresh. Every service that changes what the page shows calls this."""
-    ids = {pk for pk in user_ids if pk is not None}
-    if ids:
-        User.objects.filter(pk__in=ids).update(profile_version=F("profile_version") + 1)
+    """Mark these people's Your Details as changed: the page's cached fragment is keyed by
+    this version, so the next view renders afresh. Inside a use case the bump is its last
+    statement, one UPDATE for everyone it touched (``core.transactions.at_end``): the user
+    rows are locked last, after every budget, request, order and device, in every use case."""
+    at_end("profiles", user_ids, _profiles_bump)
+
+
+def _profiles_bump(ids: set) -> None:
+    User.objects.filter(pk__in=sorted(ids)).update(profile_version=F("profile_version") + 1)
 
 
 def partner_saved(partner) -> None:

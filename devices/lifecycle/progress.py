@@ -25,6 +25,7 @@ from companies.services import profiles_touch
 from core.bulk import update_rows
 from core.locks import shipment_lock
 from core.tenancy import SYSTEM
+from core.transactions import use_case
 from devices.engine import Outcome, devices_walk
 from devices.models import Device, Source, Transition, delivery_steps
 from devices.notices import owners_notify
@@ -67,6 +68,7 @@ class ShipmentReport:
 # --- The one path ------------------------------------------------------------------------------
 
 
+@use_case
 def devices_progress(
     *,
     plans: dict[int, list],
@@ -169,6 +171,7 @@ def shipped_mail(outcomes: list[Outcome], shipments: dict[int, Shipment]) -> Non
 # --- The partner's steps -----------------------------------------------------------------------
 
 
+@use_case
 def devices_advance(
     *, device_ids, transition: str, actor, source: str, note: str = "", at=None
 ) -> list[Outcome]:
@@ -184,6 +187,7 @@ def devices_advance(
     )
 
 
+@use_case
 def devices_ship(
     *,
     device_ids,
@@ -252,6 +256,7 @@ def devices_ship(
     return outcomes
 
 
+@use_case
 def devices_deliver(
     *, device_ids, actor, source: str, at: datetime | None = None, note: str = ""
 ) -> list[Outcome]:
@@ -361,6 +366,7 @@ def _events_trim(shipment_ids) -> None:
         logger.warning("dropped the oldest %d tracking events beyond the cap", len(extra))
 
 
+@use_case
 @transaction.atomic
 def shipment_record_progress(
     *,

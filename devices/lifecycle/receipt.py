@@ -12,11 +12,13 @@ from django.utils import timezone
 
 from budgets.selectors import orders_with_budget
 from budgets.services import budget_spend
+from core.transactions import use_case
 from devices.engine import Outcome, device_transition
 from devices.models import IN_TRANSIT_STATUSES, WITH_PARTNER_STATUSES, Device, Source, Transition
 from leasing.services import leases_open
 
 
+@use_case
 def device_mark_received(
     *,
     device_id: int,

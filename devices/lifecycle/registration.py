@@ -15,6 +15,7 @@ from django.utils import timezone
 from companies.models import User
 from core.locks import device_lock
 from core.tenancy import acts_as_company_admin
+from core.transactions import use_case
 from devices.engine import TransitionRefused, device_save_details, devices_create
 from devices.models import Device, DeviceStatus, Source
 from leasing.services import arrangement_for, lease_create
@@ -26,6 +27,7 @@ S = DeviceStatus
 REGISTRABLE_STATUSES = (S.RECEIVED, S.ACTIVE)
 
 
+@use_case
 @transaction.atomic
 def device_register_manually(
     *,
@@ -100,6 +102,7 @@ def device_register_manually(
     return device
 
 
+@use_case
 @transaction.atomic
 def device_update_details(*, device_id: int, actor, **fields) -> Device:
     """Correct a device's descriptive details (name, type, serial number, price) from the

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.utils import timezone
 
 from core.locks import devices_lock
+from core.transactions import use_case
 from devices.engine import Outcome, TransitionRefused, device_transition
 from devices.models import Device, DeviceStatus, Source, Transition
 from leasing.models import Lease
@@ -39,22 +39,28 @@ def device_remove(
         # Leased but lost before it was received: its lease is opened now, so that the
         # leasing company's settlement has somewhere to be recorded.
         leases_open(device_ids=[device.pk])
-    with transaction.atomic():
-        device = _visible(device_id, actor)
-        # The lock order: the device, then its lease.
-        devices_lock([device.pk])
-        lease = lease_lock_for_device(device.pk)
-        unsettled = lease is None or (lease.is_open and not lease.settled)
-        if device.is_leased and unsettled and device.status != DeviceStatus.REMOVED:
-            financier = lease.leasing_company if lease else device.company.leasing_company
-            raise TransitionRefused(
-                f"{device.name} is leased{f' from {financier}' if financier else ''}: record "
-                "the leasing company's settlement on its lease first."
-            )
-        note = f"{REMOVAL_KINDS[kind]}: {reason}" if kind else reason
-        outcome = device_transition(
-            device_id=device.pk, transition=Transition.REMOVE, actor=actor, source=source, note=note
+    return _remove(device_id=device_id, actor=actor, reason=reason, kind=kind, source=source)
+
+
+@use_case
+def _remove(*, device_id: int, actor, reason: str, kind: str, source: str) -> Outcome:
+    """The removal itself, in one transaction (the lease opened above stays opened when
+    the removal is refused: the settlement needs it)."""
+    device = _visible(device_id, actor)
+    # The lock order: the device, then its lease.
+    devices_lock([device.pk])
+    lease = lease_lock_for_device(device.pk)
+    unsettled = lease is None or (lease.is_open and not lease.settled)
+    if device.is_leased and unsettled and device.status != DeviceStatus.REMOVED:
+        financier = lease.leasing_company if lease else device.company.leasing_company
+        raise TransitionRefused(
+            f"{device.name} is leased{f' from {financier}' if financier else ''}: record "
+            "the leasing company's settlement on its lease first."
         )
-        if outcome.changed and lease is not None:
-            leases_close(device_ids=[device.pk], outcome=Lease.Outcome.REMOVED, at=timezone.now())
-        return outcome
+    note = f"{REMOVAL_KINDS[kind]}: {reason}" if kind else reason
+    outcome = device_transition(
+        device_id=device.pk, transition=Transition.REMOVE, actor=actor, source=source, note=note
+    )
+    if outcome.changed and lease is not None:
+        leases_close(device_ids=[device.pk], outcome=Lease.Outcome.REMOVED, at=timezone.now())
+    return outcome

@@ -14,6 +14,7 @@ from budgets.models import CardPayment
 from budgets.payments import Card, CardDeclined, GatewayUnavailable, PaymentError, get_gateway
 from core.locks import buyout_lock, buyouts_lock
 from core.tenancy import SYSTEM, acts_as_company_admin
+from core.transactions import use_case
 from devices.engine import (
     Outcome,
     Result,
@@ -103,6 +104,7 @@ def buyout_pay_by_card(*, device_id: int, actor, card: Card) -> Buyout:
     return buyout_complete(buyout_id=buyout.pk)
 
 
+@use_case
 def buyout_pay_by_salary(*, device_id: int, actor) -> Buyout:
     """The employee accepts a salary deduction (where the company takes buyouts so): it is
     recorded for the company's payroll export and the device is theirs."""
@@ -117,6 +119,7 @@ def buyout_pay_by_salary(*, device_id: int, actor) -> Buyout:
         return _complete(buyout, "Paid by salary deduction.")
 
 
+@use_case
 def buyout_complete(*, buyout_id: int, actor=SYSTEM, note: str = "") -> Buyout:
     """The buyout is paid: the device becomes Bought out by employee and leaves the fleet,
     its lease closes. Called once the card is charged (or by an admin for a payment made
@@ -170,6 +173,7 @@ def _complete(buyout: Buyout, note: str, actor=SYSTEM) -> Buyout:
     return buyout
 
 
+@use_case
 def buyout_record_paid(*, device_id: int, actor, note: str = "") -> Outcome:
     """A company admin (or the partner) records a buyout paid outside Velory; a card
     payment completes by itself."""
@@ -184,6 +188,7 @@ def buyout_record_paid(*, device_id: int, actor, note: str = "") -> Outcome:
     return Outcome(device.pk, Result.CHANGED, "", device, S.PENDING_BUYOUT)
 
 
+@use_case
 def buyout_withdraw(*, device_id: int, actor, source: str = Source.WEB) -> Outcome:
     """The employee (or their company admin) withdraws a buyout before it is paid: the
     device is Active again and the lease runs on."""
@@ -207,6 +212,7 @@ def buyout_withdraw(*, device_id: int, actor, source: str = Source.WEB) -> Outco
         return outcome  # Your Details is renewed by the engine: the device moved
 
 
+@use_case
 def buyouts_for_payroll(*, actor, buyout_ids) -> list[Buyout]:
     """The paid salary-deduction buyouts among these not exported yet, for the company's
     payroll export (company admins only). Each is stamped exported by the same statement

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.tenancy import SYSTEM
+from core.transactions import use_case
 from devices.engine import (
     Outcome,
     Result,
@@ -42,6 +43,7 @@ S = DeviceStatus
 # --- The employee's choice ----------------------------------------------------------------------
 
 
+@use_case
 def lease_choose(
     *,
     device_id: int,
@@ -127,6 +129,7 @@ def _mail_return_instructions(lease: Lease, device: Device, arrangement) -> None
     )
 
 
+@use_case
 def replacement_start(*, device_id: int, choice: str, order_number: str, actor=SYSTEM) -> Outcome:
     """On approval of a leased replacement: the old device goes back or is bought out, as
     the employee chose on the request (the system makes the change; the right party's

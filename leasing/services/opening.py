@@ -13,6 +13,7 @@ from django.utils import timezone
 from companies.models import LeasingCompany, Partner
 from companies.services import profiles_touch
 from core.dates import add_months, add_months_checked
+from core.transactions import use_case
 from devices.models import Device, DeviceStatus
 
 from ..models import (
@@ -28,6 +29,7 @@ S = DeviceStatus
 # --- Opening ------------------------------------------------------------------------------------
 
 
+@use_case
 @transaction.atomic
 def lease_create(
     *,

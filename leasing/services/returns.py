@@ -7,6 +7,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
+from core.transactions import use_case
 from devices.engine import (
     devices_transition,
 )
@@ -26,6 +27,7 @@ S = DeviceStatus
 # --- Return -------------------------------------------------------------------------------------
 
 
+@use_case
 def trade_ins_confirm(*, device_ids, actor, source: str = Source.ADMIN, note: str = ""):
     """The partner (for the leasing company too) confirms it has the devices back: they
     become Traded in and their leases close as returned."""

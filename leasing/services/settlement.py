@@ -12,6 +12,7 @@ from django.utils import timezone
 from budgets import services as budgets
 from core.locks import lease_lock
 from core.tenancy import acts_as_company_admin
+from core.transactions import use_case
 from devices.engine import (
     TransitionRefused,
 )
@@ -28,6 +29,7 @@ S = DeviceStatus
 # --- Removal and settlement ---------------------------------------------------------------------
 
 
+@use_case
 @transaction.atomic
 def lease_record_settlement(
     *, lease_id: int, actor, amount, reference: str = "", settled_on: date | None = None

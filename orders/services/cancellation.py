@@ -12,6 +12,7 @@ from budgets import services as budgets
 from budgets.models import ZERO, CardPayment
 from core.locks import order_lock
 from core.tenancy import SYSTEM, Role
+from core.transactions import use_case
 from devices.engine import TransitionRefused, devices_transition
 from devices.models import LABELS, WITH_PARTNER_STATUSES, Device, DeviceStatus, Source, Transition
 from notifications.services import notify
@@ -55,6 +56,7 @@ def _may_cancel(actor, order: Order) -> bool:
     return False
 
 
+@use_case
 @transaction.atomic
 def order_cancel(
     *, order_id: int, actor, reason: str, source: str = Source.ADMIN, device_ids=None

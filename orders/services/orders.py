@@ -17,6 +17,7 @@ from companies.models import Partner, User
 from core.jobs import enqueue_named
 from core.locks import devices_lock, order_lock
 from core.tenancy import SYSTEM, actor_name
+from core.transactions import use_case
 from devices.engine import TransitionRefused, devices_create
 from devices.models import UPDATABLE_STATUSES, Device, DeviceStatus, Source
 from notifications.services import notify
@@ -65,6 +66,7 @@ def order_event(order: Order, actor, kind: str, message: str, data=None, at=None
 # --- Creating orders ------------------------------------------------------------------------
 
 
+@use_case
 @transaction.atomic
 def order_create(
     *,
@@ -134,6 +136,7 @@ def order_create(
     return order
 
 
+@use_case
 @transaction.atomic
 def order_update_details(*, order_id: int, actor, delivery_address: str, note: str) -> Order:
     """The employee changes the delivery address or note while every device of the order

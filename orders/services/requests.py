@@ -18,6 +18,7 @@ from companies.models import User
 from companies.services import profiles_touch
 from core.locks import budget_lock, request_lock
 from core.tenancy import SYSTEM, Role
+from core.transactions import use_case
 from devices.engine import TransitionRefused
 from devices.models import Source
 from leasing.selectors import replacement_candidates
@@ -67,52 +68,17 @@ def request_submit(
         if card is None:
             raise BudgetRefused(f"{first.message} Enter your card to continue.")
         token = get_gateway().tokenize(card)  # raises CardDeclined for a card that is not valid
-    with transaction.atomic():
-        budget = budget_lock(first.budget.pk)
-        quote = request_quote(employee=employee, product=product, budget=budget)
-        if not quote.allowed or (quote.card_amount > 0 and token is None):
-            raise BudgetRefused(
-                "Your available budget changed while you were requesting. Check the new "
-                f"amounts and send the request again. {quote.message}".strip()
-            )
-        request = ProductRequest.objects.create(
-            company_id=employee.company_id,
-            employee=employee,
-            product=product,
-            partner=product.partner,
-            name=product.name,
-            category=product.category,
-            amount=quote.amount,
-            currency=quote.currency,
-            budget_amount=quote.budget_amount,
-            card_amount=quote.card_amount,
-            is_leased=product.is_leased,
-            delivery_address=delivery_address,
-            note=note,
-            replaces_device=replaces,
-            replacement_choice=replacement_choice if replaces else "",
-            created_at=at or timezone.now(),
-        )
-        if quote.budget_amount > 0:
-            budgets.budget_reserve(
-                budget=budget,
-                amount=quote.budget_amount,
-                request_id=request.pk,
-                actor=employee,
-                at=at,
-            )
-        payment = None
-        if quote.card_amount > 0:
-            payment = budgets.payment_create(
-                employee=employee,
-                request_id=request.pk,
-                amount=quote.card_amount,
-                currency=quote.currency,
-                token=token,
-                purpose=f"{product.name} (request {request.number}), the part over your budget",
-                at=at,
-            )
-        profiles_touch([employee.pk])  # a new request: the one place a request is created
+    request, payment = _request_record(
+        employee=employee,
+        product=product,
+        budget_id=first.budget.pk,
+        token=token,
+        delivery_address=delivery_address,
+        note=note,
+        replaces=replaces,
+        replacement_choice=replacement_choice,
+        at=at,
+    )
     if payment is not None:
         try:
             budgets.payment_charge(payment.pk)
@@ -126,6 +92,69 @@ def request_submit(
             logger.warning("card charge for request %s is pending: gateway unavailable", request.pk)
     _tell_admins(request)
     return request
+
+
+@use_case
+def _request_record(
+    *,
+    employee,
+    product,
+    budget_id,
+    token,
+    delivery_address,
+    note,
+    replaces,
+    replacement_choice,
+    at,
+):
+    """The request's database part, under the budget's lock (a use case of its own, so a
+    lost deadlock is retried without asking the card gateway again)."""
+    budget = budget_lock(budget_id)
+    quote = request_quote(employee=employee, product=product, budget=budget)
+    if not quote.allowed or (quote.card_amount > 0 and token is None):
+        raise BudgetRefused(
+            "Your available budget changed while you were requesting. Check the new "
+            f"amounts and send the request again. {quote.message}".strip()
+        )
+    request = ProductRequest.objects.create(
+        company_id=employee.company_id,
+        employee=employee,
+        product=product,
+        partner=product.partner,
+        name=product.name,
+        category=product.category,
+        amount=quote.amount,
+        currency=quote.currency,
+        budget_amount=quote.budget_amount,
+        card_amount=quote.card_amount,
+        is_leased=product.is_leased,
+        delivery_address=delivery_address,
+        note=note,
+        replaces_device=replaces,
+        replacement_choice=replacement_choice if replaces else "",
+        created_at=at or timezone.now(),
+    )
+    if quote.budget_amount > 0:
+        budgets.budget_reserve(
+            budget=budget,
+            amount=quote.budget_amount,
+            request_id=request.pk,
+            actor=employee,
+            at=at,
+        )
+    payment = None
+    if quote.card_amount > 0:
+        payment = budgets.payment_create(
+            employee=employee,
+            request_id=request.pk,
+            amount=quote.card_amount,
+            currency=quote.currency,
+            token=token,
+            purpose=f"{product.name} (request {request.number}), the part over your budget",
+            at=at,
+        )
+    profiles_touch([employee.pk])  # a new request: the one place a request is created
+    return request, payment
 
 
 def _check_replacement(employee, product, device_id, choice):
@@ -168,6 +197,7 @@ def _tell_admins(request: ProductRequest) -> None:
         )
 
 
+@use_case
 @transaction.atomic
 def _fail_request(request_id: int, reason: str) -> None:
     request = request_lock(request_id)
@@ -249,6 +279,7 @@ def _refund_request_card(request: ProductRequest, reason: str) -> Decimal:
     return refund.amount if refund else ZERO
 
 
+@use_case
 @transaction.atomic
 def request_withdraw(*, request_id: int, actor) -> ProductRequest:
     """The employee takes back a pending request: the reservation is released and a card
@@ -277,6 +308,7 @@ def _check_admin(actor, request: ProductRequest) -> None:
         raise TransitionRefused("Only a company admin decides on requests.")
 
 
+@use_case
 @transaction.atomic
 def request_approve(*, request_id: int, actor, note: str = "", at=None) -> ProductRequest:
     """A company admin approves: the order is made (one device per unit, Ordered) and goes
@@ -349,6 +381,7 @@ def request_approve(*, request_id: int, actor, note: str = "", at=None) -> Produ
     return request
 
 
+@use_case
 @transaction.atomic
 def request_reject(*, request_id: int, actor, reason: str) -> ProductRequest:
     """A company admin rejects, with a reason that is mailed to the employee; the reserved

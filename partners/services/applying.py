@@ -16,6 +16,7 @@ from django.utils import timezone
 from companies.services import profiles_touch
 from core.bulk import update_rows
 from core.locks import orders_lock
+from core.transactions import use_case
 from devices.lifecycle import (
     Reported,
     ShipmentReport,
@@ -43,6 +44,7 @@ class ApplyReport:
     skipped: list = field(default_factory=list)  # (order id, why)
 
 
+@use_case
 def tracking_apply(
     partner_id: int, updates: list[OrderUpdate], polled: list[int], now=None
 ) -> ApplyReport:

@@ -19,6 +19,7 @@ from companies.models import User
 from core.jobs import Retry
 from core.locks import order_lock
 from core.tenancy import SYSTEM
+from core.transactions import use_case
 from devices.models import WITH_PARTNER_STATUSES
 from notifications.services import Message, notify_many
 from orders.models import DispatchStatus, Order, OrderEvent, order_number
@@ -163,6 +164,7 @@ def _place_failed(order: Order, error: AdapterError, token) -> str:
     return "failed" if give_up else "retry"
 
 
+@use_case
 def order_place_retry(*, order_id: int, actor) -> Order:
     """A company admin (or partner staff) asks to try placing a failed order again."""
     with transaction.atomic():
