@@ -10,6 +10,7 @@ import dataclasses
 import functools
 import hashlib
 import logging
+import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -19,7 +20,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.tokens import default_token_generator
 from django.core.mail import EmailMultiAlternatives
-from django.db import models, transaction
+from django.db import InterfaceError, OperationalError, connection, models, transaction
 from django.template import Context, Engine, TemplateDoesNotExist, engines
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -33,12 +34,21 @@ from .models import Notification
 
 logger = logging.getLogger(__name__)
 
-# A sender holds a row this long; a sender that died is replaced after it. Must exceed the
-# SMTP timeout so that a slow but alive sender is never doubled.
-CLAIM_SECONDS = 120
-# Rows one periodic run sends: enough to drain a normal backlog in a minute while staying
-# far below the task time limit even with a slow mail server.
+
+# A sender holds a row this long; a sender that died is replaced after it. It must exceed
+# one SMTP conversation (connect and send, each within EMAIL_TIMEOUT) so that a slow but
+# alive sender is never doubled, and be short so that a dead one is replaced soon.
+def claim_seconds() -> int:
+    return 3 * settings.EMAIL_TIMEOUT + 5
+
+
+# Rows one batch of the periodic run sends; a run takes batch after batch while it has time
+# (well inside the task's soft time limit), so a backlog drains at the mail server's pace.
 PENDING_BATCH_SIZE = 200
+PENDING_RUN_SECONDS = 50
+# The status write after the mail server took the message is tried again in place on a
+# dropped connection: the mail is out, so it must be recorded, not sent again.
+SENT_WRITE_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -277,7 +287,7 @@ def _claim(notification_id: int, *, due_only: bool) -> bool:
     row's next attempt time, so it never races the task that was just scheduled."""
     rows = Notification.objects.filter(pk=notification_id, status=Notification.Status.PENDING)
     token = claim(
-        rows, hold_seconds=CLAIM_SECONDS, due_field="next_attempt_at" if due_only else None
+        rows, hold_seconds=claim_seconds(), due_field="next_attempt_at" if due_only else None
     )
     return token is not None
 
@@ -355,18 +365,48 @@ def notification_send(notification_id: int, *, wait_for_due: bool = False) -> st
             type(exc).__name__,
         )
         return "error"
-    Notification.objects.filter(pk=n.pk).update(
-        status=Notification.Status.SENT, sent_at=timezone.now(), claimed_until=None, last_error=""
-    )
+    _record_sent(n.pk)
     return "sent"
 
 
-def notifications_send_pending(limit: int = PENDING_BATCH_SIZE) -> dict[str, int]:
-    """Send rows still pending after their next attempt time (the periodic job)."""
-    ids = list(
-        Notification.objects.due().order_by("next_attempt_at").values_list("pk", flat=True)[:limit]
+def _write_sent(pk: int) -> None:
+    Notification.objects.filter(pk=pk).update(
+        status=Notification.Status.SENT, sent_at=timezone.now(), claimed_until=None, last_error=""
     )
+
+
+def _record_sent(pk: int) -> None:
+    """Record that the mail server took the message, trying again in place (on a fresh
+    connection) when the database connection drops: otherwise the row would be sent again
+    once its claim ran out."""
+    for attempt in range(1, SENT_WRITE_ATTEMPTS + 1):
+        try:
+            _write_sent(pk)
+            return
+        except (OperationalError, InterfaceError):
+            if attempt == SENT_WRITE_ATTEMPTS:
+                raise
+            logger.warning("outbox: recording mail %s as sent failed; trying again", pk)
+            connection.close()  # the next statement opens a fresh one
+            time.sleep(0.2 * attempt)
+
+
+def notifications_send_pending(
+    limit: int = PENDING_BATCH_SIZE, seconds: float = PENDING_RUN_SECONDS
+) -> dict[str, int]:
+    """Send rows still pending after their next attempt time (the periodic job), batch
+    after batch while there are some and time allows."""
     counts = {"sent": 0, "skipped": 0, "error": 0}
-    for pk in ids:
-        counts[notification_send(pk, wait_for_due=True)] += 1
+    ends = time.monotonic() + seconds
+    tried: set[int] = set()
+    while time.monotonic() < ends:
+        due = Notification.objects.due().exclude(pk__in=tried).order_by("next_attempt_at")
+        ids = list(due.values_list("pk", flat=True)[:limit])
+        if not ids:
+            break
+        for pk in ids:
+            tried.add(pk)
+            counts[notification_send(pk, wait_for_due=True)] += 1
+            if time.monotonic() >= ends:
+                break
     return counts

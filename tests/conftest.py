@@ -303,6 +303,7 @@ class Canned:
 
     def __init__(self):
         self.answer = (200, {}, b"{}")
+        self.sequence = []  # answers given first, one per request, before ``answer``
         self.requests = 0
         canned = self
 
@@ -312,7 +313,7 @@ class Canned:
                 length = int(self.headers.get("Content-Length") or 0)
                 if length:
                     self.rfile.read(length)
-                status, headers, body = canned.answer
+                status, headers, body = canned.sequence.pop(0) if canned.sequence else canned.answer
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)

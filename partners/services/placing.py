@@ -8,6 +8,7 @@ the last attempt, flagged to the company admins, who can ask for it to be placed
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from datetime import timedelta
 
@@ -31,6 +32,8 @@ logger = logging.getLogger("velory.distributors")
 
 # Attempts before an order that cannot be placed is flagged (about an hour of backoff).
 MAX_PLACE_ATTEMPTS = 7
+# Calls one attempt makes before it backs off: a passing fault rarely survives three.
+PLACE_TRIES_IN_RUN = 3
 # 30 s, 1 min, 2, 4, 8, 16 … capped at 30 min.
 PLACE_BACKOFF = Retry(base=30, cap=1800)
 PLACE_CLAIM_SECONDS = 120
@@ -57,7 +60,7 @@ def order_place(order_id: int) -> str:
         return _not_placed(order, token)
     adapter = adapter_for(order.partner)
     try:
-        placement = adapter.place_order(order)
+        placement = _place_now(adapter, order)
     except AdapterError as error:
         return _place_failed(order, error, token)
     except Exception as exc:  # a bug or a surprise: retried with backoff, flagged at the end
@@ -100,6 +103,21 @@ def order_place(order_id: int) -> str:
         placement.partner_ref,
     )
     return "placed"
+
+
+def _place_now(adapter, order):
+    """Place the order, trying again at once a couple of times on a passing failure (a 5xx,
+    a timeout) as polling does: placing is idempotent on Velory's order number at the
+    partner, so a retry never orders twice. A failure that outlasts them backs off."""
+    for attempt in range(1, PLACE_TRIES_IN_RUN + 1):
+        try:
+            return adapter.place_order(order)
+        except AdapterError as error:
+            wait = error.retry_after or 0.1 * 2 ** (attempt - 1)
+            if not error.retryable or attempt == PLACE_TRIES_IN_RUN or wait > 2:
+                raise
+            time.sleep(wait)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _not_placed(order: Order, token) -> str:

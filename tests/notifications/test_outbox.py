@@ -170,3 +170,42 @@ def test_failed_mail_is_sent_again_from_the_admin_by_its_company_admin(
     assert "queued to be sent again" in response.content.decode()
     row.refresh_from_db()
     assert row.status == Notification.Status.SENT and len(smtp.messages) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_dropped_connection_after_the_smtp_hand_off_does_not_send_twice(smtp, acme, monkeypatch):
+    """The mail server took the message, then the UPDATE that records it failed (the
+    database connection dropped). Before, the task raised and the row went out again once
+    its claim ran out; now the write is tried again in place."""
+    real, calls = services._write_sent, []
+
+    def flaky(pk):
+        calls.append(pk)
+        if len(calls) == 1:
+            from django.db import OperationalError
+
+            raise OperationalError("server closed the connection unexpectedly")
+        real(pk)
+
+    monkeypatch.setattr(services, "_write_sent", flaky)
+    monkeypatch.setattr(services.time, "sleep", lambda s: None)
+    row = queue_invite(acme.employee)  # sent at once, after its (auto)commit
+    row.refresh_from_db()
+    assert row.status == Notification.Status.SENT and len(calls) == 2
+    # even once the claim would have run out, nothing goes out again
+    Notification.objects.filter(pk=row.pk).update(next_attempt_at=timezone.now())
+    assert services.notifications_send_pending() == {"sent": 0, "skipped": 0, "error": 0}
+    assert len(smtp.messages) == 1
+
+
+def test_the_claim_outlasts_one_smtp_conversation_and_no_more(settings):
+    settings.EMAIL_TIMEOUT = 10
+    assert 20 < services.claim_seconds() <= 60
+
+
+def test_a_backlog_drains_in_several_batches_in_one_run(smtp, acme):
+    for i in range(7):
+        queue_invite(acme.employee, key=f"backlog:{i}")
+    Notification.objects.update(next_attempt_at=timezone.now() - timedelta(minutes=1))
+    assert services.notifications_send_pending(limit=3) == {"sent": 7, "skipped": 0, "error": 0}
+    assert len(smtp.messages) == 7

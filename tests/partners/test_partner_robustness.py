@@ -178,3 +178,23 @@ def test_a_tracking_number_reported_later_is_stored(acme, canned):
     partners.partner_poll(acme.partner.pk)
     shipment = order.shipments.get()
     assert (shipment.carrier, shipment.tracking_number) == ("DHL", "JD0001")
+
+
+def test_a_passing_fault_is_retried_in_the_same_run_before_any_backoff(acme, canned):
+    connect(acme.partner, canned)
+    order = place_order(acme)
+    placed = json.dumps({"order_id": order.number, "partner_ref": "P-1"}).encode()
+    canned.sequence = [(503, {}, b"{}"), (503, {}, b"{}")]
+    canned.answer = (201, {"Content-Type": "application/json"}, placed)
+    assert partners.order_place(order.pk) == "placed"
+    order.refresh_from_db()
+    assert order.dispatch_attempts == 1 and order.partner_ref == "P-1"
+    assert canned.requests == 3
+
+
+def test_a_fault_that_outlasts_the_run_backs_off(acme, canned):
+    connect(acme.partner, canned)
+    order = place_order(acme)
+    canned.answer = (503, {}, b"{}")
+    assert partners.order_place(order.pk) == "retry"
+    assert canned.requests == placing.PLACE_TRIES_IN_RUN
