@@ -19,16 +19,26 @@ from celery import current_app  # a proxy: the app itself is wiring (velory/)
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
+from .cache import Breaker
+
 logger = logging.getLogger(__name__)
+
+
+# After a failed publish the broker is skipped for a few seconds: a dead broker costs one
+# short connect attempt, not one per request (the sweepers deliver what was skipped).
+BROKER_BREAKER = Breaker("broker")
 
 
 def enqueue(task, *args, **kwargs) -> bool:
     """Publish ``task`` with these arguments. If the broker is down or slow the error is
     logged and swallowed: the callers' work is already committed (an outbox row, a due
     time) and a periodic job picks it up. Returns whether the task was published."""
+    if BROKER_BREAKER.is_open:
+        return False
     try:
         task.apply_async(args=args, kwargs=kwargs)
     except Exception:  # broker unreachable, timeout, ...: never fail the request
+        BROKER_BREAKER.trip()
         logger.warning(
             "could not publish %s; a periodic job will catch up", task.name, exc_info=True
         )

@@ -39,8 +39,14 @@ def _fresh_cache():
 
     from companies.backends import forget_cached_permissions
 
+    from core.cache import CACHE_BREAKER
+    from core.jobs import BROKER_BREAKER
+
     cache.clear()
     forget_cached_permissions()
+    # A breaker another test tripped (a dead Redis or broker) is not this test's.
+    CACHE_BREAKER.reset()
+    BROKER_BREAKER.reset()
     yield
 
 

@@ -33,7 +33,7 @@ app.conf.update(
     task_time_limit=TASK_TIME_LIMIT,
     # A broker that does not answer must never hang a web request: publishing fails fast
     # (the outbox keeps the mail; the periodic job sends it later).
-    broker_connection_timeout=2,
+    broker_connection_timeout=0.5,
     broker_connection_retry_on_startup=True,
     task_publish_retry=False,
     worker_hijack_root_logger=False,
@@ -67,8 +67,8 @@ if app.conf.broker_url.startswith(("redis://", "rediss://")):
     app.conf.broker_transport_options = {
         "visibility_timeout": VISIBILITY_TIMEOUT,
         "socket_timeout": 2,
-        "socket_connect_timeout": 2,
-        "max_retries": 1,
+        "socket_connect_timeout": 0.1,  # a request never waits on a dead broker
+        "max_retries": 0,
         "retry_on_timeout": False,
     }
 

@@ -7,6 +7,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from redis.backoff import NoBackoff
+from redis.retry import Retry as RedisRetry
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"  # SQLite files, the embedded broker, collected static, mail
@@ -192,14 +194,22 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Velory <no-reply@velory.
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- Redis, cache ------------------------------------------------------------------------------
+
 REDIS_URL = env("REDIS_URL", default="")
+# Fail fast: a dead Redis is a cache miss within tens of milliseconds, with no retries, and
+# core.cache's breaker then skips it for a few seconds.
+REDIS_CACHE_OPTIONS = {
+    "socket_connect_timeout": 0.05,
+    "socket_timeout": 0.25,
+    "retry": RedisRetry(NoBackoff(), 0),
+}
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "TIMEOUT": 300,
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+            "OPTIONS": REDIS_CACHE_OPTIONS,
         }
     }
 else:
