@@ -38,7 +38,6 @@ def _fresh_cache():
     from django.core.cache import cache
 
     from companies.backends import forget_cached_permissions
-
     from core.cache import CACHE_BREAKER
     from core.jobs import BROKER_BREAKER
 
