@@ -19,7 +19,9 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 # well above that or a slow task would run twice at once.
 TASK_SOFT_TIME_LIMIT = 120
 TASK_TIME_LIMIT = 180
-VISIBILITY_TIMEOUT = 3600
+# Twice the longest task: a task of a worker that died is handed out again after this,
+# not after an hour (no task is published with a countdown, which this would also bound).
+VISIBILITY_TIMEOUT = 2 * TASK_TIME_LIMIT
 
 app.conf.update(
     accept_content=["json"],
