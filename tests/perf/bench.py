@@ -76,7 +76,7 @@ def table(rows: list[dict], columns: list[str]) -> str:
 def main(argv: list[str]) -> int:
     setup_django()
     # Run as __main__, this module is not the one the sections import: use that one's table.
-    from tests.perf import admin_lists, bench, leasing, money, pages, polling  # noqa: F401
+    from tests.perf import admin_lists, bench, leasing, money, pages, polling, races  # noqa: F401
 
     sections = bench.SECTIONS
     chosen = argv or list(sections)
