@@ -216,6 +216,7 @@ class RefundAdmin(TenantAdmin):
     )
     fields = readonly_fields
     actions = ["retry_now"]
+    company_admin_actions = ("retry_now",)  # money and people's data: theirs alone
 
     def has_add_permission(self, request):
         return False
@@ -225,12 +226,6 @@ class RefundAdmin(TenantAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
-
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        if not is_company_admin(request):
-            actions.pop("retry_now", None)
-        return actions
 
     @admin.action(description="Retry the selected refunds now")
     def retry_now(self, request, queryset):

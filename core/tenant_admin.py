@@ -70,6 +70,15 @@ class TenantAdmin(TenantScopedMixin, admin.ModelAdmin):
     show_full_result_count = False  # one COUNT(*) less per changelist
     # Lookups our own pages link to beyond the list filters (e.g. the lease forecast's).
     extra_lookups: tuple[str, ...] = ()
+    # Actions only company admins (and superusers) get: exports, money, approvals.
+    company_admin_actions: tuple[str, ...] = ()
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if self.company_admin_actions and not is_company_admin(request):
+            for name in self.company_admin_actions:
+                actions.pop(name, None)
+        return actions
 
     def get_readonly_fields(self, request, obj=None):
         """Whatever an admin declares, audit and system fields are shown, never edited."""

@@ -216,6 +216,7 @@ class BuyoutAdmin(TenantAdmin):
     search_fields = ("employee__email", "lease__device__name")
     readonly_fields = [f.name for f in Buyout._meta.fields]
     actions = ["export_payroll"]
+    company_admin_actions = ("export_payroll",)  # money and people's data: theirs alone
 
     def has_add_permission(self, request):
         return False
@@ -229,12 +230,6 @@ class BuyoutAdmin(TenantAdmin):
     @admin.display(description="device")
     def device(self, obj):
         return obj.lease.device
-
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        if not is_company_admin(request):
-            actions.pop("export_payroll", None)
-        return actions
 
     @admin.action(description="Export salary deductions not exported yet, for payroll (CSV)")
     def export_payroll(self, request, queryset):

@@ -51,6 +51,7 @@ class ProductRequestAdmin(ObjectActionsAdmin):
     fields = readonly_fields
     refusals = (TransitionRefused, BudgetRefused)
     actions = ["approve_selected"]
+    company_admin_actions = ("approve_selected",)  # money and people's data: theirs alone
 
     def has_add_permission(self, request):
         return False
@@ -91,12 +92,6 @@ class ProductRequestAdmin(ObjectActionsAdmin):
     def _reject(self, request, obj, data):
         services.request_reject(request_id=obj.pk, actor=request.user, reason=data["reason"])
         return "Rejected; the employee has been told why."
-
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        if not is_company_admin(request):
-            actions.pop("approve_selected", None)
-        return actions
 
     @admin.action(description="Approve the selected requests")
     def approve_selected(self, request, queryset):

@@ -2,7 +2,10 @@
 through the lifecycle services, each step by the role that makes it."""
 
 import json
+import threading
 from decimal import Decimal
+
+from django.db import connection
 
 from core.tenancy import SYSTEM
 from devices import lifecycle
@@ -164,3 +167,25 @@ def mail(**filters):
 def status_answer(order, **entry):
     body = {"orders": [{"order_id": order.number, "version": 1, "status": "processing", **entry}]}
     return 200, {"Content-Type": "application/json"}, json.dumps(body).encode()
+
+
+def run_at_once(n, work):
+    """Start ``n`` threads on ``work(i)`` at the same instant; return results or errors."""
+    barrier = threading.Barrier(n)
+    results = [None] * n
+
+    def target(i):
+        try:
+            barrier.wait()
+            results[i] = work(i)
+        except Exception as exc:  # collected, asserted by the test
+            results[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=target, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return results

@@ -269,6 +269,7 @@ class DeviceAdmin(TransitionActionsMixin, ObjectActionsAdmin):
     )
     fields = ("name", "category", "serial_number", "price", "currency", *readonly_fields)
     actions = ["export_csv"]
+    company_admin_actions = ("export_csv",)  # money and people's data: theirs alone
     refusals = (TransitionRefused,)
 
     @admin.display(description="status", ordering="status")
@@ -385,12 +386,6 @@ class DeviceAdmin(TransitionActionsMixin, ObjectActionsAdmin):
         return TemplateResponse(request, "admin/devices/device/register.html", context)
 
     # -- export ------------------------------------------------------------------------------
-
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        if not is_company_admin(request):
-            actions.pop("export_csv", None)
-        return actions
 
     @admin.action(description="Export the selected devices to CSV")
     def export_csv(self, request, queryset):

@@ -91,6 +91,7 @@ class OrderAdmin(ObjectActionsAdmin):
     )
     fields = readonly_fields
     actions = ["export_csv"]
+    company_admin_actions = ("export_csv",)  # money and people's data: theirs alone
     refusals = (TransitionRefused,)
 
     def get_queryset(self, request):
@@ -184,12 +185,6 @@ class OrderAdmin(ObjectActionsAdmin):
             return message + (" Refused: " + " ".join(dict.fromkeys(refused)) if refused else "")
 
         return run
-
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        if not is_company_admin(request):
-            actions.pop("export_csv", None)
-        return actions
 
     @admin.action(description="Export the selected orders to CSV")
     def export_csv(self, request, queryset):

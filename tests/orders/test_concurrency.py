@@ -2,42 +2,18 @@
 budget row lock keeps simultaneous requests from overspending, and the order row lock keeps
 simultaneous cancellations from refunding or releasing twice."""
 
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 
 from budgets.models import Budget, BudgetEntry, Refund, SandboxTransaction
 from budgets.services import BudgetRefused
 from devices.engine import TransitionRefused
 from orders import services as orders
 from orders.models import ProductRequest
-from tests.helpers import approved_order, budget_for, card, product_for, submit
+from tests.helpers import approved_order, budget_for, card, product_for, run_at_once, submit
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def run_at_once(n, work):
-    """Start ``n`` threads on ``work(i)`` at the same instant; return results or errors."""
-    barrier = threading.Barrier(n)
-    results = [None] * n
-
-    def target(i):
-        try:
-            barrier.wait()
-            results[i] = work(i)
-        except Exception as exc:  # collected, asserted by the test
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=target, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    return results
 
 
 def test_simultaneous_requests_never_overspend_the_budget(acme):

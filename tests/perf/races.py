@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import os
 import random
-import threading
 import time
 from decimal import Decimal
 
+from tests.helpers import run_at_once
 from tests.perf.bench import section, table
 
 TRIALS = int(os.environ.get("BENCH_RACE_TRIALS", "10"))
@@ -69,29 +69,6 @@ def company_with_people(n_employees: int, allowance: str, *, card: bool = False)
     return company, admin, people, product
 
 
-def at_once(n: int, work) -> list:
-    from django.db import connection
-
-    barrier = threading.Barrier(n)
-    results: list = [None] * n
-
-    def run(i):
-        try:
-            barrier.wait()
-            results[i] = work(i)
-        except Exception as exc:  # counted by the caller
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    return results
-
-
 def cancellations_trial() -> bool:
     from budgets.models import BudgetEntry, Refund
     from devices.engine import TransitionRefused
@@ -103,7 +80,7 @@ def cancellations_trial() -> bool:
         employee=person, product_id=product.pk, delivery_address="Racegatan 1", card=card()
     )
     order = orders.request_approve(request_id=request.pk, actor=admin).order
-    results = at_once(
+    results = run_at_once(
         CANCELLERS,
         lambda i: orders.order_cancel(order_id=order.pk, actor=admin, reason=f"race {i}"),
     )
@@ -121,7 +98,7 @@ def submissions_trial() -> bool:
     from orders import services as orders
 
     _company, _admin, [person], product = company_with_people(1, "1000.00")
-    results = at_once(
+    results = run_at_once(
         SUBMITTERS,
         lambda i: orders.request_submit(
             employee=person, product_id=product.pk, delivery_address="Racegatan 1"
@@ -178,7 +155,7 @@ def mixed_trial(seconds: float = 3.0) -> bool:
                 pass
         return "ok"
 
-    results = at_once(len(people) + 2, work)
+    results = run_at_once(len(people) + 2, work)
     errors = [r for r in results if isinstance(r, Exception)]
     exact = all(
         (b.reserved, b.committed) == tuple(b.ledger_totals()[k] for k in ("reserved", "committed"))
