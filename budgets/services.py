@@ -27,6 +27,7 @@ from core.forms import MONEY_LIMIT
 from core.jobs import Retry, claim, due, enqueue_named
 from core.locks import budget_lock, payment_lock
 from core.tenancy import SYSTEM, acts_as_company_admin
+from core.timers import scaled
 from core.transactions import use_case
 from devices.engine import actor_name
 
@@ -459,7 +460,7 @@ def refund_execute(refund_id: int, *, due_only: bool = False) -> str:
         pk=refund_id, status__in=[Refund.Status.PENDING, Refund.Status.FAILED]
     )
     due_field = "next_attempt_at" if due_only else None
-    if claim(rows, hold_seconds=REFUND_CLAIM_SECONDS, due_field=due_field) is None:
+    if claim(rows, hold_seconds=scaled(REFUND_CLAIM_SECONDS), due_field=due_field) is None:
         return "skipped"
     refund = Refund.objects.select_related("payment").get(pk=refund_id)
     try:
@@ -502,6 +503,8 @@ def refund_execute(refund_id: int, *, due_only: bool = False) -> str:
 
 # A refund the gateway has accepted but not finished is asked about again after this.
 REFUND_PENDING_RECHECK_SECONDS = 600
+# The sweeper leaves a new refund this long to the task queued for it at commit.
+REFUND_SWEEP_GRACE_SECONDS = 30
 # Refunds one periodic run retries: the gateway's rate limit is far above this.
 REFUND_RETRY_BATCH = 100
 
@@ -512,7 +515,7 @@ def refunds_retry_due() -> dict[str, int]:
         Refund.objects.filter(status__in=[Refund.Status.PENDING, Refund.Status.FAILED]),
         due_field="next_attempt_at",
         limit=REFUND_RETRY_BATCH,
-        grace_seconds=30,
+        grace_seconds=scaled(REFUND_SWEEP_GRACE_SECONDS),
     )
     counts = {"refunded": 0, "skipped": 0, "error": 0, "waiting": 0}
     for pk in ids:

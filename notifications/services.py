@@ -12,7 +12,7 @@ import hashlib
 import logging
 import time
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 
 from django.apps import apps
@@ -29,6 +29,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from core.jobs import Retry, claim, enqueue_named
+from core.timers import scaled_delta
 
 from .models import Notification
 
@@ -230,7 +231,7 @@ def _build(msg: Message, *, render: bool = True) -> Notification:
         created_at=now,
         # The after-commit task normally sends at once; the periodic job takes over only
         # when it has not happened by then.
-        next_attempt_at=now + timedelta(seconds=settings.OUTBOX_RETRY_AFTER_SECONDS),
+        next_attempt_at=now + scaled_delta(settings.OUTBOX_RETRY_AFTER_SECONDS),
     )
 
 

@@ -6,6 +6,8 @@ import os
 from celery import Celery
 from celery.schedules import crontab
 
+from core.timers import scaled
+
 # Never a silent fallback to the development settings (DEBUG on, a known key): without an
 # explicit module the worker runs on production's, which refuse to start without their
 # secrets. `make run` sets velory.settings.local.
@@ -43,18 +45,19 @@ app.conf.update(
     beat_scheduler="django_celery_beat.schedulers:DatabaseScheduler",
 )
 
-# Every periodic job, in one place. django-celery-beat's DatabaseScheduler copies these
-# into its tables at start-up, where admins can see, pause or re-time them.
+# Every periodic job, in one place. django-celery-beat's DatabaseScheduler copies these into
+# its tables at start-up, where admins can see, pause or re-time them. The sweepers'
+# intervals are recovery timers (docs/operations.md), written through core.timers.scaled.
 app.conf.beat_schedule = {
     "outbox-send-pending": {
         "task": "notifications.tasks.send_pending_notifications",
-        "schedule": 60.0,
+        "schedule": scaled(60.0),
     },
-    "refunds-retry": {"task": "budgets.tasks.retry_refunds", "schedule": 60.0},
-    "card-payments-settle": {"task": "orders.tasks.settle_card_payments", "schedule": 60.0},
-    "orders-dispatch-due": {"task": "partners.tasks.place_due", "schedule": 30.0},
-    "tracking-poll": {"task": "partners.tasks.poll_tracking", "schedule": 30.0},
-    "buyouts-settle": {"task": "leasing.tasks.settle_buyouts", "schedule": 120.0},
+    "refunds-retry": {"task": "budgets.tasks.retry_refunds", "schedule": scaled(60.0)},
+    "card-payments-settle": {"task": "orders.tasks.settle_card_payments", "schedule": scaled(60.0)},
+    "orders-dispatch-due": {"task": "partners.tasks.place_due", "schedule": scaled(30.0)},
+    "tracking-poll": {"task": "partners.tasks.poll_tracking", "schedule": scaled(30.0)},
+    "buyouts-settle": {"task": "leasing.tasks.settle_buyouts", "schedule": scaled(120.0)},
     "leases-daily": {
         "task": "leasing.tasks.leases_daily",
         "schedule": crontab(hour=7, minute=0),

@@ -20,6 +20,7 @@ from companies.models import User
 from core.jobs import Retry
 from core.locks import order_lock
 from core.tenancy import SYSTEM
+from core.timers import scaled_delta
 from core.transactions import use_case
 from devices.models import WITH_PARTNER_STATUSES
 from notifications.services import Message, notify_many
@@ -37,6 +38,9 @@ PLACE_TRIES_IN_RUN = 3
 # 30 s, 1 min, 2, 4, 8, 16 … capped at 30 min.
 PLACE_BACKOFF = Retry(base=30, cap=1800)
 PLACE_CLAIM_SECONDS = 120
+# An approved order whose placing task never reached the broker is placed by the sweeper
+# after this (a task that did reach it has placed the order by then).
+PLACE_UNSENT_AFTER_SECONDS = 120
 # The first poll of a placed order: soon, the partner usually acknowledges quickly.
 FIRST_POLL_SECONDS = 30
 
@@ -47,7 +51,7 @@ def order_place(order_id: int) -> str:
     now = timezone.now()
     # The claim's end time is also its token: only the worker holding it writes the outcome
     # (a worker whose claim ran out and was taken over writes nothing).
-    token = now + timedelta(seconds=PLACE_CLAIM_SECONDS)
+    token = now + scaled_delta(PLACE_CLAIM_SECONDS)
     claimed = (
         Order.objects.filter(pk=order_id, dispatch_status=DispatchStatus.PENDING)
         .filter(Q(dispatch_claimed_until__isnull=True) | Q(dispatch_claimed_until__lt=now))
@@ -209,9 +213,9 @@ def orders_place_due() -> dict[str, int]:
     """Periodic: place orders whose (re)try time has come, and orders whose placing task
     was lost (the broker was down at approval)."""
     now = timezone.now()
+    unsent = now - scaled_delta(PLACE_UNSENT_AFTER_SECONDS)
     due = Order.objects.filter(dispatch_status=DispatchStatus.PENDING).filter(
-        Q(dispatch_next_at__lte=now)
-        | Q(dispatch_next_at__isnull=True, created_at__lte=now - timedelta(minutes=2))
+        Q(dispatch_next_at__lte=now) | Q(dispatch_next_at__isnull=True, created_at__lte=unsent)
     )
     counts = defaultdict(int)
     for pk in due.order_by("pk").values_list("pk", flat=True)[:PLACE_BATCH_SIZE]:

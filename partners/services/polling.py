@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from core.jobs import Retry
 from core.locks import orders_lock
+from core.timers import scaled_delta
 from orders.models import Order, order_number
 
 from ..adapters import AdapterError, adapter_for
@@ -106,7 +107,7 @@ def _claim_orders(partner_id: int, limit: int, now) -> list[int]:
         ]
         if ids:
             Order.objects.filter(pk__in=ids).update(
-                next_poll_at=now + timedelta(seconds=POLL_CLAIM_SECONDS)
+                next_poll_at=now + scaled_delta(POLL_CLAIM_SECONDS)
             )
     return ids
 

@@ -254,6 +254,8 @@ DJANGO_FSM_LOG_STORAGE_METHOD = "django_fsm_log.backends.SimpleBackend"
 # poller); django-fsm-log keeps the audit of the other state machines.
 DJANGO_FSM_LOG_IGNORED_MODELS = ["devices.models.Device"]
 OUTBOX_RETRY_AFTER_SECONDS = 60  # the periodic job re-sends rows pending for longer than this
+# Shortens every recovery timer at once (core/timers.py): only the recovery-bound test sets it.
+RECOVERY_TIME_SCALE = env.float("VELORY_RECOVERY_TIME_SCALE", default=1.0)
 # With the backoff capped at an hour, 30 attempts keep trying for about a day; after that
 # a row is "failed" and an admin can send it again from the mail list.
 OUTBOX_MAX_ATTEMPTS = 30
