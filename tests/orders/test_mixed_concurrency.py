@@ -1,6 +1,7 @@
 """Different use cases at once on PostgreSQL, as a company works: employees submit,
-withdraw and mark devices received while their admin approves, rejects and cancels, all on
-shared employees and budgets. No deadlock may be reported, no error may escape, and the
+withdraw, mark devices received and pay buyouts by card while their admin approves, rejects
+and cancels and the tracking poller moves the approved orders on, all on shared employees,
+budgets and orders. No deadlock may be reported, no error may escape, and the
 ledger and statuses are exact afterwards. (Before one lock order, the Your Details cache
 bump took the user row before the budget in some use cases and after it in others.)"""
 
@@ -13,20 +14,31 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
 
-from budgets.models import Budget
+from budgets.models import Budget, CardPayment
 from budgets.services import BudgetRefused
 from devices import lifecycle
 from devices.engine import TransitionRefused
-from devices.models import Device, DeviceStatus
+from devices.lifecycle.router import Reported, devices_report
+from devices.models import Device, DeviceStatus, Source
+from leasing import services as leasing
+from leasing.models import Buyout
 from orders import services as orders
 from orders.models import ProductRequest, RequestStatus
 from tests.conftest import make_tenant
 from tests.factories import UserFactory
-from tests.helpers import bring_to, budget_for, product_for
+from tests.helpers import bring_to, budget_for, card, device_in, product_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 S = DeviceStatus
-EXPECTED = (BudgetRefused, TransitionRefused, ValidationError, ProductRequest.DoesNotExist)
+EXPECTED = (
+    BudgetRefused,
+    TransitionRefused,
+    ValidationError,
+    ProductRequest.DoesNotExist,
+    leasing.BuyoutRefused,
+)
+# Where the poller moves the devices of approved orders next.
+NEXT = {S.ORDERED: S.NOT_STARTED, S.NOT_STARTED: S.PREPARING, S.PREPARING: S.DELIVERED}
 
 
 def deadlocks() -> int:
@@ -52,6 +64,9 @@ def test_mixed_use_cases_at_once_cause_no_deadlock_and_stay_exact(db):
             delivery_address="Storgatan 1",
         )
         delivered[person.pk] = [bring_to(tenant, d, S.DELIVERED).pk for d in order.devices.all()]
+    leased = {p.pk: device_in(tenant, S.ACTIVE, employee=p, leased=True).pk for p in people}
+    tenant.company.card_payments_allowed = True
+    tenant.company.save()
     before = deadlocks()
     stop = time.monotonic() + 6
     errors, done, received = [], [0], []
@@ -72,6 +87,10 @@ def test_mixed_use_cases_at_once_cause_no_deadlock_and_stay_exact(db):
                     for pk in list(mine)[:1]:
                         with contextlib.suppress(*EXPECTED):
                             orders.request_withdraw(request_id=pk, actor=person)
+                elif step < 0.8 and leased[person.pk]:
+                    pk, leased[person.pk] = leased[person.pk], None
+                    leasing.lease_choose(device_id=pk, actor=person, choice="buyout")
+                    leasing.buyout_pay_by_card(device_id=pk, actor=person, card=card())
                 elif delivered[person.pk]:
                     pk = delivered[person.pk].pop()
                     lifecycle.device_mark_received(device_id=pk, actor=person)
@@ -109,8 +128,31 @@ def test_mixed_use_cases_at_once_cause_no_deadlock_and_stay_exact(db):
         finally:
             connection.close()
 
+    def poller():  # the partner's tracking, applied as the poller applies it
+        try:
+            while time.monotonic() < stop:
+                moving = Device.objects.filter(
+                    order__employee__in=people, status__in=list(NEXT)
+                ).select_related("order__company")[:10]
+                reported = [
+                    Reported(d.pk, d.order_id, d.status, d.order.company.auto_receive_on_delivery)
+                    for d in moving
+                ]
+                devices_report(
+                    devices=reported,
+                    targets={d.pk: NEXT[d.status] for d in reported},
+                    source=Source.POLL,
+                )
+                done[0] += 1
+                time.sleep(0.05)
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
     threads = [threading.Thread(target=employee, args=(p,)) for p in people]
     threads += [threading.Thread(target=admin) for _ in range(2)]
+    threads.append(threading.Thread(target=poller))
     for t in threads:
         t.start()
     for t in threads:
@@ -132,3 +174,14 @@ def test_mixed_use_cases_at_once_cause_no_deadlock_and_stay_exact(db):
         .exclude(pk__in=[pk for pks in delivered.values() for pk in pks])
         .exists()
     )
+    # The poller moved approved orders on while the rest went on.
+    assert Device.objects.filter(
+        order__employee__in=people, order__request__isnull=False, status=S.DELIVERED
+    ).exists()
+    # Every buyout that was paid was charged once and completed; none is left half-way.
+    paid = Buyout.objects.filter(employee__in=people, status=Buyout.Status.PAID)
+    assert paid.exists()
+    assert CardPayment.objects.filter(request__isnull=True, status="succeeded").count() == (
+        paid.count()
+    )
+    assert not Buyout.objects.filter(employee__in=people, status=Buyout.Status.PENDING).exists()
