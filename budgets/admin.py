@@ -17,7 +17,7 @@ from core.tenant_admin import (
 )
 
 from . import services
-from .models import Budget, BudgetEntry, CardPayment, Refund
+from .models import Budget, BudgetEntry, CardPayment, PaymentMismatch, ProcessorEvent, Refund
 
 
 class BudgetEntryInline(ReadOnlyInline):
@@ -155,7 +155,16 @@ class RefundInline(ReadOnlyInline):
 
 @admin.register(CardPayment)
 class CardPaymentAdmin(TenantAdmin):
-    list_display = ("created_at", "employee", "purpose", "amount", "currency", "status", "refunded")
+    list_display = (
+        "created_at",
+        "employee",
+        "purpose",
+        "amount",
+        "currency",
+        "status",
+        "refunded",
+        "capture_before",
+    )
     list_filter = ("status", "company")
     list_select_related = ("employee",)
     search_fields = ("employee__full_name", "purpose", "charge_id")
@@ -170,12 +179,80 @@ class CardPaymentAdmin(TenantAdmin):
         "gateway",
         "card_brand",
         "card_last4",
+        "capture_method",
         "charge_id",
+        "checkout_session_id",
         "status",
+        "decision",
         "error",
         "refunded",
         "created_at",
+        "authorized_at",
+        "capture_before",
         "completed_at",
+        "disputed_at",
+    )
+    fields = readonly_fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(PaymentMismatch)
+class PaymentMismatchAdmin(TenantAdmin):
+    """What the daily reconciliation (and the processor's disputes and refused refunds)
+    found: a company admin sees their company's, the superuser all."""
+
+    list_display = ("found_at", "kind", "reference", "detail", "payment", "resolved_at")
+    list_filter = ("kind", ("resolved_at", admin.EmptyFieldListFilter))
+    list_select_related = ("payment",)
+    search_fields = ("reference", "detail")
+    readonly_fields = ("found_at", "kind", "reference", "detail", "payment", "resolved_at")
+    fields = readonly_fields
+    actions = ["mark_resolved"]
+    company_admin_actions = ("mark_resolved",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Mark the selected differences as resolved")
+    def mark_resolved(self, request, queryset):
+        done = services.payment_mismatches_resolve(
+            actor=request.user, mismatch_ids=list(queryset.values_list("pk", flat=True))
+        )
+        messages.success(request, f"{done} marked as resolved.")
+
+
+@admin.register(ProcessorEvent)
+class ProcessorEventAdmin(TenantAdmin):
+    """The processor's webhook events as received (superusers only: an event may name
+    any company's payment)."""
+
+    list_display = ("received_at", "type", "event_id", "outcome", "processed_at", "note")
+    list_filter = ("outcome", "type")
+    search_fields = ("event_id",)
+    readonly_fields = (
+        "event_id",
+        "type",
+        "created",
+        "received_at",
+        "payment",
+        "processed_at",
+        "outcome",
+        "note",
+        "attempts",
     )
     fields = readonly_fields
 

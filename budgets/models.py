@@ -162,12 +162,34 @@ class PaymentQuerySet(TenantQuerySet):
 
 
 class CardPayment(models.Model):
-    """A charge to the employee's own card for the part of a request over their budget."""
+    """Money from the employee's own card: the part of a request over their budget (held
+    when the request is sent, captured when it is approved, released when it is not) or a
+    buyout (captured at once). The card itself is entered on the processor's hosted page:
+    Velory holds the processor's ids and the card's brand and last four digits, never the
+    card number.
+
+    ``status`` moves forward only (pending → authorized → succeeded; pending or authorized
+    → voided, expired or failed), whoever reports it first: the employee's return from the
+    hosted page, the processor's webhook, or the sweeper asking the processor. ``decision``
+    is what Velory has decided to do with a hold (capture or void); the gateway call that
+    carries it out runs after commit, claimed like any job, and is retried until done."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        SUCCEEDED = "succeeded", "Paid"
+        PENDING = "pending", "Waiting for card authentication"
+        AUTHORIZED = "authorized", "Authorized (held)"
+        SUCCEEDED = "succeeded", "Charged"
+        VOIDED = "voided", "Released"
+        EXPIRED = "expired", "Hold expired"
         FAILED = "failed", "Failed"
+
+    class Decision(models.TextChoices):
+        NONE = "", "None"
+        CAPTURE = "capture", "Capture"
+        VOID = "void", "Void"
+
+    class Capture(models.TextChoices):
+        MANUAL = "manual", "Held, captured on approval"
+        AUTOMATIC = "automatic", "Captured at once"
 
     company = models.ForeignKey("companies.Company", on_delete=models.PROTECT, related_name="+")
     employee = models.ForeignKey(
@@ -185,17 +207,35 @@ class CardPayment(models.Model):
     currency = models.CharField(max_length=3)
     gateway = models.CharField(max_length=20)
     payment_method = models.CharField(
-        max_length=100, help_text="The gateway's token for the card; never the card number."
+        max_length=100,
+        blank=True,
+        help_text="Payments before hosted checkout: the old sandbox's token for the card.",
     )
     card_brand = models.CharField(max_length=20, blank=True)
     card_last4 = models.CharField(max_length=4, blank=True)
-    charge_id = models.CharField(max_length=100, blank=True)
+    charge_id = models.CharField(
+        max_length=100, blank=True, help_text="The processor's payment (PaymentIntent) id."
+    )
+    checkout_session_id = models.CharField(max_length=120, blank=True, db_index=True)
+    checkout_url = models.URLField(max_length=500, blank=True)
+    capture_method = models.CharField(
+        max_length=10, choices=Capture.choices, default=Capture.AUTOMATIC
+    )
+    attempt = models.PositiveSmallIntegerField(default=1)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     error = models.CharField(max_length=300, blank=True)
     refunded = money_field()
     key = models.CharField(max_length=120, unique=True)
+    decision = models.CharField(max_length=10, choices=Decision.choices, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    authorized_at = models.DateTimeField(null=True, blank=True)
+    capture_before = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    disputed_at = models.DateTimeField(null=True, blank=True)
+    dismissed_at = models.DateTimeField(null=True, blank=True)
 
     objects = PaymentQuerySet.as_manager()
 
@@ -207,17 +247,30 @@ class CardPayment(models.Model):
                 condition=Q(refunded__lte=models.F("amount")), name="payment_refund_within_amount"
             ),
         ]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                name="payment_decision_due_idx",
+                condition=~Q(decision=""),
+            )
+        ]
 
     def __str__(self) -> str:
-        return f"{self.amount} {self.currency} · {self.card_brand} •••• {self.card_last4}"
+        card = f" · {self.card_brand} •••• {self.card_last4}" if self.card_last4 else ""
+        return f"{self.amount} {self.currency}{card}"
 
     @property
     def refundable(self) -> Decimal:
         return self.amount - self.refunded
 
+    @property
+    def open(self) -> bool:
+        """Waiting for the employee on the processor's page."""
+        return self.status == self.Status.PENDING
+
     def badge(self) -> tuple[str, str]:
         """(label, tone) for the employee's list: a refund shows as done only once the
-        gateway has done it (reads the prefetched refunds)."""
+        processor has done it (reads the prefetched refunds)."""
         if self.status == self.Status.SUCCEEDED:
             if any(r.status != "succeeded" for r in self.refunds.all()):
                 return "Refund under way", "warn"
@@ -226,9 +279,96 @@ class CardPayment(models.Model):
             if self.refunded:
                 return "Partly refunded", "ok"
             return self.get_status_display(), "ok"
-        if self.status == self.Status.FAILED:
-            return self.get_status_display(), "bad"
-        return self.get_status_display(), "warn"
+        tone = {
+            self.Status.FAILED: "bad",
+            self.Status.EXPIRED: "bad",
+            self.Status.VOIDED: "final",
+            self.Status.AUTHORIZED: "ok",
+        }.get(self.status, "warn")
+        return self.get_status_display(), tone
+
+
+class ProcessorEventQuerySet(TenantQuerySet):
+    # An event may name any company's payment: superusers only (no scope for anyone else).
+    scope = TenantScope()
+
+
+class ProcessorEvent(models.Model):
+    """A webhook event from the card processor, stored by its id before it is processed:
+    a retry or a replay of the same event finds the row and changes nothing."""
+
+    class Outcome(models.TextChoices):
+        WAITING = "", "Not processed yet"
+        APPLIED = "applied", "Applied"
+        NOTHING = "nothing", "Nothing to change"
+        IGNORED = "ignored", "Ignored"
+
+    event_id = models.CharField(max_length=100, unique=True)
+    type = models.CharField(max_length=80)
+    created = models.DateTimeField(help_text="When the processor made the event.")
+    received_at = models.DateTimeField(default=timezone.now)
+    payload = models.JSONField()
+    payment = models.ForeignKey(
+        CardPayment, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    processed_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, blank=True)
+    note = models.CharField(max_length=300, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+
+    objects = ProcessorEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["received_at"],
+                name="event_unprocessed_idx",
+                condition=Q(processed_at__isnull=True),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"
+
+
+class PaymentMismatchQuerySet(TenantQuerySet):
+    scope = TenantScope(company_admin=by_company("company"))
+
+
+class PaymentMismatch(models.Model):
+    """A difference the daily reconciliation found between Velory's payments and refunds
+    and the processor's list, shown to the superuser and the company admin until resolved."""
+
+    class Kind(models.TextChoices):
+        MISSING_AT_PROCESSOR = "missing_processor", "Missing at the processor"
+        MISSING_IN_VELORY = "missing_velory", "Missing in Velory"
+        AMOUNT = "amount", "Amount differs"
+        STATUS = "status", "Status differs"
+        DISPUTE = "dispute", "Dispute opened"
+
+    company = models.ForeignKey(
+        "companies.Company", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    payment = models.ForeignKey(
+        CardPayment, on_delete=models.PROTECT, null=True, blank=True, related_name="mismatches"
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    reference = models.CharField(max_length=120, help_text="The processor's id.")
+    detail = models.CharField(max_length=300)
+    key = models.CharField(max_length=200, unique=True)
+    found_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    objects = PaymentMismatchQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-found_at", "-id"]
+        verbose_name_plural = "payment mismatches"
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.reference}"
 
 
 class RefundQuerySet(TenantQuerySet):
@@ -246,6 +386,7 @@ class Refund(models.Model):
         PENDING = "pending", "Pending"
         SUCCEEDED = "succeeded", "Refunded"
         FAILED = "failed", "Failed — retrying"
+        REFUSED = "refused", "Refused by the card processor"
 
     payment = models.ForeignKey(CardPayment, on_delete=models.PROTECT, related_name="refunds")
     amount = models.DecimalField(max_digits=12, decimal_places=2)

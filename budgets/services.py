@@ -6,8 +6,9 @@ click or two admins at once write it once. The Budget row's totals move with the
 the same transaction, so the ledger always adds up to the balance shown.
 
 Card money goes through the payments boundary (``budgets.payments``): a CardPayment or
-Refund row is written first, in the transaction that decides it; the gateway is called
-after commit with the row's key as its idempotency key."""
+Refund row is written first, in the transaction that decides it; the processor is called
+after commit with the row's key as its idempotency key. The card itself is entered on the
+processor's hosted page, never in Velory."""
 
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ import uuid
 from datetime import date, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, Sum
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from companies.services import profiles_touch
@@ -27,16 +29,16 @@ from core.forms import MONEY_LIMIT
 from core.jobs import Retry, claim, due, enqueue_named
 from core.locks import budget_lock, payment_lock
 from core.tenancy import SYSTEM, acts_as_company_admin
-from core.timers import scaled
+from core.timers import scaled, scaled_delta
 from core.transactions import use_case
 from devices.engine import actor_name
+from notifications.services import notify
 
-from .models import ZERO, Budget, BudgetEntry, CardPayment, Refund
+from .models import ZERO, Budget, BudgetEntry, CardPayment, PaymentMismatch, Refund
 from .payments import (
-    CardDeclined,
-    CardToken,
-    GatewayUnavailable,
     PaymentError,
+    PaymentState,
+    WrongState,
     get_gateway,
     to_minor,
 )
@@ -362,21 +364,47 @@ def budgets_renew(today: date | None = None) -> int:
 
 
 # --- Card payments -----------------------------------------------------------------------------
+#
+# A CardPayment's life: opened in the transaction that decides it (a request over budget, a
+# buyout); the hosted checkout is created after commit; the processor then reports what the
+# employee did, through the return from its page, its webhook or the sweeper asking it,
+# and ``payment_state_apply`` moves the row forward (never back). What Velory decides about
+# a hold (capture on approval, void on rejection or withdrawal) is written as the row's
+# ``decision`` in the deciding transaction and carried out after commit by
+# ``payment_decision_execute``, claimed like any job and retried until the processor has it.
+
+# Checkout sessions that have not been finished after this are asked about by the sweeper
+# (the employee may have closed the tab; the webhook may have been lost).
+CHECKOUT_SYNC_AFTER_SECONDS = 120
+# A decision's gateway call holds its row this long; a worker that died is replaced after it.
+DECISION_CLAIM_SECONDS = 60
+# 30 s, 1 min, 2 … capped at 1 hour: the processor is asked again until it answers.
+DECISION_RETRY = Retry(base=30, cap=3600)
+# What a payment's change is called: what the callers (requests, buyouts) act on.
+AUTHORIZED, CAPTURED, VOIDED, EXPIRED, FAILED = (
+    "authorized",
+    "captured",
+    "voided",
+    "expired",
+    "failed",
+)
+
+S = CardPayment.Status
 
 
-def payment_create(
+def payment_open(
     *,
     employee,
-    request_id: int | None,
     amount: Decimal,
     currency: str,
-    token: CardToken,
     purpose: str,
-    key: str = "",
+    key: str,
+    capture: bool,
+    request_id: int | None = None,
     at=None,
-):
-    """Record a card payment to make (in the caller's transaction); ``payment_charge``
-    makes it after commit."""
+) -> CardPayment:
+    """Record a card payment to ask the employee for (in the caller's transaction); its
+    hosted checkout is made by ``payment_checkout_start`` after commit."""
     return CardPayment.objects.create(
         company_id=employee.company_id,
         employee=employee,
@@ -385,44 +413,286 @@ def payment_create(
         amount=amount,
         currency=currency,
         gateway=get_gateway().name,
-        payment_method=token.token,
-        card_brand=token.brand,
-        card_last4=token.last4,
-        key=key or f"charge:request:{request_id}",
+        capture_method=CardPayment.Capture.AUTOMATIC if capture else CardPayment.Capture.MANUAL,
+        key=key,
         created_at=at or timezone.now(),
     )
 
 
-def payment_charge(payment_id: int) -> CardPayment:
-    """Charge the card (after the payment row committed). Declined: the payment fails and
-    ``CardDeclined`` is raised; gateway down: it stays pending and ``GatewayUnavailable``
-    is raised (the same key makes a later attempt safe)."""
-    payment = CardPayment.objects.get(pk=payment_id)
-    if payment.status != CardPayment.Status.PENDING:
+def _attempt_key(payment: CardPayment) -> str:
+    return f"{payment.key}:attempt:{payment.attempt}"
+
+
+def payment_return_urls(payment: CardPayment) -> tuple[str, str]:
+    """Where the processor's page sends the employee back: Velory's own address, with the
+    processor's session id filled in by the processor."""
+    base = f"{settings.SITE_URL}/payments/{payment.pk}"
+    return f"{base}/return/?session_id={{CHECKOUT_SESSION_ID}}", f"{base}/cancel/"
+
+
+def payment_checkout_start(payment_id: int) -> CardPayment:
+    """Make the hosted checkout of a payment waiting for one (after commit; the same key
+    answers with the same session on a retry). ``GatewayUnavailable`` when the processor
+    does not answer: the payment keeps waiting, and "Continue to payment" tries again."""
+    payment = CardPayment.objects.select_related("employee").get(pk=payment_id)
+    if payment.status != S.PENDING or payment.decision:
         return payment
-    try:
-        result = get_gateway().charge(
-            amount_minor=to_minor(payment.amount),
-            currency=payment.currency,
-            token=payment.payment_method,
-            idempotency_key=payment.key,
-            description=payment.purpose,
-        )
-    except CardDeclined as exc:
-        CardPayment.objects.filter(pk=payment.pk, status=CardPayment.Status.PENDING).update(
-            status=CardPayment.Status.FAILED, error=str(exc)[:300], completed_at=timezone.now()
-        )
-        raise
-    except GatewayUnavailable as exc:
-        CardPayment.objects.filter(pk=payment.pk).update(error=str(exc)[:300])
-        raise
-    CardPayment.objects.filter(pk=payment.pk, status=CardPayment.Status.PENDING).update(
-        status=CardPayment.Status.SUCCEEDED,
-        charge_id=result.charge_id,
-        error="",
-        completed_at=timezone.now(),
+    if payment.checkout_session_id:
+        return payment
+    success_url, cancel_url = payment_return_urls(payment)
+    checkout = get_gateway().checkout_create(
+        amount_minor=to_minor(payment.amount),
+        currency=payment.currency,
+        description=payment.purpose,
+        capture=payment.capture_method == CardPayment.Capture.AUTOMATIC,
+        success_url=success_url,
+        cancel_url=cancel_url,
+        reference=f"velory-payment-{payment.pk}",
+        metadata={
+            "velory_payment": str(payment.pk),
+            "velory_company": str(payment.company_id),
+            "velory_attempt": str(payment.attempt),
+        },
+        idempotency_key=_attempt_key(payment),
+        email=payment.employee.email,
+    )
+    CardPayment.objects.filter(pk=payment.pk, status=S.PENDING, checkout_session_id="").update(
+        checkout_session_id=checkout.session_id, checkout_url=checkout.url, error=""
     )
     payment.refresh_from_db()
+    return payment
+
+
+def payment_new_attempt(payment_id: int, *, capture: bool | None = None) -> CardPayment:
+    """Start the payment over on a fresh checkout (its session expired, the hold ran out,
+    or the processor never made one): the same row, the next attempt's key. Events about
+    the earlier attempt no longer match it and change nothing."""
+    with transaction.atomic():
+        payment = payment_lock(payment_id)
+        if payment.status not in (S.PENDING, S.EXPIRED, S.FAILED) or payment.decision:
+            return payment
+        payment.attempt += 1
+        payment.status = S.PENDING
+        payment.checkout_session_id = payment.checkout_url = payment.charge_id = ""
+        payment.error = ""
+        payment.capture_before = payment.authorized_at = payment.completed_at = None
+        payment.dismissed_at = None
+        if capture is not None:
+            payment.capture_method = (
+                CardPayment.Capture.AUTOMATIC if capture else CardPayment.Capture.MANUAL
+            )
+        payment.save()
+        profiles_touch([payment.employee_id])
+    return payment
+
+
+def _matches(payment: CardPayment, state: PaymentState) -> str:
+    """Why ``state`` is not about this payment's current attempt ("" when it is)."""
+    meta = state.metadata or {}
+    if meta.get("velory_payment") not in (None, str(payment.pk)):
+        return "the processor's payment names another Velory payment"
+    if meta.get("velory_company") not in (None, str(payment.company_id)):
+        return "the processor's payment names another company"
+    if meta.get("velory_attempt") not in (None, str(payment.attempt)):
+        return "the processor's payment is of an earlier attempt"
+    if state.session_id and payment.checkout_session_id != state.session_id:
+        return "another checkout session"
+    if state.intent_id and payment.charge_id and payment.charge_id != state.intent_id:
+        return "another payment intent"
+    if state.intent_id and state.amount_minor != to_minor(payment.amount):
+        return (
+            f"the processor's amount {state.amount_minor} differs from "
+            f"{to_minor(payment.amount)} asked"
+        )
+    if state.currency and state.currency != payment.currency:
+        return f"the processor's currency {state.currency} differs from {payment.currency}"
+    return ""
+
+
+def _change_for(payment: CardPayment, state: PaymentState) -> str:
+    """The forward move ``state`` means for ``payment`` ("" for none)."""
+    current = payment.status
+    if state.status == "succeeded" and current in (S.PENDING, S.AUTHORIZED):
+        return CAPTURED
+    if state.status == "requires_capture" and current == S.PENDING:
+        return AUTHORIZED
+    if state.status == "canceled" and current in (S.PENDING, S.AUTHORIZED):
+        if current == S.AUTHORIZED:
+            lapsed = state.cancellation_reason in ("automatic", "expired")
+            return EXPIRED if lapsed else VOIDED
+        return FAILED if payment.decision != CardPayment.Decision.VOID else VOIDED
+    if current == S.PENDING and state.session_status == "expired" and not state.status:
+        return FAILED if payment.decision != CardPayment.Decision.VOID else VOIDED
+    if (
+        current == S.PENDING
+        and state.session_status == "expired"
+        and state.status
+        in (
+            "requires_payment_method",
+            "requires_action",
+        )
+    ):
+        return FAILED if payment.decision != CardPayment.Decision.VOID else VOIDED
+    return ""
+
+
+def payment_state_apply(payment_id: int, state: PaymentState, *, source: str) -> str:
+    """Move the payment forward to what the processor says, under the payment's lock; the
+    first report wins and a later or repeated one changes nothing. Returns the change
+    (``AUTHORIZED`` … ``FAILED``) or "" (nothing, or a report that is not about this
+    payment: logged and ignored). Call inside the caller's transaction, after its locks."""
+    payment = payment_lock(payment_id)
+    mismatch = _matches(payment, state)
+    if mismatch:
+        logger.warning("payment %s: %s report ignored (%s)", payment.pk, source, mismatch)
+        return ""
+    change = _change_for(payment, state)
+    now = timezone.now()
+    fields = {}
+    if state.intent_id and not payment.charge_id:
+        fields["charge_id"] = state.intent_id
+    if state.brand and not payment.card_brand:
+        fields["card_brand"], fields["card_last4"] = state.brand[:20], state.last4[:4]
+    if state.error and payment.status == S.PENDING and not change:
+        fields["error"] = state.error[:300]  # a declined card on the hosted page: shown
+    if change == AUTHORIZED:
+        fields.update(status=S.AUTHORIZED, authorized_at=now, error="")
+        fields["capture_before"] = state.capture_before or now + timedelta(days=7)
+    elif change == CAPTURED:
+        fields.update(status=S.SUCCEEDED, completed_at=now, error="")
+        fields.setdefault("authorized_at", payment.authorized_at or now)
+    elif change in (VOIDED, EXPIRED, FAILED):
+        status = {VOIDED: S.VOIDED, EXPIRED: S.EXPIRED, FAILED: S.FAILED}[change]
+        fields.update(status=status, completed_at=now)
+        if change == FAILED:
+            fields["error"] = (state.error or "The card payment was not completed.")[:300]
+        if change == EXPIRED:
+            fields["error"] = "The hold on the card ran out before a decision."
+    if change and payment.decision:
+        # What was decided is done (or overtaken: a capture on a hold that expired).
+        fields.update(decision="", claimed_until=None, next_attempt_at=None)
+    if fields:
+        CardPayment.objects.filter(pk=payment.pk).update(**fields)
+        profiles_touch([payment.employee_id])
+    if change == CAPTURED:
+        payment.refresh_from_db()
+        notify(
+            kind="payment_receipt",
+            recipient=payment.employee,
+            context={"payment": payment},
+            dedup_key=f"payment_receipt:{payment.pk}",
+        )
+    if change:
+        logger.info("payment %s %s (%s)", payment.pk, change, source)
+    return change
+
+
+def payment_decide(payment: CardPayment, decision: str) -> bool:
+    """Decide what happens to a hold (in the caller's transaction, the payment locked by
+    it): ``capture`` or ``void``. Carried out after commit; returns whether anything is to
+    be done (a payment already released or failed needs nothing)."""
+    if payment.status not in (S.PENDING, S.AUTHORIZED):
+        return False
+    if decision == CardPayment.Decision.CAPTURE and payment.status != S.AUTHORIZED:
+        return False
+    CardPayment.objects.filter(pk=payment.pk).update(
+        decision=decision, next_attempt_at=timezone.now(), claimed_until=None, attempts=0
+    )
+    payment.decision = decision
+    return True
+
+
+def payment_decision_execute(payment_id: int) -> PaymentState | None:
+    """Carry out the payment's decision at the processor (capture or void; a checkout the
+    employee never finished is expired). Returns the processor's state afterwards for the
+    caller to apply, or None when there is nothing to do, another worker holds it, or the
+    processor did not answer (retried with backoff)."""
+    rows = CardPayment.objects.filter(pk=payment_id).exclude(decision="")
+    if (
+        claim(rows, hold_seconds=scaled(DECISION_CLAIM_SECONDS), due_field="next_attempt_at")
+        is None
+    ):
+        return None
+    payment = CardPayment.objects.get(pk=payment_id)
+    gateway = get_gateway(payment.gateway)
+    key = f"{_attempt_key(payment)}:{payment.decision}"
+    try:
+        if payment.status == S.PENDING and payment.checkout_session_id:
+            # not authorized yet: closing the checkout cancels whatever the employee started
+            state = gateway.checkout_expire(payment.checkout_session_id)
+        elif payment.charge_id:
+            call = gateway.capture if payment.decision == "capture" else gateway.void
+            try:
+                state = call(payment.charge_id, idempotency_key=key)
+            except WrongState:  # captured, voided or lapsed already: its state says which
+                state = gateway.intent_get(payment.charge_id)
+        else:  # no checkout was ever made: nothing at the processor to release
+            state = PaymentState(session_status="expired")
+    except PaymentError as exc:
+        CardPayment.objects.filter(pk=payment.pk).update(
+            claimed_until=None,
+            next_attempt_at=DECISION_RETRY.next_at(payment.attempts),
+            error=str(exc)[:300],
+        )
+        logger.warning("payment %s: %s failed: %s", payment.pk, payment.decision, exc)
+        return None
+    CardPayment.objects.filter(pk=payment.pk).update(claimed_until=None)
+    return state
+
+
+def payment_state_fetch(payment_id: int) -> PaymentState | None:
+    """What the processor says about the payment's current attempt now (None when it has
+    no checkout yet). ``PaymentError`` when the processor does not answer."""
+    payment = CardPayment.objects.get(pk=payment_id)
+    gateway = get_gateway(payment.gateway)
+    if payment.checkout_session_id:
+        return gateway.checkout_get(payment.checkout_session_id)
+    if payment.charge_id and payment.gateway != "sandbox":
+        return gateway.intent_get(payment.charge_id)
+    return None
+
+
+def payments_due() -> list[int]:
+    """Payments the sweeper should look at: decisions whose time has come, and checkouts
+    neither finished nor reported for a while (a closed tab, a lost webhook)."""
+    now = timezone.now()
+    decided = due(
+        CardPayment.objects.exclude(decision="").filter(next_attempt_at__isnull=False),
+        due_field="next_attempt_at",
+        limit=100,
+    )
+    stale = list(
+        CardPayment.objects.filter(
+            status__in=[S.PENDING, S.AUTHORIZED],
+            decision="",
+            created_at__lte=now - scaled_delta(CHECKOUT_SYNC_AFTER_SECONDS),
+        )
+        .exclude(gateway="sandbox")
+        .filter(Q(status=S.PENDING) | Q(capture_before__lte=now))
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:100]
+    )
+    return list(dict.fromkeys([*decided, *stale]))
+
+
+def payment_mismatches_resolve(*, actor, mismatch_ids) -> int:
+    """A company admin (or the superuser) has dealt with these differences."""
+    return (
+        PaymentMismatch.objects.visible_to(actor)
+        .filter(pk__in=list(mismatch_ids), resolved_at__isnull=True)
+        .update(resolved_at=timezone.now())
+    )
+
+
+def payment_dismiss(*, payment_id: int, actor) -> CardPayment:
+    """The employee clears a failed or released attempt from their list."""
+    payment = CardPayment.objects.visible_to(actor).filter(employee=actor).get(pk=payment_id)
+    if payment.status not in (S.FAILED, S.VOIDED, S.EXPIRED):
+        raise BudgetRefused("Only a failed or released payment can be dismissed.")
+    if payment.request_id and payment.status == S.EXPIRED:
+        raise BudgetRefused("Authorize this payment again, or withdraw its request.")
+    CardPayment.objects.filter(pk=payment.pk).update(dismissed_at=timezone.now())
+    profiles_touch([actor.pk])
     return payment
 
 
@@ -463,13 +733,17 @@ def refund_execute(refund_id: int, *, due_only: bool = False) -> str:
     if claim(rows, hold_seconds=scaled(REFUND_CLAIM_SECONDS), due_field=due_field) is None:
         return "skipped"
     refund = Refund.objects.select_related("payment").get(pk=refund_id)
+    gateway = get_gateway(refund.payment.gateway)
     try:
-        result = get_gateway().refund(
-            charge_id=refund.payment.charge_id,
-            amount_minor=to_minor(refund.amount),
-            currency=refund.payment.currency,
-            idempotency_key=refund.key,
-        )
+        if refund.refund_id:  # made already: ask how it went (a replay would say "pending")
+            result = gateway.refund_get(refund.refund_id)
+        else:
+            result = gateway.refund(
+                charge_id=refund.payment.charge_id,
+                amount_minor=to_minor(refund.amount),
+                currency=refund.payment.currency,
+                idempotency_key=refund.key,
+            )
     except PaymentError as exc:
         Refund.objects.filter(pk=refund.pk).update(
             status=Refund.Status.FAILED,
@@ -479,6 +753,9 @@ def refund_execute(refund_id: int, *, due_only: bool = False) -> str:
         )
         logger.warning("refund %s failed (attempt %s): %s", refund.pk, refund.attempts, exc)
         return "error"
+    if result.status == "failed":
+        refund_refused(refund.pk, "The card processor could not refund to this card.")
+        return "refused"
     if result.status != "succeeded":
         # The gateway took it but has not finished (Stripe says "pending"): asked again
         # later under the same key, which answers with the same refund and its new state.
@@ -498,7 +775,46 @@ def refund_execute(refund_id: int, *, due_only: bool = False) -> str:
         completed_at=timezone.now(),
     )
     profiles_touch([refund.payment.employee_id])
+    refund.refresh_from_db()
+    notify(
+        kind="refund_receipt",
+        recipient=refund.payment.employee,
+        context={"refund": refund, "payment": refund.payment},
+        dedup_key=f"refund_receipt:{refund.pk}",
+    )
     return "refunded"
+
+
+@use_case
+@transaction.atomic
+def refund_refused(refund_id: int, reason: str) -> bool:
+    """The processor could not refund (the card was closed, say): the money is not back.
+    The refund is marked refused and the payment's refunded amount goes back down, and the
+    company admin sees it in the payment mismatches, to pay the employee another way."""
+    refund = Refund.objects.select_related("payment").get(pk=refund_id)
+    payment = payment_lock(refund.payment_id)
+    refund = Refund.objects.select_for_update().get(pk=refund_id)
+    if refund.status in (Refund.Status.SUCCEEDED, Refund.Status.REFUSED):
+        return False
+    Refund.objects.filter(pk=refund.pk).update(
+        status=Refund.Status.REFUSED,
+        last_error=reason[:300],
+        claimed_until=None,
+        completed_at=timezone.now(),
+    )
+    CardPayment.objects.filter(pk=payment.pk).update(refunded=F("refunded") - refund.amount)
+    PaymentMismatch.objects.get_or_create(
+        key=f"refund-refused:{refund.pk}",
+        defaults={
+            "company_id": payment.company_id,
+            "payment": payment,
+            "kind": PaymentMismatch.Kind.STATUS,
+            "reference": refund.refund_id or refund.key,
+            "detail": f"Refund of {refund.amount} {payment.currency} refused: {reason}"[:300],
+        },
+    )
+    profiles_touch([payment.employee_id])
+    return True
 
 
 # A refund the gateway has accepted but not finished is asked about again after this.
@@ -517,7 +833,7 @@ def refunds_retry_due() -> dict[str, int]:
         limit=REFUND_RETRY_BATCH,
         grace_seconds=scaled(REFUND_SWEEP_GRACE_SECONDS),
     )
-    counts = {"refunded": 0, "skipped": 0, "error": 0, "waiting": 0}
+    counts = {"refunded": 0, "skipped": 0, "error": 0, "waiting": 0, "refused": 0}
     for pk in ids:
         counts[refund_execute(pk, due_only=True)] += 1
     return counts

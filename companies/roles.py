@@ -38,6 +38,8 @@ ROLE_PERMISSIONS = {
         "budgets.view_budgetentry",
         "budgets.view_cardpayment",
         "budgets.view_refund",
+        "budgets.view_paymentmismatch",
+        "budgets.change_paymentmismatch",
         "leasing.view_lease",
         "leasing.change_lease",
         "leasing.view_leasingarrangement",

@@ -3,13 +3,17 @@ data contract asks for, moved there through the services as the people would."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
+from django.conf import settings
+from django.test.utils import override_settings
 from django.utils import timezone
 
 from budgets.models import Budget
-from budgets.payments import Card
+from budgets.payments import PaymentError, get_gateway
 from budgets.services import budget_create
 from core.tenancy import SYSTEM
 from devices import lifecycle
@@ -49,19 +53,85 @@ def order_for(employee, partner, product, days_ago: float) -> tuple[Order, list[
 
 
 def request_made(employee, admin, product, days_ago: float, *, card=None, approve=True):
-    """A request as the employee makes it (budget reserved, card charged for the rest),
-    approved by their company admin a little later."""
-    request = orders.request_submit(
-        employee=employee,
-        product_id=product.pk,
-        delivery_address=employee.delivery_address,
-        card=card,
-        at=ago(days_ago),
-    )
-    if not approve:
-        return request, None, []
-    request = orders.request_approve(request_id=request.pk, actor=admin, at=ago(days_ago - 0.1))
+    """A request as the employee makes it (budget reserved; with ``card``, the rest held on
+    the employee's card on the processor's page), approved by their company admin a little
+    later (which captures the hold)."""
+    with card_processor() if card else contextlib.nullcontext() as processor:
+        request = orders.request_submit(
+            employee=employee,
+            product_id=product.pk,
+            delivery_address=employee.delivery_address,
+            at=ago(days_ago),
+        )
+        if card and request.status == "awaiting_payment":
+            payment = request.card_payment
+            processor_pay(processor, payment.checkout_session_id, card)
+            orders.payment_sync(payment.pk, source="demo")
+            request.refresh_from_db()
+        if not approve:
+            return request, None, []
+        request = orders.request_approve(request_id=request.pk, actor=admin, at=ago(days_ago - 0.1))
+        if card:
+            orders.payment_decision_run(request.card_payment.pk)  # the capture, as the worker's
     return request, request.order, list(request.order.devices.values_list("pk", flat=True))
+
+
+_PROCESSOR: dict = {}
+
+
+@contextlib.contextmanager
+def card_processor():
+    """The card processor the demo's payment goes to: the configured one when it answers
+    (a running `make run`, the tests'), else the sandbox processor served here for the
+    seeding, keeping its state in the file `manage.py run_sandbox_processor` reads, so the
+    processor that `make run` starts next knows the payment (and reconciles it)."""
+    if _PROCESSOR.get("server") is not None:
+        with override_settings(STRIPE_API_BASE=_PROCESSOR["server"].url):
+            yield _PROCESSOR["server"]
+        return
+    try:
+        get_gateway().payments_since(timezone.now())
+        yield None
+        return
+    except PaymentError:
+        pass
+    from budgets.payments.processor import ProcessorConfig, SandboxProcessor
+
+    server = SandboxProcessor(
+        ProcessorConfig(
+            api_key=settings.STRIPE_SECRET_KEY,
+            webhook_secret=settings.STRIPE_WEBHOOK_SECRET,
+            state_file=str(Path(settings.BASE_DIR) / "var" / "sandbox-processor.json"),
+            public_url=settings.SANDBOX_PROCESSOR_URL,
+        )
+    ).start()
+    _PROCESSOR["server"] = server
+    try:
+        with override_settings(STRIPE_API_BASE=server.url):
+            yield server
+    finally:
+        _PROCESSOR.pop("server", None)
+        server.stop()
+
+
+def processor_pay(processor, session_id: str, card: str) -> None:
+    """Anna on the processor's hosted page, entering her test card."""
+    from budgets.payments.processor.customer import pay
+
+    base = processor.url if processor is not None else settings.STRIPE_API_BASE
+    public = processor.public_url if processor is not None else base
+    result = pay(
+        base,
+        public,
+        session_id,
+        card=card,
+        three_ds="complete",
+        exp="08/30",
+        cvc="123",
+        name="Anna Andersson",
+    )
+    if result.redirect is None:
+        raise RuntimeError(f"the demo's card payment did not go through: {result.error}")
 
 
 def ago(days: float):
@@ -189,10 +259,9 @@ def hardware_anna(report, people, nordic, lease_co, catalogue) -> None:
     )
 
     # Not started, paid 800 from the phone budget and 199 by Anna's card.
-    visa = Card(
-        number="4242424242424242", exp_month=8, exp_year=timezone.localdate().year + 3, cvc="123"
+    _, _, ids = request_made(
+        anna, admin, catalogue["iPhone 16"], days_ago=1, card="4242424242424242"
     )
-    _, _, ids = request_made(anna, admin, catalogue["iPhone 16"], days_ago=1, card=visa)
     lifecycle.devices_advance(
         device_ids=ids, transition=T.ACKNOWLEDGE, actor=staff, source=Source.ADMIN, at=ago(0.5)
     )

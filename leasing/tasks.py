@@ -13,4 +13,6 @@ def leases_daily() -> dict[str, int]:
 
 @shared_task(name="leasing.tasks.settle_buyouts", acks_late=True)
 def settle_buyouts() -> dict[str, int]:
-    return services.buyouts_settle_payments()
+    """Kept under its name for a beat schedule stored before hosted checkout: buyouts' card
+    payments are now settled with every other payment (``orders.tasks.settle_card_payments``)."""
+    return {}

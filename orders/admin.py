@@ -25,9 +25,9 @@ from orders.models import (
 
 @admin.register(ProductRequest)
 class ProductRequestAdmin(ObjectActionsAdmin):
-    list_display = ("__str__", "employee", "amount", "card_amount", "status", "created_at")
+    list_display = ("__str__", "employee", "amount", "card_hold", "status", "created_at")
     list_filter = ("status", "category", "company")
-    list_select_related = ("employee",)
+    list_select_related = ("employee", "card_payment")
     search_fields = ("employee__full_name", "employee__email", "name")
     date_hierarchy = "created_at"
     readonly_fields = (
@@ -37,6 +37,7 @@ class ProductRequestAdmin(ObjectActionsAdmin):
         "amount",
         "budget_amount",
         "card_amount",
+        "card_hold",
         "currency",
         "is_leased",
         "delivery_address",
@@ -52,6 +53,18 @@ class ProductRequestAdmin(ObjectActionsAdmin):
     refusals = (TransitionRefused, BudgetRefused)
     actions = ["approve_selected"]
     company_admin_actions = ("approve_selected",)  # money and people's data: theirs alone
+
+    @admin.display(description="Card part")
+    def card_hold(self, obj):
+        """The part over budget and where its hold stands (an expired hold waits for the
+        employee to authorize again; approval is refused until then)."""
+        payment = getattr(obj, "card_payment", None)
+        if not obj.card_amount or payment is None:
+            return "—"
+        held = ""
+        if payment.status == payment.Status.AUTHORIZED and payment.capture_before:
+            held = f", until {payment.capture_before:%-d %b %Y}"
+        return f"{obj.card_amount} {obj.currency}: {payment.get_status_display()}{held}"
 
     def has_add_permission(self, request):
         return False

@@ -90,6 +90,7 @@ class Product(models.Model):
 
 class RequestStatus(models.TextChoices):
     PENDING = "pending", "Waiting for approval"
+    AWAITING_PAYMENT = "awaiting_payment", "Waiting for card authentication"
     APPROVED = "approved", "Approved"
     REJECTED = "rejected", "Rejected"
     WITHDRAWN = "withdrawn", "Withdrawn"
@@ -103,8 +104,10 @@ class ProductRequestQuerySet(TenantQuerySet):
 
 class ProductRequest(FSMModelMixin, models.Model):
     """An employee asks for a product. The budget is reserved at once (the part over it,
-    where the company allows, is paid by card); a company admin approves it, which makes
-    the order, or rejects it with a reason. The employee may withdraw it while pending.
+    where the company allows, is paid by card: held on the processor's page first, the
+    request waits for card authentication until then); a company admin approves it, which
+    makes the order and captures the hold, or rejects it with a reason, which releases it.
+    The employee may withdraw it until it is decided.
 
     Its status changes are logged by django-fsm-log (who, when, from, to, reason)."""
 
@@ -144,7 +147,7 @@ class ProductRequest(FSMModelMixin, models.Model):
     )
     note = models.TextField(blank=True)
     status = FSMField(
-        max_length=12, choices=RequestStatus.choices, default=RequestStatus.PENDING, protected=True
+        max_length=20, choices=RequestStatus.choices, default=RequestStatus.PENDING, protected=True
     )
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -196,16 +199,36 @@ class ProductRequest(FSMModelMixin, models.Model):
 
     @fsm_log_by
     @fsm_log_description
-    @transition(field=status, source=RequestStatus.PENDING, target=RequestStatus.WITHDRAWN)
+    @transition(
+        field=status,
+        source=[RequestStatus.PENDING, RequestStatus.AWAITING_PAYMENT],
+        target=RequestStatus.WITHDRAWN,
+    )
     def withdraw(self, *, by=None, description=None):
         self.decided_at = timezone.now()
 
     @fsm_log_by
     @fsm_log_description
-    @transition(field=status, source=RequestStatus.PENDING, target=RequestStatus.FAILED)
+    @transition(
+        field=status,
+        source=[RequestStatus.PENDING, RequestStatus.AWAITING_PAYMENT],
+        target=RequestStatus.FAILED,
+    )
     def fail_payment(self, *, by=None, description=None):
         self.decided_at = timezone.now()
         self.decision_reason = description or ""
+
+    @fsm_log_by
+    @fsm_log_description
+    @transition(field=status, source=RequestStatus.AWAITING_PAYMENT, target=RequestStatus.PENDING)
+    def card_authorized(self, *, by=None, description=None):
+        """The card part is held: the request goes to the company admin."""
+
+    @fsm_log_by
+    @fsm_log_description
+    @transition(field=status, source=RequestStatus.PENDING, target=RequestStatus.AWAITING_PAYMENT)
+    def hold_expired(self, *, by=None, description=None):
+        """The card hold ran out before a decision: the employee authorizes again."""
 
 
 # --- Order numbers: the one place their format is written -------------------------------------

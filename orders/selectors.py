@@ -155,12 +155,12 @@ def request_quote(*, employee: User, product: Product, budget: Budget | None = N
         if available > 0:
             how = (
                 f"{available} {currency} comes from your budget and the remaining {over} "
-                f"{currency} is charged to your card."
+                f"{currency} is paid by your card."
             )
         else:
             how = (
                 f"Your {budget.category_label.lower()} budget has nothing left, so the full "
-                f"{over} {currency} is charged to your card."
+                f"{over} {currency} is paid by your card."
             )
         return Quote(amount, currency, budget, available, available, over, True, how)
     return Quote(

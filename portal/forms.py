@@ -34,58 +34,11 @@ class OrderDetailsForm(BoundedForm):
     )
 
 
-class CardForm(BoundedForm):
-    """Card details, passed to the payment gateway to be turned into a token and never
-    stored. ``cleaned_data["card"]`` is the Card to charge."""
-
-    card_number = forms.CharField(
-        label="Card number",
-        max_length=23,
-        widget=forms.TextInput(
-            attrs={"autocomplete": "cc-number", "inputmode": "numeric", "spellcheck": "false"}
-        ),
-    )
-    card_expiry = forms.CharField(
-        label="Expiry (MM/YY)",
-        max_length=7,
-        widget=forms.TextInput(attrs={"autocomplete": "cc-exp", "placeholder": "MM/YY"}),
-    )
-    card_cvc = forms.CharField(
-        label="Security code",
-        max_length=4,
-        widget=forms.TextInput(attrs={"autocomplete": "cc-csc", "inputmode": "numeric"}),
-    )
-    needs_card = True
-
-    def clean(self):
-        data = super().clean()
-        if not self.needs_card:
-            return data
-        number = "".join(ch for ch in data.get("card_number", "") if ch.isdigit())
-        if not number:
-            self.add_error("card_number", "Enter your card number.")
-        expiry = data.get("card_expiry", "").replace(" ", "")
-        month = year = None
-        if "/" in expiry:
-            mm, yy = expiry.split("/", 1)
-            if mm.isdigit() and yy.isdigit():
-                month, year = int(mm), int(yy) + (2000 if len(yy) == 2 else 0)
-        if not month or not 1 <= month <= 12 or not year:
-            self.add_error("card_expiry", "Enter the expiry as MM/YY, e.g. 08/29.")
-        cvc = data.get("card_cvc", "")
-        if not cvc.isdigit() or len(cvc) not in (3, 4):
-            self.add_error("card_cvc", "Enter the 3 or 4 digits on the back of the card.")
-        if not self.errors:
-            from budgets.payments import Card
-
-            data["card"] = Card(number=number, exp_month=month, exp_year=year, cvc=cvc)
-        return data
-
-
-class RequestForm(CardForm):
-    """A product request; the card fields are asked for only when part of the price is over
-    the budget and the company lets the employee pay it by card. For a leased product that
-    replaces a leased device the employee holds, it asks what happens to that one."""
+class RequestForm(BoundedForm):
+    """A product request. A part of the price over the budget is paid on the card
+    processor's own page afterwards: this form has no card fields, ever. For a leased
+    product that replaces a leased device the employee holds, it asks what happens to
+    that one."""
 
     delivery_address = forms.CharField(
         label="Delivery address",
@@ -105,14 +58,8 @@ class RequestForm(CardForm):
 
     field_order = ["replaces", "replacement_choice", "delivery_address", "note"]
 
-    def __init__(
-        self, *args, needs_card: bool = False, replaceable=(), buyout_allowed=False, **kwargs
-    ):
+    def __init__(self, *args, replaceable=(), buyout_allowed=False, **kwargs):
         super().__init__(*args, **kwargs)
-        self.needs_card = needs_card
-        for name in ("card_number", "card_expiry", "card_cvc"):
-            if not needs_card:
-                del self.fields[name]
         if not replaceable:
             del self.fields["replaces"], self.fields["replacement_choice"]
             return

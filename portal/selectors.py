@@ -242,19 +242,28 @@ def requests_for(user: User, days: int = 30) -> list[ProductRequest]:
     ones show as orders): one query."""
     since = timezone.now() - timedelta(days=days)
     turned_down = [RequestStatus.REJECTED, RequestStatus.WITHDRAWN, RequestStatus.FAILED]
+    waiting = [RequestStatus.PENDING, RequestStatus.AWAITING_PAYMENT]
+    unpaid = [CardPayment.Status.PENDING, CardPayment.Status.EXPIRED]
     return list(
         ProductRequest.objects.visible_to(user)
         .filter(employee=user)
-        .filter(Q(status=RequestStatus.PENDING) | Q(status__in=turned_down, decided_at__gte=since))
+        .filter(
+            Q(status__in=waiting)
+            | Q(status__in=turned_down, decided_at__gte=since)
+            # approved, but the hold ran out before it was captured: the card is asked again
+            | Q(status=RequestStatus.APPROVED, card_payment__status__in=unpaid)
+        )
+        .select_related("card_payment")
         .order_by("-created_at")
     )
 
 
 def payments_for(user: User) -> list[CardPayment]:
-    """Card payments with their refunds: two queries (one when there are none)."""
+    """Card payments with their refunds, but not the failed attempts the employee
+    dismissed: two queries (one when there are none)."""
     return list(
         CardPayment.objects.visible_to(user)
-        .filter(employee=user)
+        .filter(employee=user, dismissed_at__isnull=True)
         .select_related("request")
         .prefetch_related(Prefetch("refunds", queryset=Refund.objects.order_by("created_at")))
         .order_by("-created_at")

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import payments, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -18,6 +18,11 @@ urlpatterns = [
     path("me/orders/<int:order_id>/track/", views.order_track, name="order-track"),
     path("me/budget/", views.budget, name="budget"),
     path("me/requests/<int:request_id>/withdraw/", views.request_withdraw, name="request-withdraw"),
+    path("payments/<int:payment_id>/return/", payments.payment_return, name="payment-return"),
+    path("payments/<int:payment_id>/cancel/", payments.payment_cancel, name="payment-cancel"),
+    path("payments/<int:payment_id>/pay/", payments.payment_continue, name="payment-continue"),
+    path("payments/<int:payment_id>/dismiss/", payments.payment_dismiss, name="payment-dismiss"),
+    path("payments/webhooks/stripe/", payments.processor_webhook, name="processor-webhook"),
     path("catalogue/", views.catalogue, name="catalogue"),
     path("catalogue/<int:product_id>/", views.product_detail, name="product-detail"),
     path("support/", views.support, name="support"),

@@ -33,7 +33,7 @@ from orders.selectors import (
 )
 
 from . import selectors
-from .forms import CardForm, MarkReceivedForm, OrderDetailsForm, RequestForm
+from .forms import MarkReceivedForm, OrderDetailsForm, RequestForm
 
 
 def _get_or_404(loader, *args):
@@ -132,32 +132,30 @@ def device_buyout(request, device_id: int):
         messages.info(request, f"{device.name} has no buyout waiting for payment.")
         return redirect(device_detail_url(device))
     by_salary = device.company.buyout_payment == "salary"
-    form = None if by_salary else CardForm(request.POST or None)
-    if request.method == "POST" and (by_salary or form.is_valid()):
+    if request.method == "POST":
         try:
             if by_salary:
-                done = leasing.buyout_pay_by_salary(device_id=device.pk, actor=request.user)
-            else:
-                done = leasing.buyout_pay_by_card(
-                    device_id=device.pk, actor=request.user, card=form.cleaned_data["card"]
-                )
+                leasing.buyout_pay_by_salary(device_id=device.pk, actor=request.user)
+                messages.success(request, f"Done. {device.name} is yours now.")
+                return redirect(device_detail_url(device))
+            payment = leasing.buyout_checkout(device_id=device.pk, actor=request.user)
         except (TransitionRefused, ValidationError, leasing.BuyoutRefused) as refusal:
-            if form is None:
-                messages.error(request, refusal_message(refusal))
-                return redirect(f"/me/devices/{device.pk}/buyout/")
-            form.add_error(None, refusal_message(refusal))
-        else:
-            if done.status == done.Status.PAID:
-                messages.success(request, f"Paid. {device.name} is yours now.")
-            else:
-                messages.info(
-                    request, "Your payment is being processed: we e-mail you when it is done."
-                )
-            return redirect(device_detail_url(device))
+            messages.error(request, refusal_message(refusal))
+            return redirect(f"/me/devices/{device.pk}/buyout/")
+        if payment.checkout_url:
+            return redirect(payment.checkout_url)  # the processor's own page
+        messages.error(request, "The card processor is not answering. Try again shortly.")
+        return redirect(f"/me/devices/{device.pk}/buyout/")
     return render(
         request,
         "portal/device_buyout.html",
-        {"nav": "me", "device": device, "form": form, "by_salary": by_salary, **panel},
+        {
+            "nav": "me",
+            "device": device,
+            "by_salary": by_salary,
+            "payment": buyout.payment,
+            **panel,
+        },
     )
 
 
@@ -306,11 +304,9 @@ def product_detail(request, product_id: int):
     except Product.DoesNotExist:
         raise Http404("No such product") from None
     quote = request_quote(employee=user, product=product)
-    needs_card = quote.allowed and quote.card_amount > 0
     replaceable = replacement_candidates(user, product.category) if product.is_leased else []
     form = RequestForm(
         request.POST or None,
-        needs_card=needs_card,
         replaceable=replaceable,
         buyout_allowed=getattr(user.company, "buyout_allowed", False),
         initial={"delivery_address": user.delivery_address},
@@ -322,7 +318,6 @@ def product_detail(request, product_id: int):
                 product_id=product.pk,
                 delivery_address=form.cleaned_data["delivery_address"],
                 note=form.cleaned_data["note"],
-                card=form.cleaned_data.get("card"),
                 replaces_device_id=form.cleaned_data.get("replaces"),
                 replacement_choice=form.cleaned_data.get("replacement_choice", ""),
             )
@@ -331,6 +326,16 @@ def product_detail(request, product_id: int):
         except ValidationError as error:
             form.add_error(None, error)
         else:
+            if submitted.status == "awaiting_payment":
+                payment = submitted.card_payment
+                if payment.checkout_url:
+                    return redirect(payment.checkout_url)  # the processor's own page
+                messages.warning(
+                    request,
+                    f"Request {submitted.number} is saved, but the card processor is not "
+                    "answering. Use Continue to payment below in a moment.",
+                )
+                return redirect("me")
             messages.success(
                 request,
                 f"Request {submitted.number} for {product.name} is sent to your company admin "
@@ -372,7 +377,7 @@ def request_withdraw(request, request_id: int):
                 request,
                 f"Request {product_request.number} is withdrawn; its budget is available again"
                 + (
-                    " and your card payment is being refunded."
+                    " and the hold on your card is released."
                     if product_request.card_amount
                     else "."
                 ),

@@ -32,6 +32,36 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason=reason))
 
 
+@pytest.fixture(scope="session")
+def sandbox_processor():
+    """The sandbox card processor over real HTTP on 127.0.0.1 (one for the run). Its
+    webhooks wait in a queue: a test delivers them to Velory's endpoint when it wants."""
+    from budgets.payments.processor import ProcessorConfig, SandboxProcessor
+    from tests import helpers
+
+    server = SandboxProcessor(
+        ProcessorConfig(
+            api_key="sk_test_velory_tests",
+            webhook_secret="whsec_velory_tests",
+            webhook_url=None,
+        )
+    )
+    server.start()
+    helpers.PROCESSOR["server"] = server
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _card_processor(sandbox_processor, settings):
+    """Every test's card payments go to the sandbox processor, the same API as Stripe's."""
+    settings.STRIPE_API_BASE = sandbox_processor.url
+    settings.STRIPE_SECRET_KEY = "sk_test_velory_tests"
+    settings.STRIPE_WEBHOOK_SECRET = "whsec_velory_tests"
+    sandbox_processor.down = False
+    yield sandbox_processor
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     """Each test starts with an empty cache, as it starts with an empty database."""

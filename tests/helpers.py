@@ -108,14 +108,38 @@ __all__ = ["PATHS", "SYSTEM", "bring_to", "device_in", "place_order"]
 # --- Money ------------------------------------------------------------------------------------
 
 VISA = "4242424242424242"
+THREE_DS = "4000002500003155"  # 3-D Secure asked for, then passed (or failed)
 DECLINED = "4000000000000002"
-GATEWAY_DOWN = "4000000000000119"
+NO_FUNDS = "4000000000009995"
+REFUND_FAILS = "4000000000005126"
+DISPUTED = "4000000000000259"
+
+# The sandbox card processor the tests' gateway talks to (started once, by tests/conftest.py).
+PROCESSOR = {}
+
+
+def processor():
+    return PROCESSOR["server"]
 
 
 def card(number=VISA):
-    from budgets.payments import Card
+    """A test card number: it is typed on the processor's page, never into Velory."""
+    return number
 
-    return Card(number=number, exp_month=12, exp_year=2040, cvc="123")
+
+def pay_checkout(payment, number=VISA, *, three_ds="complete", report=True):
+    """The employee on the processor's hosted page (real HTTP to the sandbox processor):
+    enters ``number``, passes (or fails) 3-D Secure when asked; then, with ``report``, what
+    the return to Velory does (ask the processor and apply it). Returns the page's result."""
+    from orders import services as order_services
+
+    payment.refresh_from_db()
+    assert payment.checkout_session_id, "no checkout was made for this payment"
+    result = processor().pay(payment.checkout_session_id, card=number, three_ds=three_ds)
+    if report:
+        order_services.payment_sync(payment.pk, source="test")
+        payment.refresh_from_db()
+    return result
 
 
 def product_for(tenant, *, price="1000.00", name="ThinkPad T14", category="laptop", **extra):
@@ -140,14 +164,29 @@ def budget_for(tenant, allowance="2000.00", *, employee=None, category=""):
     )
 
 
-def submit(tenant, product, *, employee=None, card_=None, note=""):
-    return orders.request_submit(
+def pay_buyout(device, actor, number=VISA, *, three_ds="complete"):
+    """The employee pays a buyout by card on the processor's page; returns the buyout."""
+    from leasing import services as leasing
+    from leasing.models import Buyout
+
+    payment = leasing.buyout_checkout(device_id=device.pk, actor=actor)
+    pay_checkout(payment, number, three_ds=three_ds)
+    return Buyout.objects.filter(payment=payment).first()
+
+
+def submit(tenant, product, *, employee=None, card_=None, note="", three_ds="complete"):
+    """A request as the employee sends it; with ``card_``, the part over the budget is
+    then authorized on the processor's page with that card."""
+    request = orders.request_submit(
         employee=employee or tenant.employee,
         product_id=product.pk,
         delivery_address="Storgatan 1\n111 22 Stockholm",
         note=note,
-        card=card_,
     )
+    if card_ and request.status == "awaiting_payment":
+        pay_checkout(request.card_payment, card_, three_ds=three_ds)
+        request.refresh_from_db()
+    return request
 
 
 def approved_order(tenant, product, **kwargs):

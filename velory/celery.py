@@ -57,7 +57,10 @@ app.conf.beat_schedule = {
     "card-payments-settle": {"task": "orders.tasks.settle_card_payments", "schedule": scaled(60.0)},
     "orders-dispatch-due": {"task": "partners.tasks.place_due", "schedule": scaled(30.0)},
     "tracking-poll": {"task": "partners.tasks.poll_tracking", "schedule": scaled(30.0)},
-    "buyouts-settle": {"task": "leasing.tasks.settle_buyouts", "schedule": scaled(120.0)},
+    "payments-reconcile": {
+        "task": "orders.tasks.reconcile_payments",
+        "schedule": crontab(hour=3, minute=30),
+    },
     "leases-daily": {
         "task": "leasing.tasks.leases_daily",
         "schedule": crontab(hour=7, minute=0),

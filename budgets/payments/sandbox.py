@@ -1,13 +1,7 @@
-"""The sandbox gateway: behaves like a card processor with test cards, and records its
-charges and refunds in the database (SandboxTransaction). The default, for the demo and the
-tests. Its idempotency keys are unique in that table: a repeated call returns the first
-result, as a real gateway does.
-
-Test cards (any future expiry, any CVC):
-  4242 4242 4242 4242  succeeds
-  4000 0000 0000 0002  declined
-  4000 0000 0000 9995  declined: insufficient funds
-  4000 0000 0000 0119  the gateway fails (try again later)"""
+"""The pre-checkout sandbox: payments made before hosted checkout were charged through this
+gateway, which kept its charges and refunds in the database (SandboxTransaction). It is kept
+for those payments only: a refund of one goes here, under the same idempotency rules (a
+repeated key returns the first result). New payments go through the configured gateway."""
 
 from __future__ import annotations
 
@@ -15,11 +9,10 @@ import secrets
 
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
-from django.utils import timezone
 
 from budgets.models import SandboxTransaction
 
-from . import Card, CardDeclined, CardToken, ChargeResult, GatewayUnavailable, RefundResult
+from . import CardDeclined, GatewayUnavailable, RefundResult
 
 OUTCOMES = {
     "4000000000000002": "card_declined",
@@ -32,36 +25,8 @@ MESSAGES = {
 }
 
 
-def luhn_ok(number: str) -> bool:
-    digits = [int(d) for d in number]
-    odd, even = digits[-1::-2], digits[-2::-2]
-    return (sum(odd) + sum(sum(divmod(2 * d, 10)) for d in even)) % 10 == 0
-
-
-def brand_of(number: str) -> str:
-    if number.startswith("4"):
-        return "Visa"
-    if number[:2] in {"51", "52", "53", "54", "55"} or number.startswith("2"):
-        return "Mastercard"
-    if number[:2] in {"34", "37"}:
-        return "Amex"
-    return "Card"
-
-
 class SandboxGateway:
     name = "sandbox"
-
-    def tokenize(self, card: Card) -> CardToken:
-        number = "".join(ch for ch in card.number if ch.isdigit())
-        if not 12 <= len(number) <= 19 or not luhn_ok(number):
-            raise CardDeclined("That card number is not valid.")
-        today = timezone.localdate()
-        if (card.exp_year, card.exp_month) < (today.year, today.month):
-            raise CardDeclined("That card has expired.")
-        if not card.cvc.isdigit() or len(card.cvc) not in (3, 4):
-            raise CardDeclined("Check the card's security code.")
-        outcome = OUTCOMES.get(number, "ok")
-        return CardToken(f"tok_sandbox-{outcome}-{number[-4:]}", brand_of(number), number[-4:])
 
     def _record(self, **fields):
         try:
@@ -72,7 +37,7 @@ class SandboxGateway:
 
     def charge(
         self, *, amount_minor, currency, token, idempotency_key, description
-    ) -> ChargeResult:
+    ) -> tuple[str, str]:
         existing = SandboxTransaction.objects.filter(idempotency_key=idempotency_key).first()
         if existing is None:
             outcome = token.split("-")[1] if token.startswith("tok_sandbox-") else "invalid"
@@ -91,7 +56,7 @@ class SandboxGateway:
                 payment_method=token,
                 status="succeeded",
             )
-        return ChargeResult(existing.reference, existing.status)
+        return existing.reference, existing.status
 
     def refund(self, *, charge_id, amount_minor, currency, idempotency_key) -> RefundResult:
         existing = SandboxTransaction.objects.filter(idempotency_key=idempotency_key).first()

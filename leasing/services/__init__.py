@@ -18,13 +18,13 @@ from .base import (
     return_party,
 )
 from .buyouts import (
+    buyout_checkout,
     buyout_complete,
-    buyout_pay_by_card,
     buyout_pay_by_salary,
+    buyout_payment_changed,
     buyout_record_paid,
     buyout_withdraw,
     buyouts_for_payroll,
-    buyouts_settle_payments,
 )
 from .choice import lease_choose, replacement_start
 from .daily import DailyReport, leases_daily
@@ -38,14 +38,14 @@ __all__ = [
     "DailyReport",
     "Party",
     "arrangement_for",
+    "buyout_checkout",
     "buyout_complete",
-    "buyout_pay_by_card",
     "buyout_pay_by_salary",
+    "buyout_payment_changed",
     "buyout_price",
     "buyout_record_paid",
     "buyout_withdraw",
     "buyouts_for_payroll",
-    "buyouts_settle_payments",
     "lease_choose",
     "lease_create",
     "lease_lock_for",

@@ -1,5 +1,5 @@
-"""Buyouts: paying by card or salary deduction, completing, withdrawing, payroll exports,
-and settling card payments the gateway answered late."""
+"""Buyouts: paying by card (on the processor's hosted page, captured at once) or salary
+deduction, completing, withdrawing, payroll exports."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from django.utils import timezone
 
 from budgets import services as budgets
 from budgets.models import CardPayment
-from budgets.payments import Card, CardDeclined, GatewayUnavailable, PaymentError, get_gateway
-from core.locks import buyout_lock, buyouts_lock
+from budgets.payments import PaymentError
+from core.jobs import enqueue_named
+from core.locks import buyout_lock, buyouts_lock, payment_lock
 from core.tenancy import SYSTEM, acts_as_company_admin
 from core.transactions import use_case
 from devices.engine import (
@@ -55,53 +56,76 @@ def _own_pending_buyout(device_id: int, actor, *, lock: bool) -> tuple[Device, B
     return device, buyout
 
 
-def buyout_pay_by_card(*, device_id: int, actor, card: Card) -> Buyout:
-    """The employee pays their buyout with their card. Declined: nothing is charged, the
-    device stays Pending employee buyout, ``BuyoutRefused`` says why. A second click while
-    the first payment is under way charges nothing more."""
+def buyout_checkout(*, device_id: int, actor) -> CardPayment:
+    """The employee pays their buyout by card: on the processor's hosted page, captured at
+    once. Returns the payment (its ``checkout_url`` is where to send the employee). An
+    unfinished checkout is reused, so a second click never makes a second payment; a
+    failed one is started over. ``BuyoutRefused`` when the processor does not answer
+    (nothing is charged)."""
     device, buyout = _own_pending_buyout(device_id, actor, lock=False)
     if device.owner_id != actor.pk:
         raise TransitionRefused("Only the employee who holds the device pays its buyout.")
     if device.company.buyout_payment != Buyout.Method.CARD:
         raise BuyoutRefused(f"{device.company.name} takes buyouts by salary deduction.")
-    try:
-        token = get_gateway().tokenize(card)
-    except PaymentError as error:
-        raise BuyoutRefused(f"{error} Nothing was charged.") from None
     with transaction.atomic():
         device, buyout = _own_pending_buyout(device_id, actor, lock=True)
-        payment = buyout.payment
-        if payment is not None and payment.status == payment.Status.PENDING:
-            raise BuyoutRefused("Your payment is already being processed.")
-        if payment is not None and payment.status == payment.Status.SUCCEEDED:
-            paid = True  # charged, but not yet completed (a crash in between): finish it
-        else:
-            paid = False
-            attempt = (
-                CardPayment.objects.filter(key__startswith=f"charge:buyout:{buyout.pk}:").count()
-                + 1
+        payment = buyout.payment and payment_lock(buyout.payment_id)
+        if payment is not None and payment.status == CardPayment.Status.SUCCEEDED:
+            raise BuyoutRefused("Your payment went through: the buyout completes by itself.")
+        if (
+            payment is None
+            or payment.decision
+            or payment.status
+            not in (
+                CardPayment.Status.PENDING,
+                CardPayment.Status.FAILED,
+                CardPayment.Status.VOIDED,
             )
-            payment = budgets.payment_create(
+        ):
+            payment = None
+        if payment is None or payment.status == CardPayment.Status.VOIDED:
+            attempt = CardPayment.objects.filter(key__startswith=f"buyout:{buyout.pk}:").count()
+            payment = budgets.payment_open(
                 employee=actor,
-                request_id=None,
                 amount=buyout.price,
                 currency=buyout.currency,
-                token=token,
                 purpose=f"Buyout of {device.name}",
-                key=f"charge:buyout:{buyout.pk}:{attempt}",
+                key=f"buyout:{buyout.pk}:{attempt + 1}",
+                capture=True,
             )
             buyout.payment, buyout.method = payment, Buyout.Method.CARD
             buyout.save(update_fields=["payment", "method"])
-    if paid:
-        return buyout_complete(buyout_id=buyout.pk)
     try:
-        budgets.payment_charge(payment.pk)
-    except CardDeclined as declined:
-        raise BuyoutRefused(f"{declined} Nothing was charged.") from None
-    except GatewayUnavailable:
-        logger.warning("buyout %s: card payment pending, gateway unavailable", buyout.pk)
-        return buyout
-    return buyout_complete(buyout_id=buyout.pk)
+        if payment.status == CardPayment.Status.FAILED or (
+            payment.checkout_session_id and _checkout_closed(payment)
+        ):
+            payment = budgets.payment_new_attempt(payment.pk, capture=True)
+        return budgets.payment_checkout_start(payment.pk)
+    except PaymentError as error:
+        raise BuyoutRefused(f"{error} Nothing was charged.") from None
+
+
+def _checkout_closed(payment: CardPayment) -> bool:
+    state = budgets.payment_state_fetch(payment.pk)
+    return state is not None and state.session_status != "open"
+
+
+def buyout_payment_changed(buyout_id: int, payment: CardPayment, change: str) -> None:
+    """The buyout's side of its card payment's change (in the reporting transaction, the
+    buyout and then the payment locked): captured, it completes; captured for a buyout
+    withdrawn meanwhile, the money goes back."""
+    if change != budgets.CAPTURED:
+        return
+    buyout = Buyout.objects.get(pk=buyout_id)
+    if buyout.status == Buyout.Status.PENDING and buyout.payment_id == payment.pk:
+        _complete(buyout, f"Paid by card ({payment.card_brand} •••• {payment.card_last4}).")
+    elif buyout.status != Buyout.Status.PAID or buyout.payment_id != payment.pk:
+        budgets.refund_create(
+            payment_id=payment.pk,
+            amount=payment.amount,
+            reason="The buyout was withdrawn before the card payment went through.",
+            key=f"refund:buyout-payment:{payment.pk}",
+        )
 
 
 @use_case
@@ -131,10 +155,13 @@ def buyout_complete(*, buyout_id: int, actor=SYSTEM, note: str = "") -> Buyout:
         if buyout.status != Buyout.Status.PENDING:
             raise BuyoutRefused("This buyout was withdrawn.")
         payment = buyout.payment
-        if payment is not None and payment.status == payment.Status.PENDING:
-            # The card may be charged any moment: only the payment's outcome completes it.
+        under_way = payment is not None and payment.status == payment.Status.PENDING
+        if under_way and (payment.charge_id or payment.checkout_session_id):
+            # The card may be charged any moment (the employee may be on the processor's
+            # page, or have paid a moment ago): only the payment's outcome completes it.
             raise BuyoutRefused(
-                "A card payment for this buyout is being processed: it completes by itself."
+                "A card payment for this buyout is being processed: it completes by itself "
+                "(or the employee cancels it)."
             )
         if actor is SYSTEM and (payment is None or payment.status != payment.Status.SUCCEEDED):
             raise BuyoutRefused("The buyout is not paid yet.")
@@ -194,11 +221,17 @@ def buyout_withdraw(*, device_id: int, actor, source: str = Source.WEB) -> Outco
     device is Active again and the lease runs on."""
     with transaction.atomic():
         device, buyout = _own_pending_buyout(device_id, actor, lock=True)
-        payment = buyout.payment
-        if payment is not None and payment.status == payment.Status.PENDING:
-            raise BuyoutRefused("Your payment is being processed: it can no longer be withdrawn.")
-        if payment is not None and payment.status == payment.Status.SUCCEEDED:
+        payment = buyout.payment_id and payment_lock(buyout.payment_id)
+        if payment and payment.status == payment.Status.SUCCEEDED:
             raise BuyoutRefused("The buyout is paid: it can no longer be withdrawn.")
+        if payment and payment.status == payment.Status.PENDING and not payment.decision:
+            # an unfinished checkout is closed at the processor (a payment that still
+            # goes through is refunded when it is reported)
+            budgets.payment_decide(payment, CardPayment.Decision.VOID)
+            payment_id = payment.pk
+            transaction.on_commit(
+                lambda: enqueue_named("orders.tasks.payment_decision", payment_id)
+            )
         outcome = device_transition(
             device_id=device.pk,
             transition=T.WITHDRAW_BUYOUT,
@@ -241,45 +274,3 @@ def buyouts_for_payroll(*, actor, buyout_ids) -> list[Buyout]:
             .select_related("employee", "lease__device")
             .order_by("paid_at", "pk")
         )
-
-
-# A buyout's card payment the gateway does not answer is given up after this (the employee
-# can then pay again or withdraw), as for requests.
-BUYOUT_SETTLE_GIVE_UP_SECONDS = 60 * 60
-SETTLE_BATCH_SIZE = 50
-
-
-def buyouts_settle_payments() -> dict[str, int]:
-    """Periodic: finish buyouts whose card payment was left pending (the gateway was down)
-    or charged but not completed (a worker died in between). Same idempotency key, so a
-    charge that went through is not made twice."""
-    counts = {"completed": 0, "failed": 0, "waiting": 0}
-    stuck = (
-        Buyout.objects.filter(status=Buyout.Status.PENDING)
-        .filter(payment__status__in=[CardPayment.Status.PENDING, CardPayment.Status.SUCCEEDED])
-        .select_related("payment")
-        .order_by("pk")[:SETTLE_BATCH_SIZE]
-    )
-    for buyout in stuck:
-        payment = buyout.payment
-        try:
-            if payment.status == CardPayment.Status.PENDING:
-                budgets.payment_charge(payment.pk)
-            buyout_complete(buyout_id=buyout.pk)
-            counts["completed"] += 1
-        except CardDeclined:
-            counts["failed"] += 1
-        except GatewayUnavailable:
-            age = (timezone.now() - payment.created_at).total_seconds()
-            if age > BUYOUT_SETTLE_GIVE_UP_SECONDS:
-                CardPayment.objects.filter(pk=payment.pk, status=CardPayment.Status.PENDING).update(
-                    status=CardPayment.Status.FAILED,
-                    error="The card processor did not answer.",
-                    completed_at=timezone.now(),
-                )
-                counts["failed"] += 1
-            else:
-                counts["waiting"] += 1
-        except BuyoutRefused:
-            counts["failed"] += 1
-    return counts

@@ -10,7 +10,7 @@ from django.db import transaction
 
 from budgets import services as budgets
 from budgets.models import ZERO, CardPayment
-from core.locks import order_lock
+from core.locks import order_lock, payment_lock
 from core.tenancy import SYSTEM, Role
 from core.transactions import use_case
 from devices.engine import TransitionRefused, devices_transition
@@ -18,6 +18,7 @@ from devices.models import LABELS, WITH_PARTNER_STATUSES, Device, DeviceStatus, 
 from notifications.services import notify
 
 from ..models import Order, OrderEvent
+from .holds import payment_void
 from .orders import order_event
 
 T = Transition
@@ -31,6 +32,7 @@ class Cancellation:
     kept: list[Device] = field(default_factory=list)  # already left the partner: refused
     released: Decimal = ZERO
     refunded: Decimal = ZERO
+    released_hold: Decimal = ZERO  # a card hold not yet captured, voided
     outcomes: list = field(default_factory=list)  # per device asked about
 
     @property
@@ -98,21 +100,26 @@ def order_cancel(
         raise TransitionRefused(" ".join(refused))
     value = sum((d.price or ZERO for d in result.cancelled), ZERO)
     key = f"order:{order.pk}:" + "-".join(str(d.pk) for d in result.cancelled)
-    payment = CardPayment.objects.filter(
-        request__order=order, status=CardPayment.Status.SUCCEEDED
-    ).first()
+    payment = CardPayment.objects.filter(request__order=order).first()
     if payment is not None and value > 0:
-        refund = budgets.refund_create(
-            payment_id=payment.pk,
-            amount=min(value, payment.refundable),
-            reason=f"Order {order.number} cancelled: {reason}",
-            key=f"refund:{key}",
-        )
-        result.refunded = refund.amount if refund else ZERO
-    if value - result.refunded > 0:
+        payment = payment_lock(payment.pk)
+        if payment.status == CardPayment.Status.SUCCEEDED:
+            refund = budgets.refund_create(
+                payment_id=payment.pk,
+                amount=min(value, payment.refundable),
+                reason=f"Order {order.number} cancelled: {reason}",
+                key=f"refund:{key}",
+            )
+            result.refunded = refund.amount if refund else ZERO
+        elif payment.status == CardPayment.Status.AUTHORIZED:
+            # approved but not captured yet: the hold is released instead (a capture that
+            # wins the race is refunded when it is reported)
+            payment_void(payment)
+            result.released_hold = min(value, payment.amount)
+    if value - result.refunded - result.released_hold > 0:
         result.released = budgets.budget_release_order(
             order_id=order.pk,
-            amount=value - result.refunded,
+            amount=value - result.refunded - result.released_hold,
             actor=actor,
             reason=f"Order {order.number} cancelled: {reason}",
             key=f"release:{key}",
@@ -123,6 +130,8 @@ def order_cancel(
         money.append(f"{result.released} {order.company.currency} back in the budget")
     if result.refunded:
         money.append(f"{result.refunded} {payment.currency} refunded to the card")
+    if result.released_hold:
+        money.append(f"the hold of {result.released_hold} {payment.currency} on the card released")
     event = order_event(
         order,
         actor,

@@ -1,5 +1,6 @@
-"""Product requests: submit (reserving budget, charging the card for the part over it where
-the company allows), withdraw, approve (which makes the order) and reject."""
+"""Product requests: submit (reserving the budget, and where the company allows asking the
+employee's card, on the processor's hosted page, to hold the part over it), withdraw,
+approve (which makes the order and captures the hold) and reject (which releases it)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,16 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from budgets import services as budgets
 from budgets.models import ZERO, CardPayment
-from budgets.payments import Card, CardDeclined, CardToken, GatewayUnavailable, get_gateway
+from budgets.payments import PaymentError
 from budgets.services import BudgetRefused
 from companies.models import User
 from companies.services import profiles_touch
-from core.locks import budget_lock, request_lock
+from core.locks import budget_lock, payment_lock, request_lock
 from core.tenancy import SYSTEM, Role
 from core.transactions import use_case
 from devices.engine import TransitionRefused
@@ -27,6 +29,7 @@ from notifications.services import Message, notify, notify_many
 
 from ..models import OrderEvent, Product, ProductRequest, RequestStatus
 from ..selectors import request_quote
+from .holds import payment_capture, payment_void
 from .orders import LineSpec, order_create, order_event
 
 logger = logging.getLogger(__name__)
@@ -42,15 +45,16 @@ def request_submit(
     product_id: int,
     delivery_address: str,
     note: str = "",
-    card: Card | None = None,
     replaces_device_id: int | None = None,
     replacement_choice: str = "",
     at=None,
 ) -> ProductRequest:
     """An employee requests a product. The budget part is reserved under the budget's row
-    lock, so two requests at once can never together overspend it; the card part is
-    charged once the request is recorded. A declined card withdraws the request and frees
-    its reservation: nothing is charged, nothing is sent."""
+    lock, so two requests at once can never together overspend it. A part over the budget
+    (where the company allows it) is held on the employee's card: the request waits for
+    card authentication, the hosted checkout is made after commit (``request.card_payment
+    .checkout_url`` is where to send the employee), and the request goes to the company
+    admin once the processor confirms the hold."""
     if employee.company_id is None or not employee.is_active:
         raise TransitionRefused("Only an employee of a company can request hardware.")
     product = (
@@ -60,37 +64,28 @@ def request_submit(
     if not delivery_address:
         raise ValidationError("Enter the delivery address.")
     replaces = _check_replacement(employee, product, replaces_device_id, replacement_choice)
-    token: CardToken | None = None
     first = request_quote(employee=employee, product=product)
     if not first.allowed:
         raise BudgetRefused(first.message)
-    if first.card_amount > 0:
-        if card is None:
-            raise BudgetRefused(f"{first.message} Enter your card to continue.")
-        token = get_gateway().tokenize(card)  # raises CardDeclined for a card that is not valid
     request, payment = _request_record(
         employee=employee,
         product=product,
         budget_id=first.budget.pk,
-        token=token,
         delivery_address=delivery_address,
         note=note,
         replaces=replaces,
         replacement_choice=replacement_choice,
         at=at,
     )
-    if payment is not None:
-        try:
-            budgets.payment_charge(payment.pk)
-        except CardDeclined as declined:
-            _fail_request(request.pk, str(declined))
-            raise BudgetRefused(
-                f"{declined} Nothing was charged and the request was not sent."
-            ) from None
-        except GatewayUnavailable:
-            # The payment stays pending under its key; the periodic job finishes it.
-            logger.warning("card charge for request %s is pending: gateway unavailable", request.pk)
-    _tell_admins(request)
+    if payment is None:
+        _tell_admins(request)
+        return request
+    try:
+        budgets.payment_checkout_start(payment.pk)
+    except PaymentError as exc:
+        # The request and its reservation are kept; "Continue to payment" tries again.
+        logger.warning("checkout for request %s not made yet: %s", request.pk, exc)
+    request.refresh_from_db()
     return request
 
 
@@ -100,7 +95,6 @@ def _request_record(
     employee,
     product,
     budget_id,
-    token,
     delivery_address,
     note,
     replaces,
@@ -111,7 +105,7 @@ def _request_record(
     lost deadlock is retried without asking the card gateway again)."""
     budget = budget_lock(budget_id)
     quote = request_quote(employee=employee, product=product, budget=budget)
-    if not quote.allowed or (quote.card_amount > 0 and token is None):
+    if not quote.allowed:
         raise BudgetRefused(
             "Your available budget changed while you were requesting. Check the new "
             f"amounts and send the request again. {quote.message}".strip()
@@ -132,6 +126,7 @@ def _request_record(
         note=note,
         replaces_device=replaces,
         replacement_choice=replacement_choice if replaces else "",
+        status=RequestStatus.AWAITING_PAYMENT if quote.card_amount > 0 else RequestStatus.PENDING,
         created_at=at or timezone.now(),
     )
     if quote.budget_amount > 0:
@@ -144,13 +139,14 @@ def _request_record(
         )
     payment = None
     if quote.card_amount > 0:
-        payment = budgets.payment_create(
+        payment = budgets.payment_open(
             employee=employee,
             request_id=request.pk,
             amount=quote.card_amount,
             currency=quote.currency,
-            token=token,
             purpose=f"{product.name} (request {request.number}), the part over your budget",
+            key=f"hold:request:{request.pk}",
+            capture=False,
             at=at,
         )
     profiles_touch([employee.pk])  # a new request: the one place a request is created
@@ -197,62 +193,16 @@ def _tell_admins(request: ProductRequest) -> None:
         )
 
 
-@use_case
-@transaction.atomic
-def _fail_request(request_id: int, reason: str) -> None:
-    request = request_lock(request_id)
-    if request.status != RequestStatus.PENDING:
+def fail_request(request: ProductRequest, reason: str) -> None:
+    """A request whose card part was never held is not sent: its reservation is released.
+    In the caller's transaction, the request locked."""
+    if request.status not in (RequestStatus.PENDING, RequestStatus.AWAITING_PAYMENT):
         return
     request.fail_payment(by=None, description=reason)
     _request_saved(request)
     budgets.budget_release_request(
         request_id=request.pk, actor=SYSTEM, reason="Card payment failed."
     )
-
-
-# Pending card charges one periodic run settles; each is a gateway call.
-SETTLE_BATCH_SIZE = 50
-# After this long without an answer from the gateway, a pending charge is given up.
-SETTLE_GIVE_UP_SECONDS = 60 * 60
-
-
-@transaction.atomic
-def _refund_if_dropped(request_id: int) -> None:
-    """A charge that went through after its request was withdrawn or rejected (the
-    gateway answered late) is refunded at once, under the same key as the withdrawal's
-    refund: never twice."""
-    request = request_lock(request_id)
-    if request.status in (RequestStatus.WITHDRAWN, RequestStatus.REJECTED):
-        _refund_request_card(
-            request,
-            f"Request {request.number} was {request.get_status_display().lower()} before the "
-            "card payment went through.",
-        )
-
-
-def requests_settle_payments() -> dict[str, int]:
-    """Periodic: finish card charges that the gateway did not answer at submit time (same
-    idempotency key, so a charge that did go through is not made twice)."""
-    counts = {"paid": 0, "failed": 0, "waiting": 0}
-    pending = CardPayment.objects.filter(status=CardPayment.Status.PENDING, request__isnull=False)
-    for payment in pending.order_by("pk")[:SETTLE_BATCH_SIZE]:
-        try:
-            budgets.payment_charge(payment.pk)
-            counts["paid"] += 1
-            _refund_if_dropped(payment.request_id)
-        except CardDeclined as declined:
-            _fail_request(payment.request_id, str(declined))
-            counts["failed"] += 1
-        except GatewayUnavailable:
-            if (timezone.now() - payment.created_at).total_seconds() > SETTLE_GIVE_UP_SECONDS:
-                CardPayment.objects.filter(pk=payment.pk, status=CardPayment.Status.PENDING).update(
-                    status=CardPayment.Status.FAILED, completed_at=timezone.now()
-                )
-                _fail_request(payment.request_id, "The card processor did not answer.")
-                counts["failed"] += 1
-            else:
-                counts["waiting"] += 1
-    return counts
 
 
 def _request_saved(request: ProductRequest) -> None:
@@ -267,8 +217,14 @@ def _lock_request(request_id: int, actor) -> ProductRequest:
 
 
 def _refund_request_card(request: ProductRequest, reason: str) -> Decimal:
+    """Give the card part back: a hold is released (nothing was charged), money captured
+    is refunded to the same card, once (the key is the request's)."""
     payment = CardPayment.objects.filter(request=request).first()
     if payment is None:
+        return ZERO
+    payment = payment_lock(payment.pk)
+    if payment.status in (CardPayment.Status.PENDING, CardPayment.Status.AUTHORIZED):
+        payment_void(payment)
         return ZERO
     refund = budgets.refund_create(
         payment_id=payment.pk,
@@ -282,14 +238,14 @@ def _refund_request_card(request: ProductRequest, reason: str) -> Decimal:
 @use_case
 @transaction.atomic
 def request_withdraw(*, request_id: int, actor) -> ProductRequest:
-    """The employee takes back a pending request: the reservation is released and a card
-    payment refunded."""
+    """The employee takes back a request not yet decided: the reservation is released and
+    a hold on their card voided (nothing was charged)."""
     request = _lock_request(request_id, actor)
     if request.employee_id != getattr(actor, "pk", None):
         raise TransitionRefused("Only the employee who made the request can withdraw it.")
     if request.status == RequestStatus.WITHDRAWN:
         return request
-    if request.status != RequestStatus.PENDING:
+    if request.status not in (RequestStatus.PENDING, RequestStatus.AWAITING_PAYMENT):
         raise TransitionRefused(
             f"Request {request.number} is {request.get_status_display().lower()}: it can no "
             "longer be withdrawn."
@@ -322,12 +278,19 @@ def request_approve(*, request_id: int, actor, note: str = "", at=None) -> Produ
             f"Request {request.number} is {request.get_status_display().lower()}: only a request "
             "waiting for approval can be approved."
         )
+    payment = None
     if request.card_amount > 0:
-        paid = CardPayment.objects.filter(
-            request=request, status=CardPayment.Status.SUCCEEDED
-        ).exists()
-        if not paid:
-            raise TransitionRefused("The card payment for this request is not confirmed yet.")
+        payment = payment_lock(filters=Q(request=request))
+        if payment is None or payment.status != CardPayment.Status.AUTHORIZED:
+            raise TransitionRefused(
+                f"The card hold for request {request.number} is not authorized yet: "
+                "it can be approved once the employee's card is."
+            )
+        if payment.capture_before and payment.capture_before <= timezone.now():
+            raise TransitionRefused(
+                f"The card hold for request {request.number} has run out; the employee is "
+                "asked to authorize it again."
+            )
     product = request.product
     order = order_create(
         employee_id=request.employee_id,
@@ -372,6 +335,8 @@ def request_approve(*, request_id: int, actor, note: str = "", at=None) -> Produ
     order_event(
         order, actor, OrderEvent.Kind.NOTE, f"Approved from request {request.number}.", at=at
     )
+    if payment is not None:
+        payment_capture(payment)  # after commit; the order goes out once it is captured
     notify(
         kind="request_approved",
         recipient=request.employee,
@@ -385,7 +350,7 @@ def request_approve(*, request_id: int, actor, note: str = "", at=None) -> Produ
 @transaction.atomic
 def request_reject(*, request_id: int, actor, reason: str) -> ProductRequest:
     """A company admin rejects, with a reason that is mailed to the employee; the reserved
-    budget is released and a card payment refunded."""
+    budget is released and the hold on the card voided."""
     reason = reason.strip()
     if not reason:
         raise ValidationError("Give the employee a reason.")
@@ -412,9 +377,9 @@ def request_reject(*, request_id: int, actor, reason: str) -> ProductRequest:
 
 
 __all__ = [
+    "fail_request",
     "request_approve",
     "request_reject",
     "request_submit",
     "request_withdraw",
-    "requests_settle_payments",
 ]

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from budgets.models import CardPayment
 from companies.models import User
 from core.jobs import Retry
 from core.locks import order_lock
@@ -41,14 +42,24 @@ PLACE_CLAIM_SECONDS = 120
 # An approved order whose placing task never reached the broker is placed by the sweeper
 # after this (a task that did reach it has placed the order by then).
 PLACE_UNSENT_AFTER_SECONDS = 120
+# An order is not placed while its card part is in one of these (not captured).
+UNPAID = (CardPayment.Status.PENDING, CardPayment.Status.AUTHORIZED, CardPayment.Status.EXPIRED)
 # The first poll of a placed order: soon, the partner usually acknowledges quickly.
 FIRST_POLL_SECONDS = 30
 
 
 def order_place(order_id: int) -> str:
     """Place one approved order with its partner. Returns "placed", "skipped" (placed
-    already, not due, or another worker holds it), "retry" or "failed"."""
+    already, not due, or another worker holds it), "waiting" (its card part is not
+    captured yet), "retry" or "failed"."""
     now = timezone.now()
+    if CardPayment.objects.filter(request__order_id=order_id, status__in=UNPAID).exists():
+        # The card part is not captured yet: the capture places the order when it is done
+        # (this hourly look is only a net under a lost task).
+        Order.objects.filter(pk=order_id, dispatch_status=DispatchStatus.PENDING).update(
+            dispatch_next_at=now + timedelta(hours=1)
+        )
+        return "waiting"
     # The claim's end time is also its token: only the worker holding it writes the outcome
     # (a worker whose claim ran out and was taken over writes nothing).
     token = now + scaled_delta(PLACE_CLAIM_SECONDS)

@@ -85,14 +85,16 @@ def test_leasing_pages_cost_fixed_queries(
     assert response.status_code == 200
 
 
-def some_of_everything(tenant, rows):
-    """``rows`` of each kind a company admin lists: requests (half paid partly by card and
-    withdrawn, so refunds exist), budgets, products, users, mail."""
+def some_of_everything(tenant, rows, after_commit):
+    """``rows`` of each kind a company admin lists: requests paid partly by card (on the
+    processor's page), half of them approved (the hold captured) and then cancelled, so
+    refunds exist, the other half withdrawn (the hold released); budgets, products, users,
+    mail."""
     from budgets.models import Budget
     from notifications.services import notify
     from orders import services as orders
     from tests.factories import UserFactory
-    from tests.helpers import card, product_for
+    from tests.helpers import card, product_for, submit
 
     tenant.company.card_payments_allowed = True
     tenant.company.save()
@@ -103,13 +105,16 @@ def some_of_everything(tenant, rows):
 
         budget_create(employee=employee, allowance="500.00")
         product = product_for(tenant, price="700.00", name=f"Laptop {i}")
-        request = orders.request_submit(
-            employee=employee,
-            product_id=product.pk,
-            delivery_address="Storgatan 1",
-            card=card(),
-        )
-        orders.request_withdraw(request_id=request.pk, actor=employee)
+        request = submit(tenant, product, employee=employee, card_=card())
+        assert request.status == "pending"  # the part over budget is held on the card
+        if i % 2:
+            with after_commit():
+                orders.request_withdraw(request_id=request.pk, actor=employee)
+        else:
+            with after_commit():  # the capture runs after the approval's commit
+                approved = orders.request_approve(request_id=request.pk, actor=tenant.admin)
+            with after_commit():  # and the refund after the cancellation's
+                orders.order_cancel(order_id=approved.order_id, actor=tenant.admin, reason="x")
         notify(
             kind="invite",
             recipient=employee,
@@ -135,9 +140,12 @@ def some_of_everything(tenant, rows):
     ],
 )
 def test_company_admin_lists_cost_fixed_queries(
-    login, acme, rows, url, queries, django_assert_num_queries
+    login, acme, rows, url, queries, django_assert_num_queries, after_commit
 ):
-    some_of_everything(acme, rows)
+    from budgets.models import Refund
+
+    some_of_everything(acme, rows, after_commit)
+    assert Refund.objects.filter(status="succeeded").count() == (rows + 1) // 2
     client = login(acme.admin)
     client.get(url)
     with django_assert_num_queries(queries):

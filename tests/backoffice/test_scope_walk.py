@@ -2,6 +2,7 @@
 the other tenant (or, for partner staff, of what they need not see) appears in a list, a
 filter, an autocomplete or an export, and its pages answer "not found"."""
 
+import json
 import re
 from decimal import Decimal
 
@@ -9,6 +10,8 @@ import pytest
 from django.contrib import admin
 from django.utils import timezone
 
+from budgets.models import PaymentMismatch, ProcessorEvent, Refund
+from budgets.services import refund_execute
 from devices import lifecycle
 from devices.models import DeviceStatus
 from leasing import services as leasing
@@ -17,11 +20,13 @@ from leasing.services import lease_create
 from notifications.services import notify
 from orders import services as orders
 from tests.helpers import (
+    REFUND_FAILS,
     approved_order,
     bring_to,
     budget_for,
     card,
     place_order,
+    processor,
     product_for,
     submit,
 )
@@ -30,16 +35,22 @@ pytestmark = pytest.mark.django_db
 S = DeviceStatus
 
 
-def populate(tenant):
+def populate(tenant, after_commit):
     """A bit of everything, made the way users make it."""
     tenant.company.card_payments_allowed = True
     tenant.company.save()
     budget_for(tenant, "5000.00")
     budget_for(tenant, "900.00", category="phone")
-    paid = approved_order(
-        tenant, product_for(tenant, price="999.00", name="Phone X", category="phone"), card_=card()
-    )
-    orders.order_cancel(order_id=paid.pk, actor=tenant.admin, reason="Changed plans")
+    phone = product_for(tenant, price="999.00", name="Phone X", category="phone")
+    with after_commit():  # the hold is captured after the approval's commit
+        paid = approved_order(tenant, phone, card_=card(REFUND_FAILS))
+    with after_commit():  # the refund goes to the processor after the cancellation's
+        orders.order_cancel(order_id=paid.pk, actor=tenant.admin, reason="Changed plans")
+    # The processor then refuses the refund to this card: a payment mismatch is flagged.
+    processor().advance(0)
+    refund = Refund.objects.get(payment__company=tenant.company)
+    assert refund_execute(refund.pk) == "refused"
+    assert PaymentMismatch.objects.filter(company=tenant.company).exists()
     submit(tenant, product_for(tenant, price="100.00", name="Mouse", category="accessory"))
     shipped = approved_order(tenant, product_for(tenant, price="1200.00"))
     bring_to(tenant, shipped.devices.get(), S.SHIPPED)
@@ -73,11 +84,16 @@ def populate(tenant):
 
 
 @pytest.fixture
-def world(acme, globex, superuser):
+def world(acme, globex, superuser, after_commit):
     from tests.factories import PartnerFactory
 
-    populate(acme)
-    populate(globex)
+    populate(acme, after_commit)
+    populate(globex, after_commit)
+    # The processor's webhook events as received (superusers only).
+    for event in processor().take_undelivered():
+        body = json.dumps(event).encode()
+        orders.events_receive(body, processor().signature_header(body))
+    assert ProcessorEvent.objects.exists()
     # A partner serving both: its rows of each company must stay that company's, and the
     # lists get filters with more than one value (so the filter check has work to do).
     shared = PartnerFactory(
@@ -165,6 +181,8 @@ def test_partner_staff_see_no_budgets_payments_requests_or_customers(world, logi
         "/admin/budgets/budget/",
         "/admin/budgets/cardpayment/",
         "/admin/budgets/refund/",
+        "/admin/budgets/paymentmismatch/",
+        "/admin/budgets/processorevent/",
         "/admin/orders/productrequest/",
         "/admin/notifications/notification/",
     ):

@@ -1,31 +1,41 @@
-"""Card payments through the sandbox gateway: charged once, refunded to the same card
-exactly once, a declined card changes nothing, a gateway that is down loses nothing."""
+"""Card payments through the Stripe gateway and the sandbox processor, over real HTTP: the
+part over budget is held on the processor's hosted page (3-D Secure there), captured when
+the request is approved, released when it is rejected or withdrawn, refunded exactly once
+after a cancellation; a hold that runs out is asked for again; the processor being down
+loses nothing."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.utils import timezone
 
 from budgets import services, tasks
-from budgets.models import CardPayment, Refund, SandboxTransaction
-from budgets.payments import CardDeclined, GatewayUnavailable, to_minor
-from budgets.payments.sandbox import SandboxGateway
+from budgets.models import CardPayment, PaymentMismatch, Refund, SandboxTransaction
+from budgets.payments import get_gateway, to_minor
 from budgets.services import BudgetRefused
 from devices.engine import TransitionRefused
+from notifications.models import Notification
 from orders import services as orders
-from orders.models import ProductRequest
+from orders.models import DispatchStatus, ProductRequest
 from tests.helpers import (
     DECLINED,
-    GATEWAY_DOWN,
+    DISPUTED,
+    REFUND_FAILS,
+    THREE_DS,
+    VISA,
     approved_order,
     budget_for,
     card,
+    pay_checkout,
+    processor,
     product_for,
     submit,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)
 D = Decimal
+P = CardPayment.Status
 
 
 @pytest.fixture
@@ -33,6 +43,17 @@ def card_company(acme):
     acme.company.card_payments_allowed = True
     acme.company.save()
     return acme
+
+
+def intent(payment):
+    """The processor's own view of the payment, over its API."""
+    payment.refresh_from_db()
+    return get_gateway().intent_get(payment.charge_id)
+
+
+def over_budget(tenant):
+    budget_for(tenant, "800.00")
+    return product_for(tenant, price="999.00")
 
 
 def test_amounts_cross_the_boundary_in_minor_units():
@@ -50,238 +71,255 @@ def test_over_budget_without_card_top_up_is_refused_and_writes_nothing(acme):
     assert not ProductRequest.objects.exists() and not budget.entries.exists()
 
 
-def test_over_budget_is_paid_partly_by_card(card_company):
-    budget = budget_for(card_company, "800.00")
-    request = submit(card_company, product_for(card_company, price="999.00"), card_=card())
-    assert (request.budget_amount, request.card_amount) == (D("800.00"), D("199.00"))
-    payment = CardPayment.objects.get(request=request)
-    assert payment.status == "succeeded" and payment.card_last4 == "4242" and payment.charge_id
-    charge = SandboxTransaction.objects.get(kind="charge")
-    assert charge.amount_minor == 19900 and charge.idempotency_key == payment.key
-    budget.refresh_from_db()
-    assert budget.available == 0
-
-
-def test_card_is_required_for_the_part_over_budget(card_company):
-    budget_for(card_company, "800.00")
-    with pytest.raises(BudgetRefused, match="Enter your card"):
-        submit(card_company, product_for(card_company, price="999.00"))
-    assert not ProductRequest.objects.exists()
-
-
-def test_declined_card_sends_nothing_and_frees_the_budget(card_company):
-    budget = budget_for(card_company, "800.00")
-    with pytest.raises(BudgetRefused, match=r"declined\. Nothing was charged"):
-        submit(card_company, product_for(card_company, price="999.00"), card_=card(DECLINED))
-    request = ProductRequest.objects.get()
-    assert request.status == "failed"
-    budget.refresh_from_db()
-    assert budget.available == D("800.00") and budget.reserved == 0
-    assert not SandboxTransaction.objects.exists()
-    assert CardPayment.objects.get().status == "failed"
-
-
-def test_invalid_card_number_is_refused_before_anything_is_written(card_company):
-    budget_for(card_company, "800.00")
-    with pytest.raises(CardDeclined, match="not valid"):
-        submit(
-            card_company, product_for(card_company, price="999.00"), card_=card("4242424242424241")
-        )
-    assert not ProductRequest.objects.exists()
-
-
-def test_gateway_down_at_submit_is_settled_later_with_the_same_key(card_company, monkeypatch):
-    budget_for(card_company, "800.00")
-    request = submit(
-        card_company, product_for(card_company, price="999.00"), card_=card(GATEWAY_DOWN)
+def test_the_part_over_budget_is_held_on_the_hosted_page_and_the_admin_told_only_then(
+    card_company,
+):
+    product = over_budget(card_company)
+    request = submit(card_company, product)  # the employee has not paid yet
+    assert request.status == "awaiting_payment"
+    assert request.get_status_display() == "Waiting for card authentication"
+    payment = request.card_payment
+    assert payment.status == P.PENDING and payment.capture_method == "manual"
+    assert payment.checkout_url.startswith(processor().url + "/pay/")
+    assert not Notification.objects.filter(kind="request_submitted").exists()
+    result = pay_checkout(payment, VISA)
+    assert result.redirect.startswith(
+        f"http://127.0.0.1:8000/payments/{payment.pk}/return/?session_id=cs_"
     )
+    request.refresh_from_db()
+    assert request.status == "pending"
+    assert (payment.status, payment.card_brand, payment.card_last4) == (
+        P.AUTHORIZED,
+        "Visa",
+        "4242",
+    )
+    assert payment.capture_before > timezone.now() + timedelta(days=6)
+    held = intent(payment)
+    assert (held.status, held.amount_capturable, held.amount_received) == (
+        "requires_capture",
+        19900,
+        0,
+    )
+    assert Notification.objects.filter(kind="request_submitted").count() == 1
+    assert payment.get_status_display() == "Authorized (held)"
+
+
+def test_approval_captures_the_hold_and_only_then_the_order_goes_out(card_company):
+    request = submit(card_company, over_budget(card_company), card_=card())
+    request = orders.request_approve(request_id=request.pk, actor=card_company.admin)
     payment = CardPayment.objects.get(request=request)
-    assert payment.status == "pending" and "not answering" in payment.error
-    with pytest.raises(TransitionRefused, match="not confirmed"):
-        orders.request_approve(request_id=request.pk, actor=card_company.admin)
-    # The processor comes back: the periodic job charges with the same idempotency key.
-    CardPayment.objects.filter(pk=payment.pk).update(payment_method="tok_sandbox-ok-0119")
-    assert orders.requests_settle_payments() == {"paid": 1, "failed": 0, "waiting": 0}
-    assert orders.requests_settle_payments() == {"paid": 0, "failed": 0, "waiting": 0}
-    assert SandboxTransaction.objects.filter(kind="charge").count() == 1
-    orders.request_approve(request_id=request.pk, actor=card_company.admin)
+    assert payment.status == P.SUCCEEDED and payment.get_status_display() == "Charged"
+    assert intent(payment).amount_received == 19900
+    assert request.order.dispatch_status in (DispatchStatus.PENDING, DispatchStatus.PLACED)
+    receipt = Notification.objects.get(kind="payment_receipt")
+    assert receipt.recipient_id == card_company.employee.pk
+
+
+def test_an_order_waits_while_its_hold_is_not_captured(card_company):
+    from partners.services.placing import order_place
+
+    request = submit(card_company, over_budget(card_company), card_=card())
+    processor().down = True  # the capture cannot happen yet
+    request = orders.request_approve(request_id=request.pk, actor=card_company.admin)
+    payment = CardPayment.objects.get(request=request)
+    assert payment.status == P.AUTHORIZED and payment.decision == "capture"
+    assert order_place(request.order_id) == "waiting"
+    processor().down = False
+    CardPayment.objects.filter(pk=payment.pk).update(next_attempt_at=timezone.now())
+    orders.payments_sweep()
+    payment.refresh_from_db()
+    assert payment.status == P.SUCCEEDED and not payment.decision
+
+
+def test_three_d_secure_challenge_passed_authorizes(card_company):
+    request = submit(card_company, over_budget(card_company), card_=card(THREE_DS))
+    assert request.status == "pending"
+    assert request.card_payment.status == P.AUTHORIZED
+
+
+def test_three_d_secure_failed_keeps_the_request_waiting_and_another_card_can_be_tried(
+    card_company,
+):
+    request = submit(card_company, over_budget(card_company), card_=card(THREE_DS), three_ds="fail")
+    assert request.status == "awaiting_payment"
+    payment = request.card_payment
+    assert payment.status == P.PENDING and "unable to authenticate" in payment.error
+    pay_checkout(payment, VISA)
+    request.refresh_from_db()
+    assert request.status == "pending" and payment.status == P.AUTHORIZED
+
+
+def test_a_declined_card_charges_nothing_and_withdrawing_frees_the_budget(card_company):
+    request = submit(card_company, over_budget(card_company), card_=card(DECLINED))
+    payment = request.card_payment
+    assert request.status == "awaiting_payment" and "declined" in payment.error
+    orders.request_withdraw(request_id=request.pk, actor=card_company.employee)
+    payment.refresh_from_db()
+    assert payment.status == P.VOIDED and payment.get_status_display() == "Released"
+    budget = card_company.employee.budgets.get()
+    assert budget.available == D("800.00") and budget.reserved == 0
+    assert not Refund.objects.exists()
 
 
 @pytest.mark.parametrize("drop", ["withdraw", "reject"])
-def test_a_late_charge_for_a_dropped_request_is_refunded_once(card_company, drop, after_commit):
-    from budgets.models import Refund
-
-    budget_for(card_company, "800.00")
-    request = submit(
-        card_company, product_for(card_company, price="999.00"), card_=card(GATEWAY_DOWN)
-    )
+def test_rejecting_or_withdrawing_releases_the_hold_and_charges_nothing(card_company, drop):
+    request = submit(card_company, over_budget(card_company), card_=card())
     if drop == "withdraw":
         orders.request_withdraw(request_id=request.pk, actor=card_company.employee)
     else:
         orders.request_reject(request_id=request.pk, actor=card_company.admin, reason="No")
-    assert not Refund.objects.exists()  # nothing was charged yet: nothing to refund
-    # The processor answers later: the charge goes through, and is refunded at once.
     payment = CardPayment.objects.get(request=request)
-    CardPayment.objects.filter(pk=payment.pk).update(payment_method="tok_sandbox-ok-0119")
-    with after_commit():
-        assert orders.requests_settle_payments()["paid"] == 1
-    refund = Refund.objects.get()
-    assert refund.amount == payment.amount and "before the card payment" in refund.reason
-    with after_commit():
-        orders.requests_settle_payments()
-    assert Refund.objects.count() == 1
-    assert SandboxTransaction.objects.filter(kind="refund").count() == 1
+    assert payment.status == P.VOIDED
+    theirs = intent(payment)
+    assert (theirs.status, theirs.amount_received) == ("canceled", 0)
+    assert not Refund.objects.exists()  # nothing was charged: nothing to refund
 
 
-def test_gateway_calls_are_idempotent():
-    gateway = SandboxGateway()
-    token = gateway.tokenize(card()).token
-    first = gateway.charge(
-        amount_minor=500, currency="EUR", token=token, idempotency_key="k1", description="x"
-    )
-    again = gateway.charge(
-        amount_minor=500, currency="EUR", token=token, idempotency_key="k1", description="x"
-    )
-    assert first == again and SandboxTransaction.objects.count() == 1
-    r1 = gateway.refund(
-        charge_id=first.charge_id, amount_minor=500, currency="EUR", idempotency_key="r1"
-    )
-    r2 = gateway.refund(
-        charge_id=first.charge_id, amount_minor=500, currency="EUR", idempotency_key="r1"
-    )
-    assert r1 == r2
-    with pytest.raises(CardDeclined, match="larger than"):
-        gateway.refund(
-            charge_id=first.charge_id, amount_minor=1, currency="EUR", idempotency_key="r2"
-        )
+def test_a_payment_made_as_the_request_was_withdrawn_is_released(card_company):
+    request = submit(card_company, over_budget(card_company))
+    payment = request.card_payment
+    # The employee pays on the processor's page, but withdraws before Velory has heard.
+    pay_checkout(payment, VISA, report=False)
+    orders.request_withdraw(request_id=request.pk, actor=card_company.employee)
+    payment.refresh_from_db()
+    assert payment.status == P.VOIDED and intent(payment).status == "canceled"
+    # The return from the page, arriving last, changes nothing.
+    orders.payment_sync(payment.pk, source="return")
+    request.refresh_from_db()
+    assert request.status == "withdrawn"
 
 
-def _paid_order(tenant):
-    budget_for(tenant, "800.00")
-    return approved_order(tenant, product_for(tenant, price="999.00"), card_=card())
-
-
-def test_cancel_refunds_the_card_once_and_releases_the_budget(card_company, after_commit):
-    order = _paid_order(card_company)
-    with after_commit():
-        result = orders.order_cancel(
-            order_id=order.pk, actor=card_company.admin, reason="Wrong model"
-        )
+def test_cancel_after_capture_refunds_the_card_once(card_company):
+    order = approved_order(card_company, over_budget(card_company), card_=card())
+    result = orders.order_cancel(order_id=order.pk, actor=card_company.admin, reason="Wrong model")
     assert (result.refunded, result.released) == (D("199.00"), D("800.00"))
     refund = Refund.objects.get()
-    assert refund.status == "succeeded" and refund.refund_id.startswith("re_sb_")
-    assert (
-        SandboxTransaction.objects.get(kind="refund").charge_reference == refund.payment.charge_id
-    )
-    # a second click, a retried task: nothing more
-    again = orders.order_cancel(order_id=order.pk, actor=card_company.partner_staff, reason="again")
+    assert refund.status == "succeeded" and refund.refund_id.startswith("re_")
+    again = orders.order_cancel(order_id=order.pk, actor=card_company.partner_staff, reason="x")
     assert not again.changed and again.refunded == 0 and again.released == 0
     assert tasks.execute_refund(refund.pk) == "skipped"
-    assert tasks.retry_refunds() == {"refunded": 0, "skipped": 0, "error": 0, "waiting": 0}
-    assert (
-        Refund.objects.count() == 1
-        and SandboxTransaction.objects.filter(kind="refund").count() == 1
-    )
     payment = CardPayment.objects.get()
-    assert payment.refunded == payment.amount
+    assert payment.refunded == payment.amount and payment.badge() == ("Refunded", "final")
+    theirs = get_gateway().refunds_since(timezone.now() - timedelta(hours=1))
+    assert [r.refund_id for r in theirs if r.intent_id == payment.charge_id] == [refund.refund_id]
+    assert Notification.objects.filter(kind="refund_receipt").count() == 1
 
 
-class FlakyGateway(SandboxGateway):
-    """The sandbox, with refunds failing while ``down`` is set (a gateway outage)."""
-
-    down = True
-
-    def refund(self, **kwargs):
-        if FlakyGateway.down:
-            raise GatewayUnavailable("The card processor failed. Try again shortly.")
-        return super().refund(**kwargs)
-
-
-def test_failed_refund_stays_visible_and_is_retried(card_company, settings, after_commit, login):
-    order = _paid_order(card_company)
-    settings.PAYMENTS_GATEWAY = "tests.budgets.test_payments.FlakyGateway"
-    FlakyGateway.down = True
-    with after_commit():
-        orders.order_cancel(order_id=order.pk, actor=card_company.admin, reason="Wrong model")
-    refund = Refund.objects.get()
-    assert refund.status == "failed" and refund.attempts == 1 and "failed" in refund.last_error
-    assert refund.next_attempt_at > timezone.now()
-    assert Refund.objects.visible_to(card_company.admin).filter(status="failed").exists()
-    # The employee is not told "Refunded" before the money is on its way back.
-    page = login(card_company.employee).get("/me/budget/").content.decode()
-    assert "Refund under way" in page and ">Refunded<" not in page
-    Refund.objects.filter(pk=refund.pk).update(
-        next_attempt_at=timezone.now() - timezone.timedelta(minutes=5)
+def test_cancel_before_the_capture_releases_the_hold_instead_of_refunding(card_company):
+    request = submit(card_company, over_budget(card_company), card_=card())
+    processor().down = True
+    request = orders.request_approve(request_id=request.pk, actor=card_company.admin)
+    result = orders.order_cancel(order_id=request.order_id, actor=card_company.admin, reason="x")
+    assert (result.refunded, result.released_hold, result.released) == (
+        D("0"),
+        D("199.00"),
+        D("800.00"),
     )
-    FlakyGateway.down = False
-    assert tasks.retry_refunds() == {"refunded": 1, "skipped": 0, "error": 0, "waiting": 0}
-    refund.refresh_from_db()
-    assert refund.status == "succeeded" and refund.attempts == 2
-    assert SandboxTransaction.objects.filter(kind="refund").count() == 1
-    page = login(card_company.employee).get("/me/budget/").content.decode()
-    assert ">Refunded<" in page and "Refund under way" not in page
-
-
-class SlowRefundGateway(SandboxGateway):
-    """The sandbox, with refunds accepted but not finished while ``pending`` is set (as
-    Stripe answers for some cards)."""
-
-    pending = True
-
-    def refund(self, **kwargs):
-        from budgets.payments import RefundResult
-
-        result = super().refund(**kwargs)  # same key: the same refund every time
-        return RefundResult(result.refund_id, "pending" if self.pending else result.status)
-
-
-def test_a_refund_the_gateway_has_not_finished_is_asked_about_again(
-    card_company, settings, after_commit
-):
-    order = _paid_order(card_company)
-    settings.PAYMENTS_GATEWAY = "tests.budgets.test_payments.SlowRefundGateway"
-    SlowRefundGateway.pending = True
-    with after_commit():
-        orders.order_cancel(order_id=order.pk, actor=card_company.admin, reason="Wrong model")
-    refund = Refund.objects.get()
-    assert refund.status == "pending" and refund.refund_id and refund.completed_at is None
-    Refund.objects.filter(pk=refund.pk).update(
-        next_attempt_at=timezone.now() - timezone.timedelta(minutes=5)
-    )
-    SlowRefundGateway.pending = False
-    assert tasks.retry_refunds()["refunded"] == 1
-    refund.refresh_from_db()
-    assert refund.status == "succeeded" and refund.completed_at is not None
-    assert SandboxTransaction.objects.filter(kind="refund").count() == 1
-
-
-def test_reject_and_withdraw_refund_the_card(card_company, after_commit):
-    budget_for(card_company, "800.00")
-    product = product_for(card_company, price="999.00")
-    rejected = submit(card_company, product, card_=card())
-    withdrawn = submit(card_company, product, card_=card())
-    with after_commit():
-        orders.request_reject(request_id=rejected.pk, actor=card_company.admin, reason="No")
-        orders.request_withdraw(request_id=withdrawn.pk, actor=card_company.employee)
-        orders.request_withdraw(request_id=withdrawn.pk, actor=card_company.employee)  # again
-    # the second request found the budget used by the first: all of it went on the card
-    assert sorted(Refund.objects.values_list("amount", "status")) == [
-        (D("199.00"), "succeeded"),
-        (D("999.00"), "succeeded"),
-    ]
-
-
-def test_refund_is_capped_at_what_is_left_of_the_payment(card_company):
-    order = _paid_order(card_company)
+    processor().down = False
+    CardPayment.objects.update(next_attempt_at=timezone.now())
+    orders.payments_sweep()
     payment = CardPayment.objects.get()
-    from django.db import transaction
+    assert payment.status == P.VOIDED and intent(payment).amount_received == 0
+    assert not Refund.objects.exists()
 
-    with transaction.atomic():
-        assert services.refund_create(
-            payment_id=payment.pk, amount=D("5000"), reason="x", key="k"
-        ).amount == D("199.00")
-        assert (
-            services.refund_create(payment_id=payment.pk, amount=D("1"), reason="x", key="k2")
-            is None
-        )
-    assert order.pk
+
+def test_processor_down_at_submit_loses_nothing_and_continue_to_payment_retries(card_company):
+    processor().down = True
+    request = submit(card_company, over_budget(card_company))
+    payment = request.card_payment
+    assert request.status == "awaiting_payment" and not payment.checkout_session_id
+    processor().down = False
+    payment = orders.payment_resume(payment_id=payment.pk, actor=card_company.employee)
+    assert payment.checkout_url
+    pay_checkout(payment, VISA)
+    request.refresh_from_db()
+    assert request.status == "pending"
+
+
+def test_a_hold_that_runs_out_before_the_decision_is_asked_for_again(card_company):
+    request = submit(card_company, over_budget(card_company), card_=card())
+    processor().advance(7 * 24 * 3600 + 60)  # the processor lets the hold lapse
+    payment = request.card_payment
+    CardPayment.objects.filter(pk=payment.pk).update(
+        capture_before=timezone.now() - timedelta(seconds=1),
+        created_at=timezone.now() - timedelta(days=8),
+    )
+    orders.payments_sweep()
+    payment.refresh_from_db()
+    request.refresh_from_db()
+    assert payment.status == P.EXPIRED and request.status == "awaiting_payment"
+    assert Notification.objects.filter(kind="payment_authorize_again").count() == 1
+    with pytest.raises(TransitionRefused, match="waiting for card authentication"):
+        orders.request_approve(request_id=request.pk, actor=card_company.admin)
+    payment = orders.payment_resume(payment_id=payment.pk, actor=card_company.employee)
+    assert payment.attempt == 2 and payment.status == P.PENDING
+    pay_checkout(payment, VISA)
+    request = orders.request_approve(request_id=request.pk, actor=card_company.admin)
+    payment.refresh_from_db()
+    assert payment.status == P.SUCCEEDED and intent(payment).amount_received == 19900
+
+
+def test_a_refund_the_processor_refuses_is_flagged_and_not_counted(card_company):
+    order = approved_order(card_company, over_budget(card_company), card_=card(REFUND_FAILS))
+    orders.order_cancel(order_id=order.pk, actor=card_company.admin, reason="x")
+    refund = Refund.objects.get()
+    processor().advance(10)  # the processor finds it cannot refund to this card
+    assert services.refund_execute(refund.pk) == "refused"
+    refund.refresh_from_db()
+    payment = CardPayment.objects.get()
+    assert refund.status == "refused" and payment.refunded == 0
+    flag = PaymentMismatch.objects.get()
+    assert flag.company_id == card_company.company.pk and "refused" in flag.detail
+
+
+def test_the_employee_never_sees_a_card_field(card_company, login):
+    product = over_budget(card_company)
+    page = login(card_company.employee).get(f"/catalogue/{product.pk}/").content.decode()
+    assert "Continue to card payment" in page
+    for field in ("card_number", "card_cvc", "cc-number", "cc-csc", "card_expiry"):
+        assert field not in page
+
+
+def test_a_dismissed_failed_attempt_no_longer_shows(card_company, login):
+    request = submit(card_company, over_budget(card_company), card_=card(DECLINED))
+    orders.request_withdraw(request_id=request.pk, actor=card_company.employee)
+    payment = CardPayment.objects.get()
+    client = login(card_company.employee)
+    page = client.get("/me/budget/").content.decode()
+    assert 'data-testid="payment-status">Released<' in page and "Dismiss" in page
+    client.post(f"/payments/{payment.pk}/dismiss/", {"next": "budget"})
+    assert CardPayment.objects.get().dismissed_at is not None
+    page = client.get("/me/budget/").content.decode()
+    assert 'data-testid="payment-status"' not in page
+
+
+def test_legacy_sandbox_payments_are_still_refunded_through_their_own_records(card_company):
+    """A payment made before hosted checkout (the old in-database sandbox) is refunded
+    where it was charged."""
+    from budgets.payments.sandbox import SandboxGateway
+
+    order = approved_order(card_company, over_budget(card_company), card_=card())
+    payment = CardPayment.objects.get()
+    reference, _ = SandboxGateway().charge(
+        amount_minor=19900,
+        currency="EUR",
+        token="tok_sandbox-ok-4242",
+        idempotency_key="legacy",
+        description="x",
+    )
+    CardPayment.objects.filter(pk=payment.pk).update(gateway="sandbox", charge_id=reference)
+    orders.order_cancel(order_id=order.pk, actor=card_company.admin, reason="x")
+    refund = Refund.objects.get()
+    assert refund.status == "succeeded" and refund.refund_id.startswith("re_sb_")
+    assert SandboxTransaction.objects.filter(kind="refund").count() == 1
+
+
+def test_a_dispute_is_flagged_to_the_company_admin(card_company, client):
+    from tests.budgets.test_webhooks import deliver_all
+
+    approved_order(card_company, over_budget(card_company), card_=card(DISPUTED))
+    deliver_all(client)
+    flag = PaymentMismatch.objects.get(kind="dispute")
+    assert flag.company_id == card_company.company.pk
+    assert CardPayment.objects.get().disputed_at is not None
+    assert Notification.objects.filter(kind="payment_disputed").count() == 1

@@ -5,8 +5,8 @@ describes is staged at one instant (a worker that died holding its claim, a task
 reached the broker), and the test measures how long the worker takes to finish the work,
 against the table's bound at the same scale.
 
-Card payments and buyout settlement are measured in tests/budgets (their sweepers answer
-the processor's webhooks); the daily jobs' bound is their schedule (a re-run redoes only
+Card payments (captures, voids, checkouts: one sweeper, beside the processor's webhooks) are
+tested in tests/budgets; the daily jobs' bound is their schedule (a re-run redoes only
 what is not recorded: tests/leasing, tests/budgets)."""
 
 from __future__ import annotations
@@ -25,9 +25,11 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from budgets import services as budgets
-from budgets.models import Refund, SandboxTransaction
+from budgets.models import CardPayment, Refund
+from budgets.payments import get_gateway
 from notifications.models import Notification
 from notifications.services import Message, claim_seconds, notify_many
+from orders import services as orders
 from orders.models import DispatchStatus, Order
 from partners.services import placing, polling
 from tests.conftest import connect
@@ -111,7 +113,11 @@ def parked(acme, smtp, fake_distributor):
     polled = place_order(acme)  # placed at once, for real (after commit): the poller's order
     assert Order.objects.get(pk=polled.pk).dispatch_status == DispatchStatus.PLACED
     budget_for(acme, "100.00")
+    # A card payment to refund: held on the processor's page, captured on approval (after
+    # the approval's commit, before the worker starts).
     request = submit(acme, product_for(acme, price="150.00"), card_=card())
+    orders.request_approve(request_id=request.pk, actor=acme.admin)
+    assert CardPayment.objects.get(pk=request.card_payment.pk).status == "succeeded"
     with transaction.atomic():
         mails = notify_many(
             [
@@ -208,6 +214,10 @@ def test_every_kind_of_work_recovers_within_its_documented_bound(parked, smtp, t
         # the partners' API keys are encrypted with these: the worker must read them
         "DJANGO_SECRET_KEY": django_settings.SECRET_KEY,
         "FIELD_ENCRYPTION_KEY": ",".join(django_settings.FIELD_ENCRYPTION_KEYS),
+        # the refund goes to this run's sandbox processor, as the test's own calls do
+        "STRIPE_API_BASE": django_settings.STRIPE_API_BASE,
+        "STRIPE_SECRET_KEY": django_settings.STRIPE_SECRET_KEY,
+        "STRIPE_WEBHOOK_SECRET": django_settings.STRIPE_WEBHOOK_SECRET,
     }
     django_settings.EMAIL_TIMEOUT = EMAIL_TIMEOUT  # so that claim_seconds() is the worker's
     app.control.purge()  # nothing left over from another test reaches this worker
@@ -245,4 +255,6 @@ def test_every_kind_of_work_recovers_within_its_documented_bound(parked, smtp, t
     # Nothing was done twice on the way: no mail went out twice, one refund at the processor.
     ids = [m["Message-ID"] for m in smtp.parsed()]
     assert len(ids) >= 2 and len(set(ids)) == len(ids)
-    assert SandboxTransaction.objects.filter(kind="refund").count() == 1
+    payment = CardPayment.objects.get(pk=parked["refund"].payment_id)
+    theirs = get_gateway().refunds_since(payment.created_at - timedelta(minutes=1))
+    assert [r.intent_id for r in theirs].count(payment.charge_id) == 1

@@ -1,5 +1,6 @@
 """In Chromium: Anna's leased laptop nears the end of its lease (the demo's unanswered
-notice); she chooses buyout, pays in the sandbox, and sees Bought out by employee."""
+notice); she chooses buyout, pays on the sandbox processor's page (a declined card first,
+then a good one) and sees Bought out by employee."""
 
 import re
 
@@ -11,7 +12,8 @@ from demo.data import DEMO_PASSWORD, seed_demo
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_anna_buys_out_her_leased_laptop(browser, live_server):
+def test_anna_buys_out_her_leased_laptop(browser, live_server, settings, sandbox_processor):
+    settings.SITE_URL = live_server.url  # the processor's page sends Anna back here
     seed_demo()
     context = browser.new_context(viewport={"width": 390, "height": 844})  # a phone
     context.set_default_timeout(10_000)
@@ -30,19 +32,22 @@ def test_anna_buys_out_her_leased_laptop(browser, live_server):
     buy.click()
 
     expect(anna.get_by_test_id("device-status")).to_have_text("Pending employee buyout")
-    # A declined card first: nothing is charged, the status stays.
-    anna.get_by_label("Card number").fill("4000 0000 0000 0002")
-    anna.get_by_label("Expiry (MM/YY)").fill("08/31")
-    anna.get_by_label("Security code").fill("123")
-    anna.get_by_role("button", name=f"Pay {price}").click()
-    expect(anna.get_by_role("alert").first).to_contain_text("Nothing was charged")
-    expect(anna.get_by_test_id("device-status")).to_have_text("Pending employee buyout")
+    # On the card processor's page: a declined card first, nothing is charged.
+    anna.get_by_role("button", name=f"Pay {price} by card").click()
+    expect(anna).to_have_url(re.compile(r"^" + re.escape(sandbox_processor.url) + r"/pay/cs_"))
 
-    anna.get_by_label("Card number").fill("4242 4242 4242 4242")
-    anna.get_by_label("Expiry (MM/YY)").fill("08/31")
-    anna.get_by_label("Security code").fill("123")
-    anna.get_by_role("button", name=f"Pay {price}").click()
-    expect(anna.get_by_role("status").first).to_contain_text("is yours now")
+    def card(number):
+        anna.get_by_label("Card number").fill(number)
+        anna.get_by_label("Expiry (MM/YY)").fill("08/31")
+        anna.get_by_label("CVC").fill("123")
+        anna.get_by_label("Name on card").fill("Anna Andersson")
+        anna.get_by_role("button", name="Pay", exact=True).click()
+
+    card("4000 0000 0000 0002")
+    expect(anna.get_by_text("Your card was declined.")).to_be_visible()
+    card("4242 4242 4242 4242")
+    expect(anna).to_have_url(re.compile(r"^" + re.escape(live_server.url) + r"/me/devices/\d+/$"))
+    expect(anna.get_by_role("status").first).to_contain_text("Paid:")
     expect(anna.get_by_test_id("device-status")).to_have_text("Bought out by employee")
     expect(anna.get_by_test_id("lease-panel")).to_contain_text(f"You bought it out for {price}")
     timeline = anna.locator(".timeline")

@@ -1,5 +1,6 @@
-"""Real concurrent transactions on PostgreSQL: eight clicks on "Pay" for one buyout charge
-the card once, and two daily lease jobs at once send each notice once."""
+"""Real concurrent transactions on PostgreSQL: eight clicks on "Pay" for one buyout make one
+payment with one hosted checkout, and the paid checkout completes the buyout once; and two
+daily lease jobs at once send each notice once."""
 
 from datetime import timedelta
 
@@ -10,26 +11,40 @@ from budgets.models import CardPayment
 from leasing import services as leasing
 from leasing.models import Buyout, Lease, LeaseNotice
 from notifications.models import Notification
-from tests.helpers import card, device_in
+from orders import services as orders
+from tests.helpers import VISA, device_in, pay_checkout, processor
 from tests.orders.test_concurrency import run_at_once
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-def test_eight_payments_of_one_buyout_at_once_charge_once(acme):
+def test_eight_clicks_on_pay_for_one_buyout_make_one_checkout_and_it_completes_once(acme):
     device = device_in(acme, "active", leased=True)
     leasing.lease_choose(device_id=device.pk, actor=acme.employee, choice="buyout")
+    sessions_before = len(processor().ledger.objects("checkout.session"))
     results = run_at_once(
-        8,
-        lambda i: leasing.buyout_pay_by_card(device_id=device.pk, actor=acme.employee, card=card()),
+        8, lambda i: leasing.buyout_checkout(device_id=device.pk, actor=acme.employee)
     )
-    paid = [r for r in results if isinstance(r, Buyout)]
-    assert paid, results
-    assert all(isinstance(r, Buyout | leasing.BuyoutRefused) for r in results), results
+    assert all(isinstance(r, CardPayment) for r in results), results
     assert CardPayment.objects.count() == 1
-    assert CardPayment.objects.get().status == "succeeded"
+    payment = CardPayment.objects.get()
+    assert {(r.pk, r.checkout_session_id) for r in results} == {
+        (payment.pk, payment.checkout_session_id)
+    }
+    assert payment.checkout_session_id and payment.status == "pending"
+    assert len(processor().ledger.objects("checkout.session")) == sessions_before + 1
+    pay_checkout(payment, VISA, report=False)
+    # The return, the webhook and the sweeper all report it at once: it completes once.
+    changes = run_at_once(8, lambda i: orders.payment_sync(payment.pk, source=f"test {i}"))
+    assert not [c for c in changes if isinstance(c, Exception)], changes
+    assert sorted(changes) == [""] * 7 + ["captured"]
+    payment.refresh_from_db()
+    assert payment.status == "succeeded"
+    assert Buyout.objects.get().status == "paid"
     device.refresh_from_db()
     assert device.status == "bought_out"
+    assert Notification.objects.filter(kind="lease_buyout_paid").count() == 1
+    assert Notification.objects.filter(kind="payment_receipt").count() == 1
 
 
 def test_two_daily_jobs_at_once_send_each_lease_notice_once(acme):

@@ -18,7 +18,16 @@ from leasing import services as leasing
 from leasing.models import Buyout, Lease, LeaseNotice, LeasingArrangement, ReturnSender
 from notifications.models import Notification
 from orders import services as orders
-from tests.helpers import DECLINED, GATEWAY_DOWN, budget_for, card, device_in, mail
+from tests.helpers import (
+    DECLINED,
+    VISA,
+    budget_for,
+    device_in,
+    mail,
+    pay_buyout,
+    pay_checkout,
+    processor,
+)
 
 S = DeviceStatus
 
@@ -263,7 +272,7 @@ def start_buyout(tenant):
 
 def test_buyout_paid_by_card_makes_the_device_the_employees(acme):
     device = start_buyout(acme)
-    buyout = leasing.buyout_pay_by_card(device_id=device.pk, actor=acme.employee, card=card())
+    buyout = pay_buyout(device, acme.employee)
     device.refresh_from_db()
     assert buyout.status == "paid" and buyout.method == "card"
     assert device.status == S.BOUGHT_OUT
@@ -271,50 +280,83 @@ def test_buyout_paid_by_card_makes_the_device_the_employees(acme):
     assert lease.status == "closed" and lease.outcome == "bought_out"
     payment = CardPayment.objects.get()
     assert payment.status == "succeeded" and payment.amount == buyout.price
+    assert payment.capture_method == "automatic"
     assert "•••• 4242" in device.events.first().note
     assert mail(kind="lease_buyout_paid").recipient == acme.employee
 
 
 def test_a_declined_card_changes_nothing_and_a_new_card_then_pays(acme):
     device = start_buyout(acme)
-    with pytest.raises(leasing.BuyoutRefused, match="Nothing was charged"):
-        leasing.buyout_pay_by_card(device_id=device.pk, actor=acme.employee, card=card(DECLINED))
+    payment = leasing.buyout_checkout(device_id=device.pk, actor=acme.employee)
+    pay_checkout(payment, DECLINED)  # declined on the processor's page
+    assert payment.status == "pending" and "declined" in payment.error
     device.refresh_from_db()
     assert device.status == S.PENDING_BUYOUT
     assert not CardPayment.objects.filter(status="succeeded").exists()
-    leasing.buyout_pay_by_card(device_id=device.pk, actor=acme.employee, card=card())
+    pay_checkout(payment, VISA)  # another card on the same page
     assert CardPayment.objects.filter(status="succeeded").count() == 1
+    device.refresh_from_db()
+    assert device.status == S.BOUGHT_OUT
 
 
 def test_paying_twice_charges_once(acme):
     device = start_buyout(acme)
-    leasing.buyout_pay_by_card(device_id=device.pk, actor=acme.employee, card=card())
+    first = leasing.buyout_checkout(device_id=device.pk, actor=acme.employee)
+    again = leasing.buyout_checkout(device_id=device.pk, actor=acme.employee)
+    assert again.pk == first.pk and again.checkout_session_id == first.checkout_session_id
+    pay_checkout(first, VISA)
     with pytest.raises(leasing.BuyoutRefused, match="already bought out"):
-        leasing.buyout_pay_by_card(device_id=device.pk, actor=acme.employee, card=card())
+        leasing.buyout_checkout(device_id=device.pk, actor=acme.employee)
     assert CardPayment.objects.count() == 1
 
 
-def test_a_gateway_that_is_down_leaves_the_payment_pending_until_the_job_settles_it(acme):
+def test_a_processor_that_is_down_charges_nothing_and_the_employee_pays_once_it_is_back(acme):
     device = start_buyout(acme)
-    buyout = leasing.buyout_pay_by_card(
-        device_id=device.pk, actor=acme.employee, card=card(GATEWAY_DOWN)
-    )
-    assert buyout.status == "pending"
-    with pytest.raises(leasing.BuyoutRefused, match="being processed"):
-        leasing.buyout_pay_by_card(device_id=device.pk, actor=acme.employee, card=card())
-    with pytest.raises(leasing.BuyoutRefused, match="being processed"):
-        leasing.buyout_withdraw(device_id=device.pk, actor=acme.employee)
+    processor().down = True
+    with pytest.raises(leasing.BuyoutRefused, match="Nothing was charged"):
+        leasing.buyout_checkout(device_id=device.pk, actor=acme.employee)
+    processor().down = False
     device.refresh_from_db()
     assert device.status == S.PENDING_BUYOUT
-    # The sandbox's "processor down" card stays down: the job keeps trying for an hour,
-    # then gives the payment up, and the employee may pay again or withdraw.
-    assert leasing.buyouts_settle_payments() == {"completed": 0, "failed": 0, "waiting": 1}
-    CardPayment.objects.update(created_at=timezone.now() - timedelta(hours=2))
-    assert leasing.buyouts_settle_payments() == {"completed": 0, "failed": 1, "waiting": 0}
-    leasing.buyout_pay_by_card(device_id=device.pk, actor=acme.employee, card=card())
+    assert not CardPayment.objects.filter(status="succeeded").exists()
+    buyout = pay_buyout(device, acme.employee)
     device.refresh_from_db()
-    assert device.status == S.BOUGHT_OUT
-    assert CardPayment.objects.filter(status="succeeded").count() == 1
+    assert buyout.status == "paid" and device.status == S.BOUGHT_OUT
+    assert CardPayment.objects.get().status == "succeeded"  # the same payment, once
+
+
+def test_a_payment_velory_did_not_hear_of_is_completed_by_the_sweeper_not_charged_again(acme):
+    from budgets.payments import get_gateway, to_minor
+
+    device = start_buyout(acme)
+    payment = leasing.buyout_checkout(device_id=device.pk, actor=acme.employee)
+    # Paid on the processor's page; the return and the webhook never reach Velory.
+    pay_checkout(payment, VISA, report=False)
+    assert orders.payments_sweep()["changed"] == 0  # too young to ask about yet
+    device.refresh_from_db()
+    assert device.status == S.PENDING_BUYOUT
+    CardPayment.objects.update(created_at=timezone.now() - timedelta(minutes=3))
+    assert orders.payments_sweep()["changed"] == 1
+    device.refresh_from_db()
+    payment.refresh_from_db()
+    assert device.status == S.BOUGHT_OUT and payment.status == "succeeded"
+    assert CardPayment.objects.count() == 1
+    assert get_gateway().intent_get(payment.charge_id).amount_received == to_minor(payment.amount)
+    assert orders.payments_sweep()["changed"] == 0  # a second sweep changes nothing
+
+
+def test_withdrawing_a_buyout_during_its_checkout_closes_the_checkout(acme, after_commit):
+    device = start_buyout(acme)
+    payment = leasing.buyout_checkout(device_id=device.pk, actor=acme.employee)
+    with after_commit():
+        leasing.buyout_withdraw(device_id=device.pk, actor=acme.employee)
+    payment.refresh_from_db()
+    device.refresh_from_db()
+    assert device.status == S.ACTIVE and payment.status == "voided"
+    result = pay_checkout(payment, VISA)  # the page is closed: nothing can be paid
+    payment.refresh_from_db()
+    assert payment.status == "voided" and result.redirect is None
+    assert not CardPayment.objects.filter(status="succeeded").exists()
 
 
 def test_the_employee_withdraws_a_buyout_before_paying(acme):
@@ -325,7 +367,7 @@ def test_the_employee_withdraws_a_buyout_before_paying(acme):
     assert Buyout.objects.get().status == "withdrawn"
     assert Lease.objects.get(device=device).choice == ""
     with pytest.raises(leasing.BuyoutRefused, match="no buyout waiting"):
-        leasing.buyout_pay_by_card(device_id=device.pk, actor=acme.employee, card=card())
+        leasing.buyout_checkout(device_id=device.pk, actor=acme.employee)
 
 
 def test_salary_deduction_is_recorded_for_the_payroll_export(acme, login):
@@ -333,7 +375,7 @@ def test_salary_deduction_is_recorded_for_the_payroll_export(acme, login):
     acme.company.save()
     device = start_buyout(acme)
     with pytest.raises(leasing.BuyoutRefused, match="salary deduction"):
-        leasing.buyout_pay_by_card(device_id=device.pk, actor=acme.employee, card=card())
+        leasing.buyout_checkout(device_id=device.pk, actor=acme.employee)
     buyout = leasing.buyout_pay_by_salary(device_id=device.pk, actor=acme.employee)
     device.refresh_from_db()
     assert device.status == S.BOUGHT_OUT and buyout.method == "salary"
@@ -521,13 +563,21 @@ def test_portal_buyout_flow_with_a_declined_then_a_good_card(acme, login):
     client = login(acme.employee)
     response = client.post(f"/me/devices/{device.pk}/lease/", {"choice": "buyout"})
     assert response["Location"] == f"/me/devices/{device.pk}/buyout/"
-    pay = {"card_number": DECLINED, "card_expiry": "12/40", "card_cvc": "123"}
-    page = client.post(f"/me/devices/{device.pk}/buyout/", pay).content.decode()
-    assert "Nothing was charged" in page
-    pay["card_number"] = "4242 4242 4242 4242"
-    assert client.post(f"/me/devices/{device.pk}/buyout/", pay).status_code == 302
+    page = client.get(f"/me/devices/{device.pk}/buyout/").content.decode()
+    assert "card_number" not in page and "cc-number" not in page
+    response = client.post(f"/me/devices/{device.pk}/buyout/")
+    payment = CardPayment.objects.get()
+    assert response.status_code == 302 and response["Location"] == payment.checkout_url
+    # On the processor's page: declined first (the page says so, nothing is charged) ...
+    declined = pay_checkout(payment, DECLINED, report=False)
+    assert declined.redirect is None and "declined" in (declined.error or "")
+    # ... then a good card, and the processor sends the employee back to Velory.
+    paid = pay_checkout(payment, "4242 4242 4242 4242", report=False)
+    back = client.get(paid.redirect.removeprefix("http://127.0.0.1:8000"))
+    assert back.status_code == 302 and back["Location"] == f"/me/devices/{device.pk}/"
     page = client.get(f"/me/devices/{device.pk}/").content.decode()
     assert "Bought out by employee" in page
+    assert CardPayment.objects.get().status == "succeeded"
 
 
 def test_the_lease_pages_of_someone_elses_device_are_404(acme, login):
@@ -608,32 +658,10 @@ def test_the_device_admin_page_shows_the_lease_and_lease_buttons_only_when_lease
     assert "Remove" in page
 
 
-def test_a_charge_that_went_through_before_a_crash_is_completed_not_charged_again(acme):
-    from budgets import services as budgets
-
-    device = start_buyout(acme)
-    buyout = Buyout.objects.get()
-    payment = budgets.payment_create(
-        employee=acme.employee,
-        request_id=None,
-        amount=buyout.price,
-        currency="EUR",
-        token=__import__("budgets.payments", fromlist=["get_gateway"])
-        .get_gateway()
-        .tokenize(card()),
-        purpose="Buyout",
-        key=f"charge:buyout:{buyout.pk}:1",
-    )
-    Buyout.objects.filter(pk=buyout.pk).update(payment=payment, method="card")
-    budgets.payment_charge(payment.pk)  # charged; the worker died before completing
-    assert leasing.buyouts_settle_payments()["completed"] == 1
-    device.refresh_from_db()
-    assert device.status == S.BOUGHT_OUT and CardPayment.objects.count() == 1
-
-
 def test_an_admin_cannot_complete_a_buyout_whose_card_payment_is_under_way(acme):
     device = start_buyout(acme)
-    leasing.buyout_pay_by_card(device_id=device.pk, actor=acme.employee, card=card(GATEWAY_DOWN))
+    payment = leasing.buyout_checkout(device_id=device.pk, actor=acme.employee)
+    pay_checkout(payment, VISA, report=False)  # paid; Velory has not heard yet
     [outcome] = lifecycle.devices_apply(
         transition="complete_buyout", device_ids=[device.pk], actor=acme.admin, source="admin"
     )
@@ -659,7 +687,7 @@ def test_approval_goes_on_when_the_replaced_device_has_moved_on(acme):
     old = leased_device(acme)
     request = request_replacement(acme, leased_product(acme), replacement_choice="return")
     leasing.lease_choose(device_id=old.pk, actor=acme.employee, choice="buyout")
-    leasing.buyout_pay_by_card(device_id=old.pk, actor=acme.employee, card=card())
+    pay_buyout(old, acme.employee)
     approved = orders.request_approve(request_id=request.pk, actor=acme.admin)
     assert approved.status == "approved"
     old.refresh_from_db()

@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
-from budgets.models import BudgetEntry, Refund
+from budgets.models import BudgetEntry, CardPayment, Refund
 from devices.engine import TransitionRefused
 from devices.models import DeviceStatus
 from notifications.models import Notification
@@ -20,11 +20,16 @@ S = DeviceStatus
 
 
 @pytest.fixture
-def order(acme):
+def order(acme, after_commit):
+    """An approved order whose part over budget was held on the card and then captured
+    (the capture runs after the approval's commit)."""
     acme.company.card_payments_allowed = True
     acme.company.save()
     budget_for(acme, "800.00")
-    return approved_order(acme, product_for(acme, price="999.00"), card_=card())
+    with after_commit():
+        order = approved_order(acme, product_for(acme, price="999.00"), card_=card())
+    assert CardPayment.objects.get().status == "succeeded"
+    return order
 
 
 @pytest.mark.parametrize("who", ["admin", "partner_staff"])

@@ -26,7 +26,7 @@ from orders import services as orders
 from orders.models import ProductRequest, RequestStatus
 from tests.conftest import make_tenant
 from tests.factories import UserFactory
-from tests.helpers import bring_to, budget_for, card, device_in, product_for
+from tests.helpers import bring_to, budget_for, device_in, pay_buyout, product_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 S = DeviceStatus
@@ -90,7 +90,7 @@ def test_mixed_use_cases_at_once_cause_no_deadlock_and_stay_exact(db):
                 elif step < 0.8 and leased[person.pk]:
                     pk, leased[person.pk] = leased[person.pk], None
                     leasing.lease_choose(device_id=pk, actor=person, choice="buyout")
-                    leasing.buyout_pay_by_card(device_id=pk, actor=person, card=card())
+                    pay_buyout(Device.objects.get(pk=pk), person)  # on the processor's page
                 elif delivered[person.pk]:
                     pk = delivered[person.pk].pop()
                     lifecycle.device_mark_received(device_id=pk, actor=person)

@@ -96,17 +96,23 @@ def test_your_details_works_when_the_cache_is_down(login, acme, settings):
 
 
 def test_your_details_with_budget_requests_and_card_payments_stays_within_eight(
-    login, acme, django_assert_num_queries
+    login, acme, django_assert_num_queries, after_commit
 ):
+    from budgets.models import CardPayment
     from tests.helpers import approved_order, budget_for, card, product_for, submit
 
     acme.company.card_payments_allowed = True
     acme.company.save()
     budget_for(acme, "800.00")
-    approved_order(acme, product_for(acme, price="999.00"), card_=card())
+    with after_commit():  # the approval's capture runs after its commit
+        approved_order(acme, product_for(acme, price="999.00"), card_=card())
     submit(
         acme, product_for(acme, price="100.00", name="Mouse", category="accessory"), card_=card()
     )
+    assert sorted(CardPayment.objects.values_list("status", flat=True)) == [
+        "authorized",
+        "succeeded",
+    ]
     client = login(acme.employee)
     with django_assert_num_queries(ME_QUERIES + 1):  # + the refunds of the payments
         client.get("/me/")

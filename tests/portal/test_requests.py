@@ -7,7 +7,7 @@ import pytest
 from budgets.models import CardPayment
 from orders import services as orders
 from orders.models import ProductRequest
-from tests.helpers import DECLINED, budget_for, product_for, submit
+from tests.helpers import DECLINED, budget_for, pay_checkout, product_for, submit
 
 pytestmark = pytest.mark.django_db
 
@@ -68,39 +68,36 @@ def test_over_budget_without_card_top_up_offers_no_form(login, acme):
     assert not ProductRequest.objects.exists()
 
 
-def test_card_top_up_form_and_a_declined_card(login, acme):
+def test_card_top_up_goes_to_the_processors_page_and_a_declined_card_can_be_retried(login, acme):
     acme.company.card_payments_allowed = True
     acme.company.save()
     budget_for(acme, "100.00")
     product = product_for(acme, price="400.00")
     client = login(acme.employee)
     page = text(client.get(f"/catalogue/{product.pk}/"))
-    assert 'name="card_number"' in page and "Pay 300.00 EUR and send request" in page
-    missing = client.post(f"/catalogue/{product.pk}/", {"delivery_address": "Office"})
-    assert "Enter your card number." in text(missing)
-    declined = client.post(
-        f"/catalogue/{product.pk}/",
-        {
-            "delivery_address": "Office",
-            "card_number": DECLINED,
-            "card_expiry": "12/40",
-            "card_cvc": "123",
-        },
-    )
-    assert "Your card was declined. Nothing was charged" in text(declined)
-    assert CardPayment.objects.get().status == "failed"
-    ok = client.post(
-        f"/catalogue/{product.pk}/",
-        {
-            "delivery_address": "Office",
-            "card_number": "4242 4242 4242 4242",
-            "card_expiry": "12/40",
-            "card_cvc": "123",
-        },
-        follow=True,
-    )
-    assert "is sent to your company admin" in text(ok)
-    assert "Visa •••• 4242" in text(ok)
+    assert 'name="card_number"' not in page and "Continue to card payment" in page
+    assert "300.00 EUR" in page
+    sent = client.post(f"/catalogue/{product.pk}/", {"delivery_address": "Office"})
+    request = ProductRequest.objects.get()
+    payment = CardPayment.objects.get()
+    assert request.status == "awaiting_payment" and payment.amount == Decimal("300.00")
+    assert sent.status_code == 302 and sent["Location"] == payment.checkout_url
+    # Declined on the processor's page: it says so there, nothing is charged.
+    declined = pay_checkout(payment, DECLINED, report=False)
+    assert declined.redirect is None and "declined" in (declined.error or "")
+    # The employee leaves the page: Your Details offers to continue, nothing was charged.
+    left = client.get(f"/payments/{payment.pk}/cancel/", follow=True)
+    assert "nothing was charged" in text(left)
+    assert "Waiting for card authentication" in text(left)
+    assert f'href="/payments/{payment.pk}/pay/"' in text(left)
+    again = client.get(f"/payments/{payment.pk}/pay/")
+    assert again.status_code == 302 and again["Location"] == payment.checkout_url
+    paid = pay_checkout(payment, "4242 4242 4242 4242", report=False)
+    back = client.get(paid.redirect.removeprefix("http://127.0.0.1:8000"), follow=True)
+    assert "Your card is authorized: 300.00 EUR is held (not charged)" in text(back)
+    assert "Visa •••• 4242" in text(back) and "Waiting for approval" in text(back)
+    request.refresh_from_db()
+    assert request.status == "pending" and CardPayment.objects.get().status == "authorized"
 
 
 def test_withdraw_page_and_post(login, acme):
@@ -136,7 +133,9 @@ def test_budget_page_lists_every_entry_and_the_refund(login, acme, after_commit)
     from tests.helpers import approved_order, card
 
     budget_for(acme, "800.00")
-    order = approved_order(acme, product_for(acme, price="999.00"), card_=card())
+    with after_commit():  # the approval's capture runs after its commit
+        order = approved_order(acme, product_for(acme, price="999.00"), card_=card())
+    assert CardPayment.objects.get().status == "succeeded"
     with after_commit():
         orders.order_cancel(order_id=order.pk, actor=acme.admin, reason="Changed plans")
     client = login(acme.employee)

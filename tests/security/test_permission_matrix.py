@@ -23,6 +23,7 @@ from django.forms.models import model_to_dict
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from budgets.models import CardPayment, PaymentMismatch, ProcessorEvent
 from companies.models import User
 from core.tenancy import Role
 from core.tenant_admin import ObjectActionsAdmin
@@ -74,7 +75,15 @@ PORTAL_OBJECTS = {
     "order-track": (Order, "employee_id"),
     "request-withdraw": (ProductRequest, "employee_id"),
     "product-detail": (Product, None),  # the employee's company's catalogue
+    # The employee's own card payment: back from, or on to, the processor's hosted page.
+    "payment-return": (CardPayment, "employee_id"),
+    "payment-cancel": (CardPayment, "employee_id"),
+    "payment-continue": (CardPayment, "employee_id"),
+    "payment-dismiss": (CardPayment, "employee_id"),
 }
+# Called by the card processor, not by a person: POST only, no login, and nothing without
+# a valid signature (400).
+WEBHOOKS = {"processor-webhook"}
 ADMIN_OBJECT_VIEWS = ("change", "history", "delete", "act")
 ADMIN_MODEL_VIEWS = ("changelist", "add", "register", "forecast")
 
@@ -97,6 +106,8 @@ def classify(name: str) -> str | None:
         return "own"
     if name in PORTAL_OBJECTS:
         return "portal-object"
+    if name in WEBHOOKS:
+        return "webhook"
     if name == "admin:view_on_site":
         return "view-on-site"
     if name in ("admin:<unnamed (?P<url>.*)$>",) or re.fullmatch(
@@ -129,9 +140,9 @@ class Who:
 
 
 @pytest.fixture
-def world(acme, globex, superuser):
-    populate(acme)
-    populate(globex)
+def world(acme, globex, superuser, after_commit):
+    populate(acme, after_commit)
+    populate(globex, after_commit)
     shared = PartnerFactory(
         slug="shared", name="Shared Partner", companies=[acme.company, globex.company]
     )
@@ -281,6 +292,13 @@ def test_the_permission_matrix(world):
                     assert response.status_code == missing.status_code, (who.label, name, pk)
                     assert response.status_code in (302, 403, 404, 405), (who.label, name, pk)
                 shows_nothing_foreign(response, who, f"{name} {pk}")
+        # The processor's webhook: the same for everyone, signed in or not.
+        for name in sorted(n for n in names if classify(n) == "webhook"):
+            assert get(client, reverse(name)).status_code == 405, (who.label, name)
+            unsigned = client.post(reverse(name), b"{}", content_type="application/json")
+            Stats.requests += 1
+            assert unsigned.status_code == 400, (who.label, name, unsigned.status_code)
+            cells += 2
         # The admin, model by model.
         for model in registry:
             opts = model._meta
@@ -407,7 +425,7 @@ def test_forged_writes_with_foreign_ids_change_nothing(world, rf, superuser):
 
 
 def test_forged_portal_writes_with_foreign_ids_change_nothing(world):
-    _acme, globex, people = world
+    acme, globex, people = world
     theirs = list(Device.objects.filter(owner=globex.employee).order_by("pk"))
     order = Order.objects.filter(employee=globex.employee).first()
     request = ProductRequest.objects.filter(employee=globex.employee).first()
@@ -432,3 +450,81 @@ def test_forged_portal_writes_with_foreign_ids_change_nothing(world):
     assert [model_to_dict(d) for d in after] == before
     order.refresh_from_db()
     assert order.delivery_address != "Forged 1"
+    # Another employee's card payments, of the same company (acme's employee's, to their
+    # colleague) or of another (globex's): not found, and nothing changes.
+    colleague = client_for(people[2])
+    payments = list(CardPayment.objects.order_by("pk"))
+    assert {p.company_id for p in payments} == {acme.company.pk, globex.company.pk}
+    kept = [model_to_dict(p) for p in payments]
+    for payment in payments:
+        for name in ("payment-continue", "payment-dismiss"):
+            response = post(colleague, reverse(name, args=[payment.pk]), {"next": "budget"})
+            assert response.status_code == 404, (name, payment.pk)
+        for name in ("payment-return", "payment-cancel", "payment-continue"):
+            response = get(colleague, reverse(name, args=[payment.pk]), session_id="cs_forged")
+            assert response.status_code == 404, (name, payment.pk)
+    assert [model_to_dict(p) for p in CardPayment.objects.order_by("pk")] == kept
+
+
+def test_the_processor_webhook_takes_only_signed_posts_and_needs_no_login(world):
+    import json
+
+    from tests.helpers import processor
+
+    client = Client(enforce_csrf_checks=True)  # the processor has no session, no CSRF token
+    url = reverse("processor-webhook")
+    before = ProcessorEvent.objects.count()
+    event = {"id": "evt_matrix_1", "type": "radar.value", "created": int(time.time())}
+    body = json.dumps(event).encode()
+    assert client.get(url).status_code == 405
+    unsigned = client.post(url, body, content_type="application/json")
+    forged = client.post(
+        url, body, content_type="application/json", HTTP_STRIPE_SIGNATURE="t=1,v1=" + "0" * 64
+    )
+    assert (unsigned.status_code, forged.status_code) == (400, 400)
+    assert ProcessorEvent.objects.count() == before
+    signed = client.post(
+        url,
+        body,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=processor().signature_header(body),
+    )
+    assert signed.status_code == 200
+    assert ProcessorEvent.objects.filter(event_id="evt_matrix_1").count() == 1
+
+
+def test_payment_mismatches_are_their_companys_and_processor_events_the_superusers(
+    world, superuser
+):
+    from tests.helpers import processor
+
+    acme, globex, _people = world
+    ours = PaymentMismatch.objects.get(company=acme.company)
+    theirs = PaymentMismatch.objects.get(company=globex.company)
+    link = "/admin/budgets/paymentmismatch/{}/change/"
+
+    def listing(user, path):
+        response = client_for(Who("x", user, ())).get(path)
+        return response.status_code, text(response)
+
+    status, body = listing(acme.admin, "/admin/budgets/paymentmismatch/")
+    assert status == 200 and link.format(ours.pk) in body and link.format(theirs.pk) not in body
+    status, body = listing(superuser, "/admin/budgets/paymentmismatch/")
+    assert status == 200 and link.format(ours.pk) in body and link.format(theirs.pk) in body
+    for user in (acme.employee, acme.partner_staff):
+        assert listing(user, "/admin/budgets/paymentmismatch/")[0] == 403
+    # an event as the processor delivers it (signed, no login)
+    body = b'{"id": "evt_matrix_2", "type": "radar.value", "created": 1}'
+    signature = processor().signature_header(body)
+    Client().post(
+        reverse("processor-webhook"),
+        body,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=signature,
+    )
+    event = ProcessorEvent.objects.get(event_id="evt_matrix_2")
+    for user in (acme.admin, acme.employee, acme.partner_staff):
+        assert listing(user, "/admin/budgets/processorevent/")[0] == 403
+        assert listing(user, f"/admin/budgets/processorevent/{event.pk}/change/")[0] in (403, 404)
+    status, body = listing(superuser, "/admin/budgets/processorevent/")
+    assert status == 200 and f"/admin/budgets/processorevent/{event.pk}/change/" in body

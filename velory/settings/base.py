@@ -264,12 +264,23 @@ BENCHMARK_BARE_VIEW = env.bool("VELORY_BENCH_BARE_VIEW", default=False)
 PAGE_CACHE = env.bool("VELORY_PAGE_CACHE", default=True)
 
 # --- Card payments -------------------------------------------------------------------------
-PAYMENTS_GATEWAY = env(
-    "PAYMENTS_GATEWAY", default="budgets.payments.sandbox.SandboxGateway"
-)  # or budgets.payments.stripe_gateway.StripeGateway
-STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
-STRIPE_API_BASE = env("STRIPE_API_BASE", default="https://api.stripe.com")
+# One gateway: Stripe's API through the official library. By default it talks to the local
+# sandbox processor that `make run` starts (manage.py run_sandbox_processor, same API, test
+# cards, hosted page and signed webhooks); production sets Stripe's own address and keys.
+PAYMENTS_GATEWAY = env("PAYMENTS_GATEWAY", default="budgets.payments.stripe_gateway.StripeGateway")
+SANDBOX_PROCESSOR_URL = env("SANDBOX_PROCESSOR_URL", default="http://127.0.0.1:8766")
+STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="sk_test_velory_sandbox")
+STRIPE_API_BASE = env("STRIPE_API_BASE", default=SANDBOX_PROCESSOR_URL)
+STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="whsec_velory_sandbox")
+STRIPE_WEBHOOK_TOLERANCE = 300  # seconds: an older signed timestamp is refused (replays)
 STRIPE_TIMEOUT = env.int("STRIPE_TIMEOUT", default=10)
+# A hold (capture_method=manual) lasts 7 days at the card schemes; Velory asks the employee to
+# authorize again when one runs out before a decision.
+PAYMENTS_RECONCILE_DAYS = 3
+# The processor's hosted page: the one other origin a form of ours may lead to (the request
+# form redirects there). Stripe Checkout's in production.
+PAYMENTS_CHECKOUT_ORIGIN = env("PAYMENTS_CHECKOUT_ORIGIN", default=SANDBOX_PROCESSOR_URL)
+CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"] = ["'self'", PAYMENTS_CHECKOUT_ORIGIN]
 
 # --- Partners' APIs ------------------------------------------------------------------------
 # Keys for secrets stored in the database, comma-separated: the first encrypts, all decrypt

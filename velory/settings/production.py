@@ -27,6 +27,13 @@ if not FIELD_ENCRYPTION_KEYS:
     print(f"ERROR: {message}", file=sys.stderr)
     raise ImproperlyConfigured(message)
 
+# Card payments: Stripe's own API with real keys, never the sandbox's defaults.
+STRIPE_API_BASE = env("STRIPE_API_BASE", default="https://api.stripe.com")
+STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
+PAYMENTS_CHECKOUT_ORIGIN = env("PAYMENTS_CHECKOUT_ORIGIN", default="https://checkout.stripe.com")
+CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"] = ["'self'", PAYMENTS_CHECKOUT_ORIGIN]  # noqa: F405
+
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")  # required: no default in production
 
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
