@@ -43,7 +43,7 @@ EMAIL_TIMEOUT = 1
 # What the bound does not count: one task's own run and the beat's tick after a timer ends.
 SLACK = 2.0
 # The nominal timers, as the services and velory/celery.py write them.
-SWEEP = {"mail": 60, "place": 30, "poll": 30, "refunds": 60}
+SWEEP = {"mail": 60, "place": 30, "poll": 30, "refunds": 60, "payments": 60}
 
 
 def bounds() -> dict[str, float]:
@@ -62,6 +62,10 @@ def bounds() -> dict[str, float]:
         * (
             max(budgets.REFUND_CLAIM_SECONDS, budgets.REFUND_SWEEP_GRACE_SECONDS) + SWEEP["refunds"]
         ),
+        "capture: the worker died capturing": s
+        * (budgets.DECISION_CLAIM_SECONDS + SWEEP["payments"]),
+        "checkout: paid, but Velory was never told": s
+        * (budgets.CHECKOUT_SYNC_AFTER_SECONDS + SWEEP["payments"]),
     }
 
 
@@ -118,6 +122,20 @@ def parked(acme, smtp, fake_distributor):
     request = submit(acme, product_for(acme, price="150.00"), card_=card())
     orders.request_approve(request_id=request.pk, actor=acme.admin)
     assert CardPayment.objects.get(pk=request.card_payment.pk).status == "succeeded"
+    # A hold approved while the processor was down (its capture waits), and a checkout the
+    # employee paid without Velory hearing of it (the tab closed, the webhook lost).
+    from tests.helpers import pay_checkout, processor
+
+    to_capture = submit(acme, product_for(acme, price="120.00"), card_=card())
+    processor().down = True
+    orders.request_approve(request_id=to_capture.pk, actor=acme.admin)
+    processor().down = False
+    unreported = submit(acme, product_for(acme, price="130.00"))
+    pay_checkout(unreported.card_payment, card(), report=False)
+    CardPayment.objects.filter(pk=to_capture.card_payment.pk).update(
+        claimed_until=far, next_attempt_at=far
+    )
+    CardPayment.objects.filter(pk=unreported.card_payment.pk).update(created_at=far)
     with transaction.atomic():
         mails = notify_many(
             [
@@ -143,7 +161,14 @@ def parked(acme, smtp, fake_distributor):
         )
         Refund.objects.filter(pk=refund.pk).update(claimed_until=far, next_attempt_at=far)
     Order.objects.filter(pk=polled.pk).update(next_poll_at=far)
-    return {"mails": mails, "orders": orders_, "polled": polled, "refund": refund}
+    return {
+        "mails": mails,
+        "orders": orders_,
+        "polled": polled,
+        "refund": refund,
+        "to_capture": to_capture.card_payment,
+        "unreported": unreported.card_payment,
+    }
 
 
 def stage_crashes(parked, t0) -> None:
@@ -176,6 +201,12 @@ def stage_crashes(parked, t0) -> None:
             next_attempt_at=t0,
             attempts=1,
         )
+        CardPayment.objects.filter(pk=parked["to_capture"].pk).update(
+            claimed_until=t0 + timedelta(seconds=s * budgets.DECISION_CLAIM_SECONDS),
+            next_attempt_at=t0,
+            attempts=1,
+        )
+        CardPayment.objects.filter(pk=parked["unreported"].pk).update(created_at=t0)
 
 
 def finished(parked, t0) -> dict[str, bool]:
@@ -189,6 +220,11 @@ def finished(parked, t0) -> dict[str, bool]:
     )
     polled = Order.objects.get(pk=parked["polled"].pk).last_polled_at
     refund = Refund.objects.get(pk=parked["refund"].pk)
+    payments = dict(
+        CardPayment.objects.filter(
+            pk__in=[parked["to_capture"].pk, parked["unreported"].pk]
+        ).values_list("pk", "status")
+    )
     return {
         "mail: the sender died holding it": mail_held.pk in sent,
         "mail: never reached the broker": mail_unsent.pk in sent,
@@ -196,6 +232,9 @@ def finished(parked, t0) -> dict[str, bool]:
         "placing: never reached the broker": placing_unsent.pk in placed,
         "tracking: the poller died": polled is not None and polled > t0,
         "refund: the worker died refunding": refund.status == Refund.Status.SUCCEEDED,
+        "capture: the worker died capturing": payments[parked["to_capture"].pk] == "succeeded",
+        "checkout: paid, but Velory was never told": payments[parked["unreported"].pk]
+        == "authorized",
     }
 
 

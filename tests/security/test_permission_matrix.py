@@ -338,9 +338,10 @@ def test_the_permission_matrix(world):
                 assert response.status_code == missing.status_code, (who.label, prefix, pk)
                 cells += 1
     elapsed = time.monotonic() - started
+    # How long it took is reported, not asserted: a timed test fails on a busy machine and
+    # proves nothing about the product.
     print(f"\npermission matrix: {cells} cells, {Stats.requests} requests, {elapsed:.1f} s")
     assert cells > 1000
-    assert elapsed < 60
 
 
 # --- Forged writes -----------------------------------------------------------------------------
