@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -39,9 +41,42 @@ def test_check_deploy_is_clean():
         DJANGO_SECRET_KEY="x" * 20 + "a-long-random-production-secret-0123456789",
         DJANGO_ALLOWED_HOSTS="velory.example",
         FIELD_ENCRYPTION_KEY="a-field-encryption-key-for-the-test",
+        STRIPE_SECRET_KEY="sk_live_the-companys-own",
+        STRIPE_WEBHOOK_SECRET="whsec_the-endpoints-own",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("extra", "warning"),
+    [
+        ({}, "velory.W002"),  # no processor keys: card payments would be refused
+        (
+            {"STRIPE_SECRET_KEY": "sk_test_velory_sandbox", "STRIPE_WEBHOOK_SECRET": "whsec_x"},
+            "velory.W002",  # the sandbox's published key
+        ),
+        (
+            {
+                "STRIPE_SECRET_KEY": "sk_live_x",
+                "STRIPE_WEBHOOK_SECRET": "whsec_x",
+                "STRIPE_API_BASE": "http://127.0.0.1:8766",
+            },
+            "velory.W001",  # the sandbox processor, over plain HTTP
+        ),
+    ],
+)
+def test_check_deploy_warns_about_card_payments_not_set_up_for_real(extra, warning):
+    result = run_manage(
+        "check",
+        "--deploy",
+        DJANGO_SETTINGS_MODULE="velory.settings.production",
+        DJANGO_SECRET_KEY="x" * 20 + "a-long-random-production-secret-0123456789",
+        DJANGO_ALLOWED_HOSTS="velory.example",
+        FIELD_ENCRYPTION_KEY="a-field-encryption-key-for-the-test",
+        **extra,
+    )
+    assert warning in result.stdout + result.stderr
 
 
 def test_production_sends_security_headers(client, settings, db):
