@@ -323,3 +323,35 @@ def test_a_dispute_is_flagged_to_the_company_admin(card_company, client):
     assert flag.company_id == card_company.company.pk
     assert CardPayment.objects.get().disputed_at is not None
     assert Notification.objects.filter(kind="payment_disputed").count() == 1
+
+
+def test_the_budget_ledger_and_the_card_payments_agree_to_the_cent(card_company):
+    """Whatever happened to each request, budget part + card part = its price, the ledger
+    adds up to the budget's totals, and the processor holds exactly what Velory says."""
+    product = over_budget(card_company)
+    kept = approved_order(card_company, product, card_=card())  # charged
+    rejected = submit(card_company, product_for(card_company, price="250.00"), card_=card())
+    orders.request_reject(request_id=rejected.pk, actor=card_company.admin, reason="No")
+    cancelled = approved_order(
+        card_company, product_for(card_company, price="400.00"), card_=card()
+    )
+    orders.order_cancel(order_id=cancelled.pk, actor=card_company.admin, reason="x")
+    budget = card_company.employee.budgets.get()
+    totals = budget.ledger_totals()
+    assert (budget.reserved, budget.committed, budget.spent) == (
+        totals["reserved"],
+        totals["committed"],
+        totals["spent"],
+    )
+    for request in ProductRequest.objects.all():
+        payment = getattr(request, "card_payment", None)
+        assert request.budget_amount + request.card_amount == request.amount
+        assert payment is None or payment.amount == request.card_amount
+    net_at_processor = 0
+    for payment in CardPayment.objects.all():
+        theirs = intent(payment)
+        refunded = sum((r.amount for r in payment.refunds.filter(status="succeeded")), D("0"))
+        assert theirs.amount_received == to_minor(payment.amount) * (payment.status == P.SUCCEEDED)
+        assert payment.refunded == refunded
+        net_at_processor += theirs.amount_received - to_minor(refunded)
+    assert net_at_processor == to_minor(kept.request.card_amount)
