@@ -6,7 +6,10 @@
 Runs on PostgreSQL (DATABASE_URL, else postgres://postgres@127.0.0.1:5432/velory_bench,
 created when missing). Each section seeds what it needs through the services. The pages
 section loads with wrk, installing it (apt-get, as root) when it is missing, else with the
-Python generator of tests/perf/loadgen.py; VELORY_BENCH_LOADGEN=python forces that one."""
+Python generator of tests/perf/loadgen.py; VELORY_BENCH_LOADGEN=python forces that one.
+The mixed section (tests/perf/mixed.py) has 20 employees and 2 admins click through the
+portal and the admin for BENCH_MIXED_SECONDS (60) against gunicorn with 2 workers, then
+again with its own Redis killed for BENCH_MIXED_OUTAGE (30) seconds in the middle."""
 
 from __future__ import annotations
 
@@ -76,7 +79,16 @@ def table(rows: list[dict], columns: list[str]) -> str:
 def main(argv: list[str]) -> int:
     setup_django()
     # Run as __main__, this module is not the one the sections import: use that one's table.
-    from tests.perf import admin_lists, bench, leasing, money, pages, polling, races  # noqa: F401
+    from tests.perf import (  # noqa: F401
+        admin_lists,
+        bench,
+        leasing,
+        mixed,
+        money,
+        pages,
+        polling,
+        races,
+    )
 
     sections = bench.SECTIONS
     chosen = argv or list(sections)
