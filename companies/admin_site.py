@@ -1,10 +1,12 @@
 from functools import update_wrapper
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import render
+from django.utils.module_loading import import_string
 
 
 class NoExistenceLeakMixin:
@@ -43,6 +45,14 @@ class VeloryAdminSite(admin.AdminSite):
     site_title = "Velory admin"
     index_title = "Work"
     site_url = "/me/"
+    index_template = "admin/dashboard.html"
+
+    def index(self, request, extra_context=None):
+        """The landing page: the role's dashboard (what waits on them, counted) above the
+        list of tables. The dashboard is read by the console's own app, named in settings
+        (this site sits below it)."""
+        dashboard = import_string(settings.ADMIN_DASHBOARD)(request.user)
+        return super().index(request, {**(extra_context or {}), "dashboard": dashboard})
 
     def register(self, model_or_iterable, admin_class=None, **options):
         """Every model admin registered here, whoever wrote it, answers alike for a missing

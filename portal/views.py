@@ -46,7 +46,9 @@ def _get_or_404(loader, *args):
 @require_GET
 def home(request):
     user = request.user
-    if user.is_staff and not user.company_id:
+    if user.is_staff:
+        # Company admins and partner staff land on their console's dashboard (what waits
+        # on them); their own Your Details is a click away.
         return redirect("admin:index")
     return redirect("me")
 

@@ -20,7 +20,18 @@ def post_login(client, email, password):
 def test_sign_in_with_email_any_case(client, acme):
     response = post_login(client, "EMP@Acme.Example", PASSWORD)
     assert response.status_code == 302
-    assert response["Location"] == reverse("me")
+    assert client.get(response["Location"])["Location"] == reverse("me")
+
+
+@pytest.mark.parametrize("who", ["admin", "partner_staff"])
+def test_admins_and_partner_staff_land_on_their_dashboard(client, acme, who):
+    """Sign-in takes a company admin or partner staff to the console's dashboard, where
+    what waits on them is counted; an employee goes to Your Details."""
+    response = post_login(client, getattr(acme, who).email, PASSWORD)
+    landing = client.get(response["Location"])
+    assert landing["Location"] == reverse("admin:index")
+    page = client.get(landing["Location"]).content.decode()
+    assert 'data-testid="inbox"' in page
 
 
 def test_wrong_password_and_unknown_email_get_the_same_message(client, acme):

@@ -115,7 +115,7 @@ AUTHENTICATION_BACKENDS = [
     "companies.backends.EmailBackend",
 ]
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "me"
+LOGIN_REDIRECT_URL = "home"  # by role: the console for admins and partner staff, else Your Details
 AUTH_PASSWORD_VALIDATORS = [
     # ASVS V2.1.1: at least 12 characters, and nothing like the person's name or address.
     {
@@ -262,6 +262,9 @@ OUTBOX_MAX_ATTEMPTS = 30
 BENCHMARK_BARE_VIEW = env.bool("VELORY_BENCH_BARE_VIEW", default=False)
 # Your Details keeps its rendered hardware sections in the cache (keyed by profile version).
 PAGE_CACHE = env.bool("VELORY_PAGE_CACHE", default=True)
+
+# The console's landing dashboard (companies.admin_site reads it through this name).
+ADMIN_DASHBOARD = "backoffice.dashboard.dashboard_for"
 
 # --- Card payments -------------------------------------------------------------------------
 # One gateway: Stripe's API through the official library. By default it talks to the local

@@ -1,0 +1,418 @@
+"""The console's landing page for each role: what waits on them, counted, with the oldest
+item's age and a link to the list that shows it; the company admin's spend and lease ends
+by month; the partner's queue and service figures per company they serve.
+
+Every figure is one aggregate over the user's own scope (``visible_to``), so the page costs
+the same few queries however many rows there are."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from django.db.models import Count, F, Min, Q, Sum
+from django.db.models.functions import TruncMonth
+from django.utils import timezone
+
+from budgets.models import Budget, BudgetEntry, PaymentMismatch, Refund
+from core.tenancy import Role
+from devices.models import LABELS, Device, DeviceEvent, DeviceStatus
+from leasing.models import Buyout, Lease
+from notifications.models import Notification
+from orders.models import DispatchStatus, Order, ProductRequest, RequestStatus
+from partners.models import DistributorConnection
+
+S = DeviceStatus
+# A delivered device not marked received after this many days is chased.
+UNCONFIRMED_AFTER_DAYS = 7
+# The statuses in which a device waits on its partner.
+WAITING_ON_PARTNER = [S.ORDERED, S.NOT_STARTED, S.PREPARING, S.ON_HOLD, S.BACKORDERED]
+# A partner's promise: shipped within this many days of the order (the SLA's share).
+AGREED_SHIP_DAYS = 5
+
+
+@dataclass
+class InboxItem:
+    label: str
+    count: int
+    oldest: datetime | date | None
+    url: str
+    tone: str = "warn"  # warn: waiting on you; bad: something failed
+
+    @property
+    def age(self) -> str:
+        """How long the oldest has waited, in words ("3 days", "5 hours")."""
+        if self.oldest is None or not self.count:
+            return ""
+        oldest = self.oldest
+        if isinstance(oldest, date) and not isinstance(oldest, datetime):
+            days = (timezone.localdate() - oldest).days
+            return _days(days) if days >= 0 else f"in {_days(-days)}"
+        delta = timezone.now() - oldest
+        if delta < timedelta(hours=1):
+            return f"{max(1, int(delta.total_seconds() // 60))} min"
+        if delta < timedelta(days=1):
+            hours = int(delta.total_seconds() // 3600)
+            return f"{hours} hour{'s' * (hours != 1)}"
+        return _days(delta.days)
+
+
+def _days(n: int) -> str:
+    return f"{n} day{'s' * (n != 1)}"
+
+
+@dataclass
+class Bar:
+    label: str
+    value: Decimal | int
+    share: int  # 0-100, of the largest bar
+
+
+@dataclass
+class Dashboard:
+    role: str
+    inbox: list[InboxItem] = field(default_factory=list)
+    spend: dict = field(default_factory=dict)
+    leases_by_month: list[Bar] = field(default_factory=list)
+    spend_by_month: list[Bar] = field(default_factory=list)
+    companies: list = field(default_factory=list)  # partner: per company served
+    connections: list = field(default_factory=list)  # partner: poll health
+
+    @property
+    def waiting(self) -> int:
+        return sum(i.count for i in self.inbox)
+
+
+def dashboard_for(user) -> Dashboard | None:
+    """The landing dashboard of a company admin or partner staff (None for others)."""
+    role = getattr(user, "role", None)
+    if getattr(user, "is_superuser", False) or role == Role.COMPANY_ADMIN:
+        return _company_dashboard(user)
+    if role == Role.PARTNER_STAFF:
+        return _partner_dashboard(user)
+    return None
+
+
+def _bars(rows: list[tuple[str, Decimal | int]]) -> list[Bar]:
+    top = max((v for _, v in rows), default=0) or 1
+    return [Bar(label, value, round(100 * value / top)) for label, value in rows]
+
+
+def _months(first: date, n: int) -> list[date]:
+    out, year, month = [], first.year, first.month
+    for _ in range(n):
+        out.append(date(year, month, 1))
+        month += 1
+        if month == 13:
+            year, month = year + 1, 1
+    return out
+
+
+def _company_dashboard(user) -> Dashboard:
+    now, today = timezone.now(), timezone.localdate()
+    board = Dashboard("company_admin")
+    requests = ProductRequest.objects.visible_to(user).aggregate(
+        pending=Count("pk", filter=Q(status=RequestStatus.PENDING)),
+        pending_oldest=Min("created_at", filter=Q(status=RequestStatus.PENDING)),
+        card=Count("pk", filter=Q(status=RequestStatus.AWAITING_PAYMENT)),
+        card_oldest=Min("created_at", filter=Q(status=RequestStatus.AWAITING_PAYMENT)),
+    )
+    orders = Order.objects.visible_to(user).aggregate(
+        failed=Count("pk", filter=Q(dispatch_status=DispatchStatus.FAILED)),
+        failed_oldest=Min("created_at", filter=Q(dispatch_status=DispatchStatus.FAILED)),
+    )
+    late = now - timedelta(days=UNCONFIRMED_AFTER_DAYS)
+    devices = Device.objects.visible_to(user).aggregate(
+        unconfirmed=Count("pk", filter=Q(status=S.DELIVERED, delivered_at__lte=late)),
+        unconfirmed_oldest=Min(
+            "delivered_at", filter=Q(status=S.DELIVERED, delivered_at__lte=late)
+        ),
+    )
+    returning = Q(status=Lease.Status.ACTIVE, choice=Lease.Choice.RETURN)
+    ending = Q(
+        status=Lease.Status.ACTIVE, ends_on__gte=today, ends_on__lte=today + timedelta(days=90)
+    )
+    leases = Lease.objects.visible_to(user).aggregate(
+        due=Count("pk", filter=returning & Q(return_due_on__gte=today)),
+        due_first=Min("return_due_on", filter=returning & Q(return_due_on__gte=today)),
+        overdue=Count("pk", filter=returning & Q(return_due_on__lt=today)),
+        overdue_oldest=Min("return_due_on", filter=returning & Q(return_due_on__lt=today)),
+        ending=Count("pk", filter=ending),
+        ending_first=Min("ends_on", filter=ending),
+    )
+    buyouts = Buyout.objects.visible_to(user).aggregate(
+        unpaid=Count("pk", filter=Q(status=Buyout.Status.PENDING)),
+        unpaid_oldest=Min("created_at", filter=Q(status=Buyout.Status.PENDING)),
+    )
+    failing = Q(status__in=[Refund.Status.FAILED, Refund.Status.REFUSED])
+    refunds = Refund.objects.visible_to(user).aggregate(
+        failing=Count("pk", filter=failing), failing_oldest=Min("created_at", filter=failing)
+    )
+    open_mismatch = Q(resolved_at__isnull=True)
+    mismatches = PaymentMismatch.objects.visible_to(user).aggregate(
+        open=Count("pk", filter=open_mismatch), oldest=Min("found_at", filter=open_mismatch)
+    )
+    failed_mail = Q(status=Notification.Status.FAILED)
+    mail = Notification.objects.visible_to(user).aggregate(
+        failed=Count("pk", filter=failed_mail), oldest=Min("created_at", filter=failed_mail)
+    )
+    board.inbox = [
+        InboxItem(
+            "Requests waiting for approval",
+            requests["pending"],
+            requests["pending_oldest"],
+            "/admin/orders/productrequest/?status__exact=pending",
+        ),
+        InboxItem(
+            "Requests waiting for the employee's card",
+            requests["card"],
+            requests["card_oldest"],
+            "/admin/orders/productrequest/?status__exact=awaiting_payment",
+            tone="info",
+        ),
+        InboxItem(
+            "Orders that could not be placed",
+            orders["failed"],
+            orders["failed_oldest"],
+            "/admin/orders/order/?dispatch_status__exact=failed",
+            tone="bad",
+        ),
+        InboxItem(
+            f"Deliveries not confirmed after {UNCONFIRMED_AFTER_DAYS} days",
+            devices["unconfirmed"],
+            devices["unconfirmed_oldest"],
+            "/admin/devices/device/?status__exact=delivered",
+        ),
+        InboxItem(
+            "Returns due",
+            leases["due"],
+            leases["due_first"],
+            "/admin/leasing/lease/?overdue=open",
+            tone="info",
+        ),
+        InboxItem(
+            "Returns overdue",
+            leases["overdue"],
+            leases["overdue_oldest"],
+            "/admin/leasing/lease/?overdue=yes",
+            tone="bad",
+        ),
+        InboxItem(
+            "Buyouts not paid",
+            buyouts["unpaid"],
+            buyouts["unpaid_oldest"],
+            "/admin/leasing/buyout/?status__exact=pending",
+        ),
+        InboxItem(
+            "Leases ending within 90 days",
+            leases["ending"],
+            leases["ending_first"],
+            "/admin/leasing/lease/?ending=90",
+            tone="info",
+        ),
+        InboxItem(
+            "Refunds failing",
+            refunds["failing"],
+            refunds["failing_oldest"],
+            "/admin/budgets/refund/?status__exact=failed",
+            tone="bad",
+        ),
+        InboxItem(
+            "Payment differences to resolve",
+            mismatches["open"],
+            mismatches["oldest"],
+            "/admin/budgets/paymentmismatch/?resolved_at__isnull=True",
+            tone="bad",
+        ),
+        InboxItem(
+            "Mail that could not be sent",
+            mail["failed"],
+            mail["oldest"],
+            "/admin/notifications/notification/?status__exact=failed",
+            tone="bad",
+        ),
+    ]
+    totals = Budget.objects.visible_to(user).aggregate(
+        allowance=Sum("allowance"),
+        spent=Sum("spent"),
+        committed=Sum("committed"),
+        reserved=Sum("reserved"),
+        first_currency=Min("currency"),
+        currencies=Count("currency", distinct=True),
+    )
+    used = sum((totals[k] or Decimal("0")) for k in ("spent", "committed", "reserved"))
+    allowance = totals["allowance"] or Decimal("0")
+    board.spend = {
+        "allowance": allowance,
+        "spent": totals["spent"] or Decimal("0"),
+        "committed": totals["committed"] or Decimal("0"),
+        "reserved": totals["reserved"] or Decimal("0"),
+        "used": used,
+        "share": round(100 * used / allowance) if allowance else 0,
+        "currency": totals["first_currency"] or "",
+        "mixed": (totals["currencies"] or 0) > 1,
+    }
+    months = _months(date(today.year, today.month, 1), 12)
+    ends = dict(
+        Lease.objects.visible_to(user)
+        .filter(status=Lease.Status.ACTIVE, ends_on__gte=months[0])
+        .filter(ends_on__lt=_months(months[-1], 2)[1])
+        .annotate(month=TruncMonth("ends_on"))
+        .values("month")
+        .annotate(n=Count("pk"))
+        .values_list("month", "n")
+    )
+    board.leases_by_month = _bars([(m.strftime("%b %Y"), ends.get(m, 0)) for m in months])
+    first = _months(date(today.year - 1, today.month, 1), 13)[1]
+    past = _months(first, 12)
+    spent = {
+        (m.date() if isinstance(m, datetime) else m): v
+        for m, v in BudgetEntry.objects.visible_to(user)
+        .filter(kind=BudgetEntry.Kind.SPEND, created_at__date__gte=first)
+        .annotate(month=TruncMonth("created_at"))
+        .values("month")
+        .annotate(total=Sum(F("spent_delta")))
+        .values_list("month", "total")
+    }
+    board.spend_by_month = _bars(
+        [(m.strftime("%b %Y"), abs(spent.get(m) or Decimal("0"))) for m in past]
+    )
+    return board
+
+
+def _partner_dashboard(user) -> Dashboard:
+    now = timezone.now()
+    board = Dashboard("partner_staff")
+    devices = Device.objects.visible_to(user)
+    waiting = {
+        (row["company__name"], row["status"]): row
+        for row in devices.filter(status__in=[*WAITING_ON_PARTNER, S.PROCESSING_TRADE_IN])
+        .values("company__name", "company_id", "status")
+        .annotate(n=Count("pk"), oldest=Min("status_changed_at"))
+        .order_by()
+    }
+    failed = dict(
+        Order.objects.visible_to(user)
+        .filter(dispatch_status=DispatchStatus.FAILED)
+        .values("company__name")
+        .annotate(n=Count("pk"))
+        .order_by()
+        .values_list("company__name", "n")
+    )
+    since = {30: now - timedelta(days=30), 90: now - timedelta(days=90)}
+    sla = _partner_sla(user, since[90])
+    companies = sorted({c for c, _ in waiting} | set(failed) | set(sla))
+    for name in companies:
+        rows = [
+            InboxItem(
+                LABELS[status],
+                waiting[(name, status)]["n"],
+                waiting[(name, status)]["oldest"],
+                "/admin/orders/workqueuedevice/?status__exact="
+                f"{status}&company__id__exact={waiting[(name, status)]['company_id']}",
+                tone="info" if status == S.PROCESSING_TRADE_IN else "warn",
+            )
+            for status in [*WAITING_ON_PARTNER, S.PROCESSING_TRADE_IN]
+            if (name, status) in waiting
+        ]
+        figures = sla.get(name, {})
+        board.companies.append(
+            {
+                "name": name,
+                "waiting": rows,
+                "placing_errors": failed.get(name, 0),
+                "sla": {
+                    days: _sla_figures(figures.get("orders", []), since[days]) for days in (30, 90)
+                },
+            }
+        )
+    board.inbox = [
+        InboxItem(
+            "Items waiting on you",
+            sum(r["n"] for (c, s), r in waiting.items() if s != S.PROCESSING_TRADE_IN),
+            min(
+                (r["oldest"] for (c, s), r in waiting.items() if s != S.PROCESSING_TRADE_IN),
+                default=None,
+            ),
+            "/admin/orders/workqueuedevice/",
+        ),
+        InboxItem(
+            "Returns to confirm",
+            sum(r["n"] for (c, s), r in waiting.items() if s == S.PROCESSING_TRADE_IN),
+            min(
+                (r["oldest"] for (c, s), r in waiting.items() if s == S.PROCESSING_TRADE_IN),
+                default=None,
+            ),
+            f"/admin/orders/workqueuedevice/?status__exact={S.PROCESSING_TRADE_IN}",
+            tone="info",
+        ),
+        InboxItem(
+            "Orders that could not be placed",
+            sum(failed.values()),
+            None,
+            "/admin/orders/order/?dispatch_status__exact=failed",
+            tone="bad",
+        ),
+    ]
+    board.connections = list(
+        DistributorConnection.objects.visible_to(user).values(
+            "partner__name", "last_poll_at", "last_error", "consecutive_failures"
+        )
+    )
+    return board
+
+
+def _partner_sla(user, since) -> dict[str, dict]:
+    """Per company, the partner's devices ordered since ``since``: when each was ordered,
+    shipped, delivered, received or cancelled (from the status history): one query."""
+    events = (
+        DeviceEvent.objects.filter(device__in=Device.objects.visible_to(user))
+        .filter(device__created_at__gte=since)
+        .filter(to_status__in=[S.SHIPPED, S.DELIVERED, S.RECEIVED, S.CANCELLED])
+        .values("device_id", "device__company__name", "device__created_at", "to_status")
+        .annotate(first=Min("at"))
+        .order_by()
+    )
+    per_device: dict[int, dict] = {}
+    for e in events:
+        row = per_device.setdefault(
+            e["device_id"],
+            {"company": e["device__company__name"], "ordered": e["device__created_at"]},
+        )
+        row[e["to_status"]] = e["first"]
+    ordered = (
+        Device.objects.visible_to(user)
+        .filter(created_at__gte=since)
+        .values("pk", "company__name", "created_at")
+    )
+    out: dict[str, dict] = {}
+    for d in ordered:
+        row = per_device.get(d["pk"], {"company": d["company__name"], "ordered": d["created_at"]})
+        out.setdefault(d["company__name"], {"orders": []})["orders"].append(row)
+    return out
+
+
+def _sla_figures(rows: list[dict], since) -> dict:
+    rows = [r for r in rows if r["ordered"] >= since]
+    shipped = [
+        (r[S.SHIPPED] - r["ordered"]).total_seconds() / 86400 for r in rows if S.SHIPPED in r
+    ]
+    received = [
+        (r[S.RECEIVED] - r[S.DELIVERED]).total_seconds() / 86400
+        for r in rows
+        if S.RECEIVED in r and S.DELIVERED in r
+    ]
+    cancelled = sum(1 for r in rows if S.CANCELLED in r)
+    return {
+        "devices": len(rows),
+        "median_to_ship": round(statistics.median(shipped), 1) if shipped else None,
+        "shipped_in_time": (
+            round(100 * sum(1 for d in shipped if d <= AGREED_SHIP_DAYS) / len(shipped))
+            if shipped
+            else None
+        ),
+        "cancel_rate": round(100 * cancelled / len(rows)) if rows else None,
+        "delivery_to_receipt": round(statistics.median(received), 1) if received else None,
+    }
