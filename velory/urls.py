@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from backoffice.search import search_view
 from companies.forms import EmailAuthenticationForm, OutboxPasswordResetForm
 from portal.views import bare
 
@@ -49,6 +50,7 @@ accounts = [
 
 urlpatterns = [
     path("accounts/", include(accounts)),
+    path("admin/search/", admin.site.admin_view(search_view), name="admin-search"),
     path("admin/", admin.site.urls),
     path("", include("portal.urls")),
 ]

@@ -63,6 +63,7 @@ OWN_PAGES = {
     "admin:password_change_done",
     "admin:app_list",
     "admin:autocomplete",
+    "admin-search",  # the console's search, within the user's own scope
 }
 # Portal pages of one object: whose the object must be.
 PORTAL_OBJECTS = {
