@@ -3,30 +3,79 @@ keep their catalogue."""
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.views.main import IS_FACETS_VAR, IS_POPUP_VAR, ORDER_VAR, PAGE_VAR
+from django.core.exceptions import ValidationError
+from django.template.response import TemplateResponse
+from django.utils.http import urlencode
 
 from budgets.services import BudgetRefused
+from core.forms import BoundedForm
 from core.tenant_admin import (
     NoteForm,
     ObjectAction,
     ObjectActionsAdmin,
-    ReasonForm,
     TenantAdmin,
     is_company_admin,
 )
 from devices.engine import TransitionRefused
-from orders import services
+from orders import selectors, services
 from orders.models import (
     Product,
     ProductRequest,
     RequestStatus,
 )
 
+# What a refused decision raises: shown to the admin as a message, never a 500.
+REFUSALS = (TransitionRefused, BudgetRefused, ValidationError, ProductRequest.DoesNotExist)
+
+
+def refusal_text(refusal: Exception) -> str:
+    if isinstance(refusal, ValidationError):
+        return " ".join(refusal.messages)
+    if isinstance(refusal, ProductRequest.DoesNotExist):
+        return "not found."
+    return str(refusal)
+
+
+class RejectForm(BoundedForm):
+    reason = forms.CharField(
+        label="Reason",
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="Sent to the employee by e-mail with the rejection (at most 1000 characters).",
+    )
+
+
+class StatusFilter(admin.ChoicesFieldListFilter):
+    """The status filter. The list opens on "Waiting for approval" when its query string
+    names no filter and no order, so "All" always keeps an order in its link: it never
+    falls back to that default."""
+
+    def choices(self, changelist):
+        choices = list(super().choices(changelist))
+        if choices and ORDER_VAR not in changelist.params:
+            choices[0]["query_string"] = changelist.get_query_string(
+                {ORDER_VAR: oldest_first(changelist.list_display)},
+                [self.lookup_kwarg, self.lookup_kwarg_isnull],
+            )
+        return choices
+
+
+def oldest_first(columns) -> str:
+    """The changelist's ``o`` value that sorts by the request's date, oldest first."""
+    return str(list(columns).index("created_at"))
+
 
 @admin.register(ProductRequest)
 class ProductRequestAdmin(ObjectActionsAdmin):
+    change_form_template = "admin/orders/productrequest/change_form.html"
     list_display = ("__str__", "employee", "amount", "card_hold", "status", "created_at")
-    list_filter = ("status", "category", "company")
+    list_filter = (("status", StatusFilter), "category", "company")
+    # The "all requests of this employee" link beside a request.
+    extra_lookups = ("employee__id__exact",)
     list_select_related = ("employee", "card_payment")
     search_fields = ("employee__full_name", "employee__email", "name")
     date_hierarchy = "created_at"
@@ -51,8 +100,57 @@ class ProductRequestAdmin(ObjectActionsAdmin):
     )
     fields = readonly_fields
     refusals = (TransitionRefused, BudgetRefused)
-    actions = ["approve_selected"]
-    company_admin_actions = ("approve_selected",)  # money and people's data: theirs alone
+    actions = ["approve_selected", "reject_selected"]
+    # money and people's data: theirs alone
+    company_admin_actions = ("approve_selected", "reject_selected")
+
+    # The list: what waits for a decision, oldest first, unless the query string says else.
+
+    DEFAULT_IGNORES = frozenset({PAGE_VAR, IS_FACETS_VAR})
+
+    def changelist_view(self, request, extra_context=None):
+        """With no filter, search or order in the query string, the list is the requests
+        waiting for approval, oldest first: as if ``?status__exact=pending&o=<date>`` had
+        been asked for, so the sidebar, the column headers, the links and the actions
+        (select all included) all work on that list, and "All" is one click away."""
+        if not set(request.GET) - self.DEFAULT_IGNORES:
+            params = request.GET.copy()
+            params["status__exact"] = RequestStatus.PENDING
+            params[ORDER_VAR] = oldest_first(self._changelist_columns(request))
+            request.GET = params
+        return super().changelist_view(request, extra_context)
+
+    def get_changelist_instance(self, request):
+        """The list, with the address of "Show all" (beside a search's result count): every
+        request, oldest first, not the default list again."""
+        cl = super().get_changelist_instance(request)
+        keep = {k: v for k, v in cl.params.items() if k in (IS_FACETS_VAR, IS_POPUP_VAR)}
+        cl.show_all_query = "?" + urlencode({**keep, ORDER_VAR: oldest_first(cl.list_display)})
+        return cl
+
+    def _changelist_columns(self, request) -> list[str]:
+        """The columns as the changelist numbers them (the checkbox first where there are
+        actions), as ``get_changelist_instance`` builds them."""
+        columns = list(self.get_list_display(request))
+        return ["action_checkbox", *columns] if self.get_actions(request) else columns
+
+    # The request's page: the request, and beside it what the admin decides on.
+
+    def get_object(self, request, object_id, from_field=None):
+        """The request with what its read-only fields show (no query per field)."""
+        queryset = self.get_queryset(request).select_related(
+            "employee", "decided_by", "order", "card_payment"
+        )
+        field = self.opts.pk if from_field is None else self.opts.get_field(from_field)
+        try:
+            return queryset.get(**{field.name: field.to_python(object_id)})
+        except (self.model.DoesNotExist, ValidationError, ValueError):
+            return None
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            context["approval"] = selectors.request_context_for(obj, request.user)
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     @admin.display(description="Card part")
     def card_hold(self, obj):
@@ -88,7 +186,7 @@ class ProductRequestAdmin(ObjectActionsAdmin):
                 "reject",
                 "Reject",
                 self._reject,
-                form=ReasonForm,
+                form=RejectForm,
                 allowed=is_company_admin,
                 danger=True,
                 help_text="The reserved budget is released, a card payment refunded, and the "
@@ -111,10 +209,55 @@ class ProductRequestAdmin(ObjectActionsAdmin):
         for pk in queryset.values_list("pk", flat=True):
             try:
                 done = services.request_approve(request_id=pk, actor=request.user)
-            except (TransitionRefused, BudgetRefused) as refusal:
-                messages.warning(request, f"Request VR-{pk:06d}: refused — {refusal}")
+            except REFUSALS as refusal:
+                messages.warning(request, f"Request VR-{pk:06d}: refused — {refusal_text(refusal)}")
             else:
                 messages.success(request, f"{done.number} approved: order {done.order.number}.")
+
+    @admin.action(description="Reject the selected requests (one reason for all)")
+    def reject_selected(self, request, queryset):
+        """Asks for one reason on a page of its own, then rejects each request through the
+        service: each is reported, rejected or refused with the service's message."""
+        rows = list(queryset.select_related("employee").order_by("created_at", "pk"))
+        found = {row.pk for row in rows}
+        missing = sorted(
+            {int(pk) for pk in request.POST.getlist(ACTION_CHECKBOX_NAME) if pk.isdigit()} - found
+        )
+        if not rows:
+            messages.warning(request, "None of the selected requests was found: nothing rejected.")
+            return None
+        applying = "apply" in request.POST
+        form = RejectForm(request.POST if applying else None)
+        if not applying or not form.is_valid():
+            context = {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "title": f"Reject {len(rows)} request{'s' if len(rows) != 1 else ''}",
+                "requests": rows,
+                "undecidable": sum(1 for row in rows if row.status != RequestStatus.PENDING),
+                "missing": [f"VR-{pk:06d}" for pk in missing],
+                "form": form,
+                "action": "reject_selected",
+            }
+            return TemplateResponse(
+                request, "admin/orders/productrequest/reject_selected.html", context
+            )
+        reason = form.cleaned_data["reason"]
+        for row in rows:
+            try:
+                services.request_reject(request_id=row.pk, actor=request.user, reason=reason)
+            except REFUSALS as refusal:
+                messages.warning(request, f"{row.number}: refused — {refusal_text(refusal)}")
+            else:
+                if row.status == RequestStatus.REJECTED:
+                    messages.info(request, f"{row.number} was already rejected.")
+                else:
+                    messages.success(
+                        request, f"{row.number} rejected; {row.employee} has been told why."
+                    )
+        for pk in missing:
+            messages.warning(request, f"VR-{pk:06d}: refused — not found.")
+        return None
 
 
 @admin.register(Product)

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Q
 
-from budgets.models import ZERO, Budget
+from budgets.models import ZERO, Budget, CardPayment
 from budgets.selectors import budget_applicable
 from companies.models import User
 from devices.models import (
     FINAL_STATUSES,
+    IN_USE_STATUSES,
     LABELS,
     PROGRESS,
     TONE,
@@ -21,7 +22,16 @@ from devices.models import (
     DeviceStatus,
 )
 
-from .models import Order, OrderEvent, Product, Shipment, ShipmentEvent
+from .models import (
+    Order,
+    OrderEvent,
+    Product,
+    ProductRequest,
+    RequestStatus,
+    Shipment,
+    ShipmentEvent,
+    order_number,
+)
 
 S = DeviceStatus
 
@@ -174,3 +184,136 @@ def request_quote(*, employee: User, product: Product, budget: Budget | None = N
         f"This costs {amount} {currency} and you have {available} {currency} available "
         f"in your {budget.category_label.lower()} budget.",
     )
+
+
+# --- A request as the company admin decides on it ---------------------------------------------
+
+EARLIER_REQUESTS = 10
+REQUEST_LABELS = dict(RequestStatus.choices)
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """What a company admin sees beside a request before deciding on it."""
+
+    request: ProductRequest
+    budget: Budget | None  # the budget the request is paid from (its category's, else overall)
+    payment: CardPayment | None  # the card part's payment, if any
+    devices: list[dict] = field(default_factory=list)  # in the employee's hands
+    open_orders: list[dict] = field(default_factory=list)  # still on their way
+    earlier: list[dict] = field(default_factory=list)  # the last requests before this one
+    more_earlier: bool = False  # there are older ones than those shown
+
+    @property
+    def available(self) -> Decimal | None:
+        """What the budget has left now (a pending request's own share is reserved, so
+        it is already taken out)."""
+        return self.budget.available if self.budget is not None else None
+
+    @property
+    def share_reserved(self) -> bool:
+        """This request's budget share is held in the budget's reserved total."""
+        return self.request.status in (RequestStatus.PENDING, RequestStatus.AWAITING_PAYMENT)
+
+    @property
+    def card_warning(self) -> str:
+        """Why approving would be refused for the card part, in the admin's words."""
+        r, p = self.request, self.payment
+        if not r.card_amount or r.status != RequestStatus.PENDING:
+            return ""
+        if p is None or p.status != CardPayment.Status.AUTHORIZED:
+            return (
+                "The card part is not held now: approval is refused until the employee "
+                "authorizes the card again."
+            )
+        return ""
+
+
+def request_context_for(request_obj: ProductRequest, actor) -> RequestContext:
+    """The request's employee as the deciding admin needs them: the budget the request is
+    paid from and how it is split between budget and card (with the card payment's state),
+    the devices they have, their open orders and their last earlier requests. Everything
+    read through ``visible_to(actor)``, so nothing of another company shows (the request
+    itself is not found for them). Four queries, whatever the number of devices, orders
+    and requests."""
+    request = (
+        ProductRequest.objects.visible_to(actor)
+        .select_related("employee", "card_payment")
+        .get(pk=request_obj.pk)
+    )
+    employee_id = request.employee_id
+    budgets = {
+        b.category: b
+        for b in Budget.objects.visible_to(actor).filter(
+            employee_id=employee_id, category__in=[request.category, ""]
+        )
+    }
+    budget = budgets.get(request.category) or budgets.get("")
+    payment = getattr(request, "card_payment", None)
+
+    devices, orders = [], {}
+    rows = (
+        Device.objects.visible_to(actor)
+        .filter(Q(owner_id=employee_id) | Q(order__employee_id=employee_id))
+        .order_by("-created_at", "-pk")
+        .values("pk", "name", "status", "is_leased", "owner_id", "order_id", "order__created_at")
+    )
+    for row in rows:
+        if row["owner_id"] == employee_id and row["status"] in IN_USE_STATUSES:
+            devices.append(
+                {
+                    "pk": row["pk"],
+                    "name": row["name"],
+                    "label": LABELS[row["status"]],
+                    "tone": TONE[row["status"]],
+                    "leased": row["is_leased"],
+                }
+            )
+        if row["order_id"] is not None:
+            order = orders.setdefault(
+                row["order_id"],
+                {
+                    "pk": row["order_id"],
+                    "number": order_number(row["order_id"]),
+                    "ordered": row["order__created_at"],
+                    "statuses": [],
+                },
+            )
+            order["statuses"].append(row["status"])
+    open_orders = [
+        {**order, "status": order_status(order["statuses"])}
+        for order in orders.values()
+        if order_is_open(order["statuses"])
+    ]
+
+    earlier = list(
+        ProductRequest.objects.visible_to(actor)
+        .filter(employee_id=employee_id)
+        .filter(
+            Q(created_at__lt=request.created_at)
+            | Q(created_at=request.created_at, pk__lt=request.pk)
+        )
+        .order_by("-created_at", "-pk")
+        .values("pk", "name", "status", "amount", "currency", "created_at")[: EARLIER_REQUESTS + 1]
+    )
+    return RequestContext(
+        request=request,
+        budget=budget,
+        payment=payment,
+        devices=devices,
+        open_orders=open_orders,
+        earlier=[_earlier_row(row) for row in earlier[:EARLIER_REQUESTS]],
+        more_earlier=len(earlier) > EARLIER_REQUESTS,
+    )
+
+
+def _earlier_row(row: dict) -> dict:
+    return {
+        "pk": row["pk"],
+        "number": f"VR-{row['pk']:06d}",
+        "name": row["name"],
+        "label": REQUEST_LABELS.get(row["status"], row["status"]),
+        "amount": row["amount"],
+        "currency": row["currency"],
+        "created_at": row["created_at"],
+    }
