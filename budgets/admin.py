@@ -12,7 +12,7 @@ from core.tenant_admin import (
     ObjectAction,
     ObjectActionsAdmin,
     ReadOnlyInline,
-    TenantAdmin,
+    RecordAdmin,
     is_company_admin,
 )
 
@@ -154,7 +154,7 @@ class RefundInline(ReadOnlyInline):
 
 
 @admin.register(CardPayment)
-class CardPaymentAdmin(TenantAdmin):
+class CardPaymentAdmin(RecordAdmin):
     list_display = (
         "created_at",
         "employee",
@@ -194,18 +194,9 @@ class CardPaymentAdmin(TenantAdmin):
     )
     fields = readonly_fields
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(PaymentMismatch)
-class PaymentMismatchAdmin(TenantAdmin):
+class PaymentMismatchAdmin(RecordAdmin):
     """What the daily reconciliation (and the processor's disputes and refused refunds)
     found: a company admin sees their company's, the superuser all."""
 
@@ -218,15 +209,6 @@ class PaymentMismatchAdmin(TenantAdmin):
     actions = ["mark_resolved"]
     company_admin_actions = ("mark_resolved",)
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     @admin.action(description="Mark the selected differences as resolved")
     def mark_resolved(self, request, queryset):
         done = services.payment_mismatches_resolve(
@@ -236,7 +218,7 @@ class PaymentMismatchAdmin(TenantAdmin):
 
 
 @admin.register(ProcessorEvent)
-class ProcessorEventAdmin(TenantAdmin):
+class ProcessorEventAdmin(RecordAdmin):
     """The processor's webhook events as received (superusers only: an event may name
     any company's payment)."""
 
@@ -256,18 +238,9 @@ class ProcessorEventAdmin(TenantAdmin):
     )
     fields = readonly_fields
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(Refund)
-class RefundAdmin(TenantAdmin):
+class RefundAdmin(RecordAdmin):
     list_display = (
         "created_at",
         "payment",
@@ -294,15 +267,6 @@ class RefundAdmin(TenantAdmin):
     fields = readonly_fields
     actions = ["retry_now"]
     company_admin_actions = ("retry_now",)  # money and people's data: theirs alone
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     @admin.action(description="Retry the selected refunds now")
     def retry_now(self, request, queryset):

@@ -652,9 +652,10 @@ def payment_state_fetch(payment_id: int) -> PaymentState | None:
     return None
 
 
-def payments_due() -> list[int]:
+def payments_due() -> tuple[list[int], list[int]]:
     """Payments the sweeper should look at: decisions whose time has come, and checkouts
-    neither finished nor reported for a while (a closed tab, a lost webhook)."""
+    neither finished nor reported for a while (a closed tab, a lost webhook) or holds past
+    their end, as two lists of ids (two queries)."""
     now = timezone.now()
     decided = due(
         CardPayment.objects.exclude(decision="").filter(next_attempt_at__isnull=False),
@@ -672,7 +673,7 @@ def payments_due() -> list[int]:
         .order_by("created_at")
         .values_list("pk", flat=True)[:100]
     )
-    return list(dict.fromkeys([*decided, *stale]))
+    return decided, [pk for pk in stale if pk not in set(decided)]
 
 
 def payment_mismatches_resolve(*, actor, mismatch_ids) -> int:

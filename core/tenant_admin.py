@@ -165,6 +165,21 @@ class TenantAdmin(TenantScopedMixin, admin.ModelAdmin):
         raise Http404(f"No {opts.verbose_name} matches the given query.")
 
 
+class RecordAdmin(TenantAdmin):
+    """An admin of records that change only through the services (payments, refunds,
+    mail, buyouts, the processor's events): listed and viewed, never added, edited or
+    deleted here. Actions (retry, resolve, export) still call the services."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class TenantInline(TenantScopedMixin, admin.TabularInline):
     extra = 0
 

@@ -15,7 +15,13 @@ from django.utils import timezone
 
 from core.exports import csv_response
 from core.forms import BoundedForm
-from core.tenant_admin import ObjectAction, ObjectActionsAdmin, TenantAdmin, is_company_admin
+from core.tenant_admin import (
+    ObjectAction,
+    ObjectActionsAdmin,
+    RecordAdmin,
+    TenantAdmin,
+    is_company_admin,
+)
 from devices.engine import TransitionRefused
 
 from . import selectors, services
@@ -209,7 +215,7 @@ class LeasingArrangementAdmin(TenantAdmin):
 
 
 @admin.register(Buyout)
-class BuyoutAdmin(TenantAdmin):
+class BuyoutAdmin(RecordAdmin):
     list_display = ("device", "employee", "price", "currency", "method", "status", "paid_at")
     list_filter = ("status", "method", "payroll_exported_at")
     list_select_related = ("lease__device", "employee")
@@ -217,15 +223,6 @@ class BuyoutAdmin(TenantAdmin):
     readonly_fields = [f.name for f in Buyout._meta.fields]
     actions = ["export_payroll"]
     company_admin_actions = ("export_payroll",)  # money and people's data: theirs alone
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="device")
     def device(self, obj):

@@ -1,13 +1,13 @@
 from django.contrib import admin, messages
 
-from core.tenant_admin import TenantAdmin
+from core.tenant_admin import RecordAdmin
 
 from . import services
 from .models import Notification
 
 
 @admin.register(Notification)
-class NotificationAdmin(TenantAdmin):
+class NotificationAdmin(RecordAdmin):
     """Read-only: what was (or will be) mailed to the people the user may see."""
 
     list_display = ("created_at", "to_email", "subject", "kind", "status", "attempts", "sent_at")
@@ -32,15 +32,6 @@ class NotificationAdmin(TenantAdmin):
     )
     fields = readonly_fields
     actions = ["send_again"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.action(description="Send the selected failed mail again")
     def send_again(self, request, queryset):

@@ -376,10 +376,10 @@ def payments_sweep() -> dict[str, int]:
     about checkouts neither finished nor reported (a closed tab, a lost webhook) and holds
     past their end."""
     counts = {"changed": 0, "unchanged": 0, "waiting": 0}
-    for pk in budgets.payments_due():
-        decided = CardPayment.objects.filter(pk=pk).exclude(decision="").exists()
+    decided, stale = budgets.payments_due()
+    for pk, run in [*((pk, True) for pk in decided), *((pk, False) for pk in stale)]:
         try:
-            change = payment_decision_run(pk) if decided else payment_sync(pk, source="sweeper")
+            change = payment_decision_run(pk) if run else payment_sync(pk, source="sweeper")
         except PaymentError:
             counts["waiting"] += 1
             continue
@@ -525,39 +525,27 @@ def payments_reconcile(days: int | None = None, now=None) -> list[PaymentMismatc
 
 
 def _tell_about_mismatches(found: list[PaymentMismatch], days: int) -> None:
-    by_company: dict[int | None, list[PaymentMismatch]] = {}
-    for row in found:
-        by_company.setdefault(row.company_id, []).append(row)
-    today = timezone.localdate().isoformat()
-    messages = []
-    lines = [
-        {"kind": m.get_kind_display(), "reference": m.reference, "detail": m.detail} for m in found
-    ]
-    for admin in User.objects.filter(is_superuser=True, is_active=True):
-        messages.append(
-            Message(
-                kind="payments_mismatched",
-                recipient=admin,
-                context={"mismatches": lines, "count": len(lines), "days": days},
-                dedup_key=f"payments_mismatched:{today}:{admin.pk}",
-            )
-        )
-    for company_id, rows in by_company.items():
-        if company_id is None:
-            continue
-        company_lines = [
+    """One mail per superuser (every difference) and per company admin (their company's)."""
+
+    def message(admin, rows):
+        lines = [
             {"kind": m.get_kind_display(), "reference": m.reference, "detail": m.detail}
             for m in rows
         ]
-        for admin in User.objects.company_admins(company_id):
-            messages.append(
-                Message(
-                    kind="payments_mismatched",
-                    recipient=admin,
-                    context={"mismatches": company_lines, "count": len(rows), "days": days},
-                    dedup_key=f"payments_mismatched:{today}:{admin.pk}",
-                )
-            )
+        return Message(
+            kind="payments_mismatched",
+            recipient=admin,
+            context={"mismatches": lines, "count": len(lines), "days": days},
+            dedup_key=f"payments_mismatched:{timezone.localdate().isoformat()}:{admin.pk}",
+        )
+
+    by_company: dict[int, list[PaymentMismatch]] = {}
+    for row in found:
+        if row.company_id is not None:
+            by_company.setdefault(row.company_id, []).append(row)
+    messages = [message(a, found) for a in User.objects.filter(is_superuser=True, is_active=True)]
+    for company_id, rows in by_company.items():
+        messages += [message(a, rows) for a in User.objects.company_admins(company_id)]
     with transaction.atomic():
         notify_many(messages)
 
