@@ -10,3 +10,12 @@ def _role_groups(transactional_db):
     from companies.roles import sync_role_groups
 
     sync_role_groups(apps)
+
+
+@pytest.fixture
+def axe():
+    """axe-core for a browser test (tests/e2e/axe.py): ``axe.check(page, "label")`` on each
+    page, then ``axe.assert_clean()`` fails on every serious or critical violation found."""
+    from tests.e2e.axe import AxeAudit
+
+    return AxeAudit()
