@@ -32,6 +32,7 @@ from core.jobs import Retry, claim, enqueue_named
 from core.timers import scaled_delta
 
 from .models import Notification
+from .site import site_url
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ def _render_text(name: str, ctx: dict) -> str:
 
 
 def _render(kind: str, context: dict) -> tuple[str, str, str]:
-    ctx = {"site_url": settings.SITE_URL, **context}
+    ctx = {"site_url": site_url(), **context}
     subject = _render_text(f"notifications/email/{kind}_subject.txt", ctx)
     subject = " ".join(subject.split())[:200]
     text = _render_text(f"notifications/email/{kind}.txt", ctx).strip() + "\n"
@@ -116,9 +117,7 @@ def _password_link(user_id: int) -> str:
         return HIDDEN
     uid = urlsafe_base64_encode(force_bytes(user.pk))
     token = default_token_generator.make_token(user)
-    return settings.SITE_URL + reverse(
-        "password_reset_confirm", kwargs={"uidb64": uid, "token": token}
-    )
+    return site_url() + reverse("password_reset_confirm", kwargs={"uidb64": uid, "token": token})
 
 
 def _has_secret(frozen) -> bool:

@@ -4,17 +4,29 @@ the number of devices (asserted in tests/portal/test_queries.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 
-from django.db.models import Prefetch, Q
+from django.db.models import OuterRef, Prefetch, Q, Subquery
 from django.utils import timezone
 
 from budgets.models import Budget, BudgetEntry, CardPayment, Refund
 from companies.models import Partner, User
-from devices.models import LABELS, TONE, Category, Device, DeviceEvent, DeviceStatus
+from core.money import money
+from devices.models import (
+    IN_TRANSIT_STATUSES,
+    LABELS,
+    PROGRESS,
+    TONE,
+    WITH_PARTNER_STATUSES,
+    Category,
+    Device,
+    DeviceEvent,
+    DeviceStatus,
+)
 from leasing.models import CHOOSABLE, Buyout, Lease, LeasingArrangement
 from leasing.services import buyout_price, return_party
-from orders.models import Product, ProductRequest, RequestStatus, order_number
+from orders.models import Order, Product, ProductRequest, RequestStatus, order_number
 from orders.selectors import OrderStatus, order_is_open, order_status, request_quote
 
 S = DeviceStatus
@@ -91,6 +103,24 @@ class YourDetails:
     payments: list = field(default_factory=list)
     lease_due: list[dict] = field(default_factory=list)  # lease ends: return or buy out?
     buyouts: list[dict] = field(default_factory=list)  # buyouts waiting for payment
+    returns: list[dict] = field(default_factory=list)  # chosen returns: "Return by <date>"
+    # Done with and needing nothing: under "Show past items", out of the counts.
+    past_devices: list[dict] = field(default_factory=list)
+    past_payments: list = field(default_factory=list)
+    past_requests: list = field(default_factory=list)
+
+    @property
+    def past_count(self) -> int:
+        return len(self.past_devices) + len(self.past_payments) + len(self.past_requests)
+
+
+# Devices that are no longer with the employee (or never reached them): past items.
+PAST_STATUSES = frozenset({S.CANCELLED, S.TRADED_IN, S.REMOVED})
+# Card attempts that came to nothing (declined, released): past items.
+PAST_PAYMENT_STATUSES = frozenset({CardPayment.Status.FAILED, CardPayment.Status.VOIDED})
+# Requests that went nowhere because of the employee or their card: past items (a
+# rejection stays in view, with its reason, for its 30 days).
+PAST_REQUEST_STATUSES = frozenset({RequestStatus.WITHDRAWN, RequestStatus.FAILED})
 
 
 DEVICE_ROW_FIELDS = (
@@ -112,10 +142,11 @@ DEVICE_ROW_FIELDS = (
     "lease__status",
     "lease__choice",
     "lease__last_notice_days",
+    "lease__return_due_on",
 )
 
 
-def _device_row(v: dict) -> dict:
+def _device_row(v: dict, today: date) -> dict:
     """A device as Your Details shows it: every label and date worked out once here."""
     meta = [CATEGORY_LABELS.get(v["category"], v["category"])]
     if v["registered_manually"]:
@@ -147,7 +178,16 @@ def _device_row(v: dict) -> dict:
         and not v["lease__choice"]
         and v["status"] in (S.RECEIVED, S.ACTIVE)
         else "",
+        # a return under way: shown until the partner confirms the trade-in
+        "return_by": long_date(due) if (due := _return_due(v)) else "",
+        "return_overdue": bool(due and due < today),
     }
+
+
+def _return_due(v: dict) -> date | None:
+    if v["status"] == S.PROCESSING_TRADE_IN and v["lease__status"] == "active":
+        return v["lease__return_due_on"]
+    return None
 
 
 def your_details_for(user: User) -> YourDetails:
@@ -160,10 +200,11 @@ def your_details_for(user: User) -> YourDetails:
         .order_by("-created_at", "-pk")
         .values(*DEVICE_ROW_FIELDS)
     )
-    rows, cards = [], {}
+    today = timezone.localdate()
+    rows, past, cards = [], [], {}
     for v in values:
-        row = _device_row(v)
-        rows.append(row)
+        row = _device_row(v, today)
+        (past if v["status"] in PAST_STATUSES else rows).append(row)
         order_id = v["order_id"]
         if order_id is None:
             continue
@@ -186,19 +227,25 @@ def your_details_for(user: User) -> YourDetails:
         if order_is_open(statuses):
             card.status = order_status(statuses)
             open_orders.append(card)
+    requests = requests_for(user)
+    payments = payments_for(user)
     return YourDetails(
         devices=rows,
         open_orders=open_orders,
         waiting=[r for r in rows if r["status"] == S.DELIVERED],
         lease_due=[r for r in rows if r["lease_due"]],
         buyouts=[r for r in rows if r["status"] == S.PENDING_BUYOUT],
+        returns=[r for r in rows if r["return_by"]],
         counts={
             "devices": len(rows),
             "in_use": sum(1 for r in rows if r["status"] in (S.RECEIVED, S.ACTIVE)),
         },
         budgets=budget_cards_for(user),
-        requests=requests_for(user),
-        payments=payments_for(user),
+        requests=[r for r in requests if r.status not in PAST_REQUEST_STATUSES],
+        payments=[p for p in payments if p.status not in PAST_PAYMENT_STATUSES],
+        past_devices=past,
+        past_requests=[r for r in requests if r.status in PAST_REQUEST_STATUSES],
+        past_payments=[p for p in payments if p.status in PAST_PAYMENT_STATUSES],
     )
 
 
@@ -270,8 +317,44 @@ def payments_for(user: User) -> list[CardPayment]:
     )
 
 
+@dataclass
+class LedgerRow:
+    """One line of the budget history, as the employee reads it: what the change did to
+    the money available (signed, with the currency) and what was available after it."""
+
+    entry: BudgetEntry
+    date: str
+    change: str  # "−249.00 EUR", "+249.00 EUR", "±0.00 EUR"
+    tone: str  # "down", "up" or "moved"
+    balance: str
+    moved: str = ""  # for a change that moves money without changing what is available
+
+
+def _available_delta(e: BudgetEntry) -> Decimal:
+    return e.allowance_delta - e.reserved_delta - e.committed_delta - e.spent_delta
+
+
+def _moved(e: BudgetEntry, currency: str) -> str:
+    """A change that leaves the available amount alone, in words ("moved from Reserved to
+    Approved")."""
+    names = (
+        ("Reserved", e.reserved_delta),
+        ("Approved, on the way", e.committed_delta),
+        ("Spent", e.spent_delta),
+    )
+    source = next((n for n, d in names if d < 0), "")
+    target = next((n for n, d in names if d > 0), "")
+    if not (source and target):
+        return ""
+    return f"{money(e.amount, currency)} moved from {source} to {target}"
+
+
 def budget_history_for(user: User) -> dict:
-    """The budget page: budgets, every ledger entry, card payments and refunds."""
+    """The budget page: budgets, every ledger entry with its signed change and the balance
+    after it, card payments and refunds (four queries).
+
+    The balance is counted back from what each budget has available now, so it always ends
+    at the figure on the card above, whatever the history before the ledger began."""
     budgets = budget_cards_for(user)
     entries = list(
         BudgetEntry.objects.visible_to(user)
@@ -279,39 +362,182 @@ def budget_history_for(user: User) -> dict:
         .select_related("budget", "request", "order")
         .order_by("-created_at", "-id")
     )
-    return {"budgets": budgets, "entries": entries, "payments": payments_for(user)}
+    balance = {card.budget.pk: card.budget.available for card in budgets}
+    rows = []
+    for e in entries:  # newest first: the balance after each is known, going back
+        currency = e.budget.currency
+        after = balance.get(e.budget_id, e.budget.available)
+        delta = _available_delta(e)
+        balance[e.budget_id] = after - delta
+        moved = _moved(e, currency) if delta == 0 else ""
+        rows.append(
+            LedgerRow(
+                entry=e,
+                date=short_date(e.created_at),
+                change=money(delta, currency, signed=True) if delta else f"±{money(0, currency)}",
+                tone="up" if delta > 0 else "down" if delta < 0 else "moved",
+                balance=money(after, currency),
+                moved=moved,
+            )
+        )
+    return {
+        "budgets": budgets,
+        "entries": entries,
+        "rows": rows,
+        "payments": payments_for(user),
+    }
 
 
-def catalogue_for(user: User, category: str = "") -> list[tuple]:
-    """The company's active products with how each would be paid: two queries."""
+# The catalogue's orders, by the GET parameter "sort" (the first is the default).
+CATALOGUE_SORTS = {
+    "": ("Type", ("category", "price", "name")),
+    "price": ("Price: low to high", ("price", "name")),
+    "-price": ("Price: high to low", ("-price", "name")),
+    "name": ("Name", ("name",)),
+}
+# Statuses in which a device counts as "on order": not yet in the employee's hands.
+ON_ORDER_STATUSES = WITH_PARTNER_STATUSES | IN_TRANSIT_STATUSES
+KEY_SPECS = 3  # lines of the description a catalogue card shows
+
+
+@dataclass
+class CatalogueRow:
+    product: Product
+    quote: object | None
+    specs: list[str]
+    on_order: str = ""  # "You already have a laptop on order: MacBook, order VO-000123."
+
+
+def product_specs(product: Product, limit: int | None = None) -> list[str]:
+    """The product's key specs: the lines of its description ("16 GB memory"), bullets
+    and blank lines dropped; then how it is acquired."""
+    lines = [
+        line.strip().lstrip("-•*").strip() for line in (product.description or "").splitlines()
+    ]
+    specs = [line for line in lines if line][: limit or None]
+    if product.is_leased:
+        specs.append(f"Leased for {product.lease_months} months")
+    return specs
+
+
+def with_on_order(products, user: User):
+    """Products annotated with what the employee already has coming of the same category:
+    the newest device not yet received (its name and order) and the newest request waiting
+    for a decision (its name and id). Subqueries of the products' own query: no query more."""
+    coming = (
+        Device.objects.visible_to(user)
+        .filter(owner=user, status__in=ON_ORDER_STATUSES, category=OuterRef("category"))
+        .order_by("-created_at", "-pk")
+    )
+    waiting = (
+        ProductRequest.objects.visible_to(user)
+        .filter(
+            employee=user,
+            status__in=[RequestStatus.PENDING, RequestStatus.AWAITING_PAYMENT],
+            category=OuterRef("category"),
+        )
+        .order_by("-created_at", "-pk")
+    )
+    return products.annotate(
+        coming_name=Subquery(coming.values("name")[:1]),
+        coming_order=Subquery(coming.values("order_id")[:1]),
+        waiting_name=Subquery(waiting.values("name")[:1]),
+        waiting_id=Subquery(waiting.values("pk")[:1]),
+    )
+
+
+def on_order_text(product) -> str:
+    """The warning for a product of ``with_on_order`` ("You already have a laptop on …")."""
+    if product.coming_name:
+        where = f"order {order_number(product.coming_order)}" if product.coming_order else ""
+        what = f"{product.coming_name}, {where}" if where else product.coming_name
+    elif product.waiting_name:
+        number = ProductRequest(pk=product.waiting_id).number
+        what = f"{product.waiting_name}, request {number} waiting for approval"
+    else:
+        return ""
+    kind = CATEGORY_LABELS.get(product.category, product.category).lower()
+    article = "an" if kind[:1] in "aeiou" else "a"
+    return f"You already have {article} {kind} on order: {what}."
+
+
+def catalogue_for(user: User, category: str = "", query: str = "", sort: str = "") -> dict:
+    """The company's active products with how each would be paid, their key specs and
+    whether one of the same kind is already on order: two queries. ``query`` searches
+    names and descriptions; ``sort`` is a key of CATALOGUE_SORTS."""
     products = Product.objects.visible_to(user).active().select_related("partner")
     if category:
         products = products.filter(category=category)
+    if query:
+        products = products.filter(Q(name__icontains=query) | Q(description__icontains=query))
+    products = with_on_order(products, user)
     budgets = {b.category: b for b in Budget.objects.visible_to(user).filter(employee=user)}
     rows = []
-    for product in products.order_by("category", "price"):
+    for product in products.order_by(*CATALOGUE_SORTS.get(sort, CATALOGUE_SORTS[""])[1]):
         budget = budgets.get(product.category) or budgets.get("")
         rows.append(
-            (
-                product,
-                request_quote(employee=user, product=product, budget=budget) if budget else None,
+            CatalogueRow(
+                product=product,
+                quote=request_quote(employee=user, product=product, budget=budget)
+                if budget
+                else None,
+                specs=product_specs(product, KEY_SPECS),
+                on_order=on_order_text(product),
             )
         )
-    return rows
+    return {"rows": rows}
+
+
+# The columns the device page (and its lease panel) reads: the page used to load every
+# column of eight tables (the owner and the company again, though the request has them),
+# and planning and building that was most of its time.
+DEVICE_PAGE_FIELDS = (
+    "pk",
+    "company_id",
+    "owner_id",
+    "partner_id",
+    "order_id",
+    "shipment_id",
+    "name",
+    "category",
+    "serial_number",
+    "is_leased",
+    "price",
+    "currency",
+    "status",
+    "status_changed_at",
+    "shipped_at",
+    "delivered_at",
+    "received_on",
+    "registered_manually",
+    "partner__name",
+    "partner__offers_tracking",
+    "partner__support_email",
+    "partner__support_phone",
+    "partner__website",
+    "order__created_at",
+    "shipment__carrier",
+    "shipment__tracking_number",
+    "shipment__expected_delivery",
+)
 
 
 def device_detail_for(user, device_id: int) -> Device:
     """The user's own device (the portal shows nobody else's, not even to a company admin),
-    with its order, partner, shipment, lease and history: 2 queries."""
-    return (
+    with its order, partner, shipment, lease and history: 2 queries. Its owner and company
+    are the user's own, already loaded with the request."""
+    device = (
         Device.objects.visible_to(user)
         .filter(owner=user)
-        .select_related(
-            "company", "partner", "order", "shipment", "lease", "lease__leasing_company", "owner"
-        )
+        .select_related("partner", "order", "shipment", "lease", "lease__leasing_company")
+        .only(*DEVICE_PAGE_FIELDS, "lease", "lease__leasing_company")
         .prefetch_related(Prefetch("events", queryset=DeviceEvent.objects.order_by("-at", "-id")))
         .get(pk=device_id)
     )
+    device.owner = user
+    if user.company_id == device.company_id:
+        device.company = user.company
+    return device
 
 
 def lease_panel_for(device: Device) -> dict | None:
@@ -336,7 +562,12 @@ def lease_panel_for(device: Device) -> dict | None:
         .first()
     )
     choosable = lease.is_open and device.status in CHOOSABLE
+    # The deadline a return chosen today gets (leasing.services.lease_choose sets it the
+    # same way: the arrangement's days, the default without one).
+    return_days = (arrangement or LeasingArrangement()).return_days
     return {
+        "return_days": return_days,
+        "return_by": timezone.localdate() + timedelta(days=return_days),
         "lease": lease,
         "party": return_party(lease, arrangement),
         "steps": arrangement.return_steps if arrangement else LeasingArrangement().return_steps,
@@ -367,3 +598,29 @@ def support_contacts_for(user: User) -> dict:
         "partners": partners,
         "leasing_company": company.leasing_company if company.leasing_company_id else None,
     }
+
+
+def order_live_for(user, order_id: int):
+    """The user's own order with its partner and devices, for the live part of its page:
+    2 queries."""
+    return (
+        Order.objects.visible_to(user)
+        .filter(employee=user)
+        .select_related("partner")
+        .prefetch_related(Prefetch("devices", queryset=Device.objects.order_by("pk")))
+        .get(pk=order_id)
+    )
+
+
+def order_stage(statuses) -> str:
+    """Where an order is, for the words its page uses: "cancelled" (every item),
+    "with_partner" (something still with the partner: it can still be cancelled),
+    "in_transit" (shipped, not all received yet) or "received" (everything arrived)."""
+    live = [s for s in statuses if s != S.CANCELLED]
+    if not live:
+        return "cancelled"
+    if any(s in WITH_PARTNER_STATUSES for s in live):
+        return "with_partner"
+    if any(PROGRESS[s] < PROGRESS[S.RECEIVED] for s in live):
+        return "in_transit"
+    return "received"

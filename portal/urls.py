@@ -5,6 +5,7 @@ from . import payments, views
 urlpatterns = [
     path("", views.home, name="home"),
     path("me/", views.me, name="me"),
+    path("me/live/", views.me_live, name="me-live"),
     path("me/devices/<int:device_id>/", views.device_detail, name="device-detail"),
     path("me/devices/<int:device_id>/receive/", views.device_receive, name="device-receive"),
     path("me/devices/<int:device_id>/lease/", views.device_lease, name="device-lease"),
@@ -15,7 +16,9 @@ urlpatterns = [
         name="device-buyout-withdraw",
     ),
     path("me/orders/<int:order_id>/", views.order_detail, name="order-detail"),
+    path("me/orders/<int:order_id>/live/", views.order_live, name="order-live"),
     path("me/orders/<int:order_id>/track/", views.order_track, name="order-track"),
+    path("me/orders/<int:order_id>/track/live/", views.order_track_live, name="order-track-live"),
     path("me/budget/", views.budget, name="budget"),
     path("me/requests/<int:request_id>/withdraw/", views.request_withdraw, name="request-withdraw"),
     path("payments/<int:payment_id>/return/", payments.payment_return, name="payment-return"),

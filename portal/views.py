@@ -10,6 +10,7 @@ from django.db import connection
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
@@ -19,7 +20,7 @@ from budgets.services import BudgetRefused
 from core.cache import cache_get, cache_set
 from devices import lifecycle
 from devices.engine import Result, TransitionRefused, refusal_message
-from devices.models import IN_TRANSIT_STATUSES, WITH_PARTNER_STATUSES, Category, Device
+from devices.models import IN_TRANSIT_STATUSES, Category, Device
 from leasing import services as leasing
 from leasing.selectors import replacement_candidates
 from orders import services as order_services
@@ -54,26 +55,53 @@ def home(request):
 
 
 # How long a rendered Your Details stays cached. It is keyed by the user's profile version,
-# which every change to their hardware (or their partner) bumps; this bounds memory and
-# what only time changes (the 30 days of requests shown).
+# which every change to their hardware (or their partner) bumps, and by the day (a return
+# deadline passes at midnight); this bounds memory and what only time changes (the 30 days
+# of requests shown).
 ME_CACHE_SECONDS = 10 * 60
+# How often the live parts of a page ask for news (static/js/velory.js, data-live-every).
+LIVE_EVERY_SECONDS = 30
 
 
-@require_GET
-def me(request):
-    """Your Details. The hardware sections are rendered once per profile version and then
-    served from the cache: the page costs the same with 5 or 200 devices."""
+def _hardware(request) -> str:
+    """Your Details' hardware sections (portal/_hardware.html), from the cache when the
+    profile has not changed: the page costs the same with 5 or 200 devices."""
     user = request.user
     # date_joined tells apart two users who got the same id (a database rebuilt under a
     # cache that was not).
-    key = f"me:v1:{user.pk}:{user.date_joined.timestamp():.0f}:{user.profile_version}"
+    key = (
+        f"me:v2:{user.pk}:{user.date_joined.timestamp():.0f}:{user.profile_version}"
+        f":{timezone.localdate():%Y%m%d}"
+    )
     hardware = cache_get(key) if settings.PAGE_CACHE else None
     if hardware is None:
         details = selectors.your_details_for(user)
         hardware = render_to_string("portal/_hardware.html", {"details": details}, request=request)
         if settings.PAGE_CACHE:
             cache_set(key, hardware, ME_CACHE_SECONDS)
-    return render(request, "portal/me.html", {"nav": "me", "hardware": mark_safe(hardware)})  # noqa: S308
+    return mark_safe(hardware)  # noqa: S308  (rendered by our own template)
+
+
+@require_GET
+def me(request):
+    """Your Details. Its hardware sections refresh themselves (me_live)."""
+    return render(
+        request,
+        "portal/me.html",
+        {"nav": "me", "hardware": _hardware(request), "live_every": LIVE_EVERY_SECONDS},
+    )
+
+
+@require_GET
+def me_live(request):
+    """The live part of Your Details: the same markup as on the page, for velory.js."""
+    return _fragment(_hardware(request))
+
+
+def _fragment(html: str) -> HttpResponse:
+    response = HttpResponse(html)
+    response["Vary"] = "X-Requested-With"
+    return response
 
 
 @require_GET
@@ -95,33 +123,49 @@ def device_detail(request, device_id: int):
     )
 
 
+LEASE_CHOICES = ("return", "buyout")
+
+
 @require_http_methods(["GET", "POST"])
 def device_lease(request, device_id: int):
-    """Return or buy out a leased device: the two choices, with what each means."""
+    """Return or buy out a leased device. GET: the two choices, with what each means;
+    GET ?choice=return|buyout: the confirmation page (the deadline, who sends the return
+    instructions, what the buyout costs and how it is paid); POST: the confirmed choice,
+    carried out by leasing.lease_choose."""
     device = _get_or_404(selectors.device_detail_for, request.user, device_id)
     panel = selectors.lease_panel_for(device)
     if panel is None or not panel["lease"].is_open:
         messages.info(request, f"{device.name} has no open lease to return or buy out.")
         return redirect(device_detail_url(device))
+    lease_url = f"/me/devices/{device.pk}/lease/"
     if request.method == "POST":
         choice = request.POST.get("choice", "")
         try:
             outcome = leasing.lease_choose(device_id=device.pk, actor=request.user, choice=choice)
         except (TransitionRefused, ValidationError) as refusal:
             messages.error(request, refusal_message(refusal))
-            return redirect(f"/me/devices/{device.pk}/lease/")
+            return redirect(lease_url)
         if choice == "buyout":
             if outcome.changed:
                 messages.success(request, f"You are buying out {device.name}. Pay to complete it.")
             return redirect(f"/me/devices/{device.pk}/buyout/")
         if outcome.changed:
+            device.lease.refresh_from_db(fields=["return_due_on"])
             messages.success(
                 request,
-                f"{device.name} is being returned. {panel['party'].name} sends you the return "
-                "instructions by e-mail; they are also below.",
+                f"{device.name} is being returned: send it back by "
+                f"{selectors.long_date(device.lease.return_due_on)}. {panel['party'].name} "
+                "e-mails you the return instructions; they are also below.",
             )
         return redirect(device_detail_url(device))
-    return render(request, "portal/device_lease.html", {"nav": "me", "device": device, **panel})
+    choice = request.GET.get("choice", "")
+    context = {"nav": "me", "device": device, **panel}
+    if choice in LEASE_CHOICES and panel["can_choose"]:
+        if choice == "buyout" and not panel["buyout_allowed"]:
+            return redirect(lease_url)
+        context.update(choice=choice, by_salary=device.company.buyout_payment == "salary")
+        return render(request, "portal/device_lease_confirm.html", context)
+    return render(request, "portal/device_lease.html", context)
 
 
 @require_http_methods(["GET", "POST"])
@@ -214,15 +258,30 @@ def device_detail_url(device) -> str:
     return f"/me/devices/{device.pk}/"
 
 
-@require_http_methods(["GET", "POST"])
-def order_detail(request, order_id: int):
-    order = _get_or_404(order_detail_for, request.user, order_id)
-    devices = list(order.devices.all())
+def _order_live_context(order, devices: list, user) -> dict:
+    """What the live part of the order page shows (portal/partials/order_live.html): the
+    status, the one action that fits it, and what happens now, in words by stage."""
     statuses = [d.status for d in devices]
     updatable = (
         order_is_updatable([d.status for d in devices if not d.registered_manually])
-        and order.employee_id == request.user.pk
+        and order.employee_id == user.pk
     )
+    return {
+        "order": order,
+        "devices": devices,
+        "status": order_status(statuses),
+        "stage": selectors.order_stage(statuses),
+        "updatable": updatable,
+        "has_leased": any(d.is_leased for d in devices),
+        "live_every": LIVE_EVERY_SECONDS,
+    }
+
+
+@require_http_methods(["GET", "POST"])
+def order_detail(request, order_id: int):
+    order = _get_or_404(order_detail_for, request.user, order_id)
+    live = _order_live_context(order, list(order.devices.all()), request.user)
+    updatable = live["updatable"]
     form = None
     if request.method == "POST":
         form = OrderDetailsForm(request.POST)
@@ -253,46 +312,73 @@ def order_detail(request, order_id: int):
         "portal/order_detail.html",
         {
             "nav": "me",
-            "order": order,
-            "devices": devices,
-            "status": order_status(statuses),
-            "updatable": updatable,
+            **live,
             "form": form if updatable else None,
-            "has_leased": any(d.is_leased for d in devices),
-            # items the partner still has (cancelling is possible only for those)
-            "cancellable": any(s in WITH_PARTNER_STATUSES for s in statuses),
             "events": order.events.all(),
         },
     )
 
 
 @require_GET
-def order_track(request, order_id: int):
+def order_live(request, order_id: int):
+    """The live part of the order page (status, action, items), for velory.js."""
+    order = _get_or_404(selectors.order_live_for, request.user, order_id)
+    context = _order_live_context(order, list(order.devices.all()), request.user)
+    return _fragment(render_to_string("portal/partials/order_live.html", context, request))
+
+
+def _track_context(request, order_id: int) -> dict:
     order = _get_or_404(order_tracking_for, request.user, order_id)
     devices = list(order.devices.all())
-    return render(
-        request,
-        "portal/order_track.html",
-        {
-            "nav": "me",
-            "order": order,
-            "devices": devices,
-            "status": order_status(d.status for d in devices),
-            "shipments": order.shipments.all(),
-        },
-    )
+    return {
+        "nav": "me",
+        "order": order,
+        "devices": devices,
+        "status": order_status(d.status for d in devices),
+        "shipments": order.shipments.all(),
+        "live_every": LIVE_EVERY_SECONDS,
+    }
+
+
+@require_GET
+def order_track(request, order_id: int):
+    return render(request, "portal/order_track.html", _track_context(request, order_id))
+
+
+@require_GET
+def order_track_live(request, order_id: int):
+    """The live part of Track Order (status, parcels, carrier updates), for velory.js."""
+    context = _track_context(request, order_id)
+    return _fragment(render_to_string("portal/partials/track_live.html", context, request))
+
+
+CATALOGUE_QUERY_MAX = 100  # characters of a search kept
 
 
 @require_GET
 def catalogue(request):
+    """The catalogue: filter by type, search and sort with GET parameters (a plain form:
+    it works without JavaScript)."""
     category = request.GET.get("category", "")
     if category not in dict(Category.choices):
         category = ""
-    rows = selectors.catalogue_for(request.user, category)
+    query = " ".join(request.GET.get("q", "").split())[:CATALOGUE_QUERY_MAX]
+    sort = request.GET.get("sort", "")
+    if sort not in selectors.CATALOGUE_SORTS:
+        sort = ""
+    found = selectors.catalogue_for(request.user, category, query=query, sort=sort)
     return render(
         request,
         "portal/catalogue.html",
-        {"nav": "catalogue", "rows": rows, "category": category, "categories": Category.choices},
+        {
+            "nav": "catalogue",
+            **found,
+            "category": category,
+            "categories": Category.choices,
+            "q": query,
+            "sort": sort,
+            "sorts": [(key, label) for key, (label, _) in selectors.CATALOGUE_SORTS.items()],
+        },
     )
 
 
@@ -300,9 +386,9 @@ def catalogue(request):
 def product_detail(request, product_id: int):
     user = request.user
     try:
-        product = (
-            Product.objects.visible_to(user).active().select_related("partner").get(pk=product_id)
-        )
+        product = selectors.with_on_order(
+            Product.objects.visible_to(user).active().select_related("partner"), user
+        ).get(pk=product_id)
     except Product.DoesNotExist:
         raise Http404("No such product") from None
     quote = request_quote(employee=user, product=product)
@@ -355,6 +441,8 @@ def product_detail(request, product_id: int):
             "quote": quote,
             "form": form,
             "replaceable": replaceable,
+            "specs": selectors.product_specs(product),
+            "on_order": selectors.on_order_text(product),
         },
     )
 

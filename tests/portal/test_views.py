@@ -179,15 +179,48 @@ def test_preparing_order_is_locked_with_partner_contact_and_advice(login, acme):
     assert acme.partner.support_email in body and acme.partner.support_phone in body
 
 
-@pytest.mark.parametrize("status", [S.SHIPPED, S.RECEIVED])
-def test_an_order_on_its_way_is_not_advised_to_be_cancelled(login, acme, status):
+@pytest.mark.parametrize(
+    ("status", "words"),
+    [
+        (S.SHIPPED, "On its way: it can no longer be changed or cancelled"),
+        (S.RECEIVED, "Everything has reached you"),
+    ],
+)
+def test_an_order_on_its_way_is_not_advised_to_be_cancelled(login, acme, status, words):
     order = place_order(acme)
     bring_to(acme, order.devices.get(), status)
     body = text(login(acme.employee).get(f"/me/orders/{order.pk}/"))
-    assert "can no longer be changed in Velory" in body
-    assert "cannot be changed or cancelled any more" in body
+    assert words in body
     assert "We recommend asking for the order to be" not in body
     assert acme.partner.support_email in body
+
+
+def test_a_shipped_order_talks_about_what_is_coming_not_what_was_received(login, acme):
+    order = place_order(acme)
+    bring_to(acme, order.devices.get(), S.SHIPPED)
+    body = text(login(acme.employee).get(f"/me/orders/{order.pk}/"))
+    assert "what you received" not in body
+    assert "When it reaches you, mark each item as received" in body
+    # Track Order is the primary action once the order has shipped
+    assert f'class="button primary" href="/me/orders/{order.pk}/track/"' in body
+
+
+@pytest.mark.parametrize("status", [S.ORDERED, S.PREPARING])
+def test_an_order_not_shipped_yet_has_no_track_order_button(login, acme, status):
+    order = place_order(acme)
+    if status != S.ORDERED:
+        bring_to(acme, order.devices.get(), status)
+    body = text(login(acme.employee).get(f"/me/orders/{order.pk}/"))
+    assert f'href="/me/orders/{order.pk}/track/"' not in body
+    assert "Track Order appears here as soon as" in body
+
+
+def test_a_received_order_keeps_track_order_but_not_as_the_primary_button(login, acme):
+    order = place_order(acme)
+    bring_to(acme, order.devices.get(), S.RECEIVED)
+    body = text(login(acme.employee).get(f"/me/orders/{order.pk}/"))
+    assert f'<a class="button" href="/me/orders/{order.pk}/track/"' in body
+    assert "what you received" in body
 
 
 def test_forged_post_to_a_locked_order_is_refused_and_changes_nothing(login, acme):

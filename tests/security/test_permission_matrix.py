@@ -53,6 +53,7 @@ PUBLIC = {
 OWN_PAGES = {
     "home",
     "me",
+    "me-live",  # the live part of Your Details (static/js/velory.js)
     "budget",
     "catalogue",
     "support",
@@ -64,6 +65,7 @@ OWN_PAGES = {
     "admin:app_list",
     "admin:autocomplete",
     "admin-search",  # the console's search, within the user's own scope
+    "admin-dashboard-live",  # the dashboard's live part, for the user's own scope
 }
 # Portal pages of one object: whose the object must be.
 PORTAL_OBJECTS = {
@@ -74,6 +76,9 @@ PORTAL_OBJECTS = {
     "device-buyout-withdraw": (Device, "owner_id"),
     "order-detail": (Order, "employee_id"),
     "order-track": (Order, "employee_id"),
+    # the live parts of the order pages (static/js/velory.js): the same owner as the page
+    "order-live": (Order, "employee_id"),
+    "order-track-live": (Order, "employee_id"),
     "request-withdraw": (ProductRequest, "employee_id"),
     "product-detail": (Product, None),  # the employee's company's catalogue
     # The employee's own card payment: back from, or on to, the processor's hosted page.
