@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 
 from core.dates import add_months_checked
 from core.forms import BoundedForm
+from core.money import money
 from core.tenant_admin import (
     ObjectAction,
     ObjectActionsAdmin,
@@ -21,11 +22,36 @@ from .models import Budget, BudgetEntry, CardPayment, PaymentMismatch, Processor
 
 
 class BudgetEntryInline(ReadOnlyInline):
+    """The ledger: what each entry did to the money available, signed and with the
+    currency ("−249.00 EUR"), and the amount it moved between reserved, committed and
+    spent."""
+
     model = BudgetEntry
-    fields = ("created_at", "kind", "amount", "request", "order", "reason", "actor_name")
+    fields = ("created_at", "what", "available_change", "moved", "request", "order", "who")
+    readonly_fields = fields
     ordering = ("-created_at", "-id")
     verbose_name_plural = "ledger"
     view_only = True
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("budget")
+
+    @admin.display(description="what")
+    def what(self, obj):
+        return f"{obj.get_kind_display()}{f' — {obj.reason}' if obj.reason else ''}"
+
+    @admin.display(description="available")
+    def available_change(self, obj):
+        delta = obj.allowance_delta - obj.reserved_delta - obj.committed_delta - obj.spent_delta
+        return money(delta, obj.budget.currency, signed=True)
+
+    @admin.display(description="amount")
+    def moved(self, obj):
+        return money(obj.amount, obj.budget.currency)
+
+    @admin.display(description="by")
+    def who(self, obj):
+        return obj.actor_name
 
 
 class AdjustForm(BoundedForm):
@@ -58,11 +84,11 @@ class BudgetAdmin(ObjectActionsAdmin):
     list_display = (
         "employee",
         "category_label",
-        "allowance",
-        "adjustments",
-        "reserved",
-        "committed",
-        "spent",
+        "allowance_money",
+        "adjustments_money",
+        "reserved_money",
+        "committed_money",
+        "spent_money",
         "available_display",
         "period_end",
     )
@@ -75,6 +101,26 @@ class BudgetAdmin(ObjectActionsAdmin):
 
     def get_inlines(self, request, obj=None):
         return self.inlines if obj is not None else []
+
+    @admin.display(description="allowance", ordering="allowance")
+    def allowance_money(self, obj):
+        return money(obj.allowance, obj.currency)
+
+    @admin.display(description="adjustments", ordering="adjustments")
+    def adjustments_money(self, obj):
+        return money(obj.adjustments, obj.currency, signed=True)
+
+    @admin.display(description="reserved", ordering="reserved")
+    def reserved_money(self, obj):
+        return money(obj.reserved, obj.currency)
+
+    @admin.display(description="committed", ordering="committed")
+    def committed_money(self, obj):
+        return money(obj.committed, obj.currency)
+
+    @admin.display(description="spent", ordering="spent")
+    def spent_money(self, obj):
+        return money(obj.spent, obj.currency)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:
@@ -126,7 +172,7 @@ class BudgetAdmin(ObjectActionsAdmin):
 
     @admin.display(description="available")
     def available_display(self, obj):
-        return obj.available
+        return money(obj.available, obj.currency)
 
     def get_object_actions(self, request, obj):
         return [
@@ -145,7 +191,7 @@ class BudgetAdmin(ObjectActionsAdmin):
         services.budget_adjust(
             budget_id=obj.pk, amount=data["amount"], reason=data["reason"], actor=request.user
         )
-        return f"The budget is adjusted by {data['amount']} {obj.currency}."
+        return f"The budget is adjusted by {money(data['amount'], obj.currency, signed=True)}."
 
 
 class RefundInline(ReadOnlyInline):

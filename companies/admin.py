@@ -26,16 +26,12 @@ class CompanyAdmin(TenantAdmin):
     prepopulated_fields = {"slug": ("name",)}
 
     def get_fieldsets(self, request, obj=None):
-        if request.user.is_superuser:
-            return [
-                (None, {"fields": ("name", "slug", "currency", "leasing_company")}),
-                ("Policy", {"fields": POLICY_FIELDS[:3]}),
-                ("Support contact", {"fields": POLICY_FIELDS[3:]}),
-            ]
+        name = ("name", "slug", "currency") if request.user.is_superuser else ("name", "currency")
         return [
-            (None, {"fields": ("name", "currency", "leasing_company")}),
-            ("Policy", {"fields": POLICY_FIELDS[:3]}),
-            ("Support contact", {"fields": POLICY_FIELDS[3:]}),
+            (None, {"fields": name}),
+            ("Policy", {"fields": POLICY_FIELDS[:4]}),
+            ("Support contact", {"fields": POLICY_FIELDS[4:]}),
+            ("Leasing", {"fields": ("leasing_company",)}),
         ]
 
     def get_readonly_fields(self, request, obj=None):

@@ -58,6 +58,7 @@ ROLE_PERMISSIONS = {
         "orders.view_product",
         "orders.change_order",
         "orders.view_workqueuedevice",
+        "orders.view_workqueueorder",
         "partners.view_distributorconnection",
         "leasing.view_lease",
         "leasing.view_buyout",

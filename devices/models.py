@@ -43,6 +43,17 @@ FINAL_STATUSES = frozenset({S.CANCELLED, S.BOUGHT_OUT, S.TRADED_IN, S.REMOVED})
 UPDATABLE_STATUSES = frozenset({S.ORDERED, S.NOT_STARTED})
 WITH_PARTNER_STATUSES = frozenset({S.ORDERED, S.NOT_STARTED, S.ON_HOLD, S.PREPARING, S.BACKORDERED})
 IN_TRANSIT_STATUSES = frozenset({S.SHIPPED, S.DELIVERED})
+# What waits on the partner, in the order of the road: work to do before shipping, parcels
+# to mark delivered, returns to confirm (the partner's work queue).
+PARTNER_QUEUE_STATUSES = (
+    S.ORDERED,
+    S.NOT_STARTED,
+    S.ON_HOLD,
+    S.PREPARING,
+    S.BACKORDERED,
+    S.SHIPPED,
+    S.PROCESSING_TRADE_IN,
+)
 # In the employee's hands (the fleet).
 IN_USE_STATUSES = frozenset({S.RECEIVED, S.ACTIVE, S.PENDING_BUYOUT, S.PROCESSING_TRADE_IN})
 
@@ -454,6 +465,29 @@ TRANSITION_LABELS = {
 }
 
 
+# History rows as sentences: the step's verb ("Shipped by …"); "{status}" is the new status.
+EVENT_VERBS = {
+    "order": "Ordered",
+    "register": "Registered as {status}",
+    "acknowledge": "Acknowledged",
+    "start_preparing": "Preparing started",
+    "put_on_hold": "Put on hold",
+    "backorder": "Backordered",
+    "ship": "Shipped",
+    "deliver": "Delivered",
+    "mark_received": "Marked as received",
+    "activate": "Activated",
+    "cancel": "Cancelled",
+    "request_buyout": "Buyout requested",
+    "withdraw_buyout": "Buyout withdrawn",
+    "complete_buyout": "Bought out",
+    "start_trade_in": "Return started",
+    "confirm_trade_in": "Trade-in confirmed",
+    "remove": "Removed",
+    "correct": "Corrected to {status}",
+}
+
+
 class DeviceEventQuerySet(TenantQuerySet):
     scope = TenantScope(
         company_admin=by_company("company"),
@@ -490,7 +524,24 @@ class DeviceEvent(models.Model):
         indexes = [models.Index(fields=["device", "-at"], name="device_event_timeline_idx")]
 
     def __str__(self) -> str:
-        return f"{self.device_id}: {self.from_status or '—'} → {self.to_status}"
+        return self.sentence()
+
+    def sentence(self, shipment=None) -> str:
+        """The history row as people say it: "Shipped by Nina Nordic (Nordic IT) — PostNord
+        PN738104592SE" (the parcel where the step shipped it), else the note."""
+        verb = EVENT_VERBS.get(self.transition)
+        if verb is None:
+            verb = f"Now {LABELS.get(self.to_status, self.to_status)}"
+        elif "{status}" in verb:
+            verb = verb.format(status=LABELS.get(self.to_status, self.to_status))
+        who = self.actor_name or "Velory"
+        if self.source == Source.POLL:
+            who += " (from the partner's tracking)"
+        text = f"{verb} by {who}"
+        detail = self.note
+        if not detail and self.transition == "ship" and shipment is not None:
+            detail = " ".join(p for p in (shipment.carrier, shipment.tracking_number) if p)
+        return f"{text} — {detail}" if detail else text
 
     @property
     def to_label(self) -> str:

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from core.exports import csv_response
 from core.forms import BoundedForm
+from core.money import money
 from core.tenant_admin import (
     ObjectAction,
     ObjectActionsAdmin,
@@ -77,7 +78,7 @@ class LeaseAdmin(ObjectActionsAdmin):
         "employee",
         "leasing_company",
         "ends_on",
-        "monthly_price",
+        "monthly",
         "choice",
         "return_due_on",
         "return_state",
@@ -85,8 +86,15 @@ class LeaseAdmin(ObjectActionsAdmin):
     )
     list_filter = (OverdueFilter, EndingFilter, "status", "choice", "leasing_company")
     list_select_related = ("device", "device__owner", "leasing_company")
+
+    @admin.display(description="monthly price", ordering="monthly_price")
+    def monthly(self, obj):
+        return money(obj.monthly_price, obj.currency)
+
     search_fields = ("device__name", "device__serial_number", "device__owner__email")
-    date_hierarchy = "ends_on"
+    # No date drill-down (a DISTINCT over every lease in scope on each page): the forecast
+    # links to a month with ends_on__year / ends_on__month.
+    extra_lookups = ("ends_on",)
     refusals = (TransitionRefused,)
     readonly_fields = (
         "device",
@@ -171,11 +179,13 @@ class LeaseAdmin(ObjectActionsAdmin):
     def forecast_view(self, request):
         if not self.has_view_permission(request):
             return TemplateResponse(request, "403.html", {}, status=403)
+        months = selectors.lease_forecast(request.user)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "title": "Leases ending per month",
-            "months": selectors.lease_forecast(request.user),
+            "months": months,
+            "busiest": max((row["count"] for row in months), default=0),
         }
         return TemplateResponse(request, "admin/leasing/lease/forecast.html", context)
 
@@ -216,7 +226,7 @@ class LeasingArrangementAdmin(TenantAdmin):
 
 @admin.register(Buyout)
 class BuyoutAdmin(RecordAdmin):
-    list_display = ("device", "employee", "price", "currency", "method", "status", "paid_at")
+    list_display = ("device", "employee", "amount", "method", "status", "paid_at")
     list_filter = ("status", "method", "payroll_exported_at")
     list_select_related = ("lease__device", "employee")
     search_fields = ("employee__email", "lease__device__name")
@@ -227,6 +237,10 @@ class BuyoutAdmin(RecordAdmin):
     @admin.display(description="device")
     def device(self, obj):
         return obj.lease.device
+
+    @admin.display(description="price", ordering="price")
+    def amount(self, obj):
+        return money(obj.price, obj.currency)
 
     @admin.action(description="Export salary deductions not exported yet, for payroll (CSV)")
     def export_payroll(self, request, queryset):

@@ -113,11 +113,12 @@ class ProductRequestAdmin(ObjectActionsAdmin):
         waiting for approval, oldest first: as if ``?status__exact=pending&o=<date>`` had
         been asked for, so the sidebar, the column headers, the links and the actions
         (select all included) all work on that list, and "All" is one click away."""
+        params = request.GET.copy()
         if not set(request.GET) - self.DEFAULT_IGNORES:
-            params = request.GET.copy()
             params["status__exact"] = RequestStatus.PENDING
+        if ORDER_VAR not in params:  # any list (the dashboard's links too): oldest first
             params[ORDER_VAR] = oldest_first(self._changelist_columns(request))
-            request.GET = params
+        request.GET = params
         return super().changelist_view(request, extra_context)
 
     def get_changelist_instance(self, request):

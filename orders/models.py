@@ -329,6 +329,14 @@ class Order(models.Model):
         return order_number(self.pk) if self.pk else f"{ORDER_PREFIX}new"
 
 
+class OrderLineQuerySet(TenantQuerySet):
+    scope = TenantScope(
+        company_admin=by_company("order__company"),
+        employee=by_user("order__employee"),
+        partner_staff=by_partner("order__partner"),
+    )
+
+
 class OrderLine(models.Model):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
     product = models.ForeignKey(
@@ -342,6 +350,8 @@ class OrderLine(models.Model):
     is_leased = models.BooleanField(default=False)
     monthly_price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     lease_months = models.PositiveSmallIntegerField(null=True, blank=True)
+
+    objects = OrderLineQuerySet.as_manager()
 
     class Meta:
         ordering = ["id"]
@@ -467,4 +477,14 @@ class WorkQueueDevice(Device):
     class Meta:
         proxy = True
         verbose_name = "work queue item"
+        verbose_name_plural = "work queue items"
+
+
+class WorkQueueOrder(Order):
+    """The partner's work queue by order: the orders with an item waiting on the partner,
+    grouped by company, oldest first (same rows as Order, another view of them)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "order in the work queue"
         verbose_name_plural = "work queue"

@@ -4,8 +4,6 @@ company admins register hardware bought outside Velory and export the fleet."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
@@ -17,6 +15,7 @@ from django.utils import timezone
 from companies.models import User
 from core.exports import csv_response
 from core.forms import BoundedForm
+from core.money import money
 from core.tenant_admin import (
     ObjectAction,
     ObjectActionsAdmin,
@@ -25,11 +24,11 @@ from core.tenant_admin import (
     is_partner,
 )
 from devices import lifecycle
-from devices.engine import Result, TransitionRefused, available_transitions
+from devices.display import status_badge
+from devices.engine import Outcome, Result, TransitionRefused, available_transitions
 from devices.models import (
     LABELS,
     TRANSITION_LABELS,
-    WITH_PARTNER_STATUSES,
     Category,
     Device,
     DeviceEvent,
@@ -38,7 +37,7 @@ from devices.models import (
     Transition,
 )
 from leasing.models import Lease
-from orders.models import Order, WorkQueueDevice, order_number
+from orders.models import Order, order_number
 
 from ..forms import ShipForm, apply_kwargs, form_for, offered, report
 
@@ -47,11 +46,26 @@ S = DeviceStatus
 
 
 class DeviceEventInline(ReadOnlyInline):
+    """The device's history as sentences: "Shipped by Nina Nordic (Nordic IT) — PostNord
+    PN738104592SE"."""
+
     model = DeviceEvent
-    fields = ("at", "from_status", "to_status", "actor_name", "source", "note")
+    fields = ("at", "what", "status", "source")
+    readonly_fields = fields
     ordering = ("-at", "-id")
     verbose_name_plural = "history"
     view_only = True
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("device__shipment")
+
+    @admin.display(description="what happened")
+    def what(self, obj):
+        return obj.sentence(shipment=obj.device.shipment)
+
+    @admin.display(description="status")
+    def status(self, obj):
+        return status_badge(obj.to_status)
 
 
 class LeaseInline(ReadOnlyInline):
@@ -62,16 +76,25 @@ class LeaseInline(ReadOnlyInline):
     fields = (
         "leasing_company",
         "ends_on",
-        "monthly_price",
-        "buyout_price",
+        "monthly",
+        "residual",
         "choice",
         "return_due_on",
         "settled_on",
         "status",
         "outcome",
     )
+    readonly_fields = fields
     show_change_link = True
     view_only = True
+
+    @admin.display(description="monthly price")
+    def monthly(self, obj):
+        return money(obj.monthly_price, obj.currency)
+
+    @admin.display(description="residual / buyout price")
+    def residual(self, obj):
+        return money(obj.buyout_price, obj.currency) if obj.buyout_price is not None else "—"
 
 
 def device_name(device) -> str:
@@ -81,6 +104,18 @@ def device_name(device) -> str:
         if hasattr(device, "owner")
         else f"{order}{device.name}"
     )
+
+
+class OrderOfEmployeeSelect(forms.Select):
+    """Each order's option names its employee (``data-owner``), so the page offers only the
+    chosen employee's orders (the service refuses another's anyway)."""
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        instance = getattr(value, "instance", None)
+        if instance is not None:
+            option["attrs"]["data-owner"] = str(instance.employee_id)
+        return option
 
 
 class RegisterHardwareForm(BoundedForm):
@@ -96,6 +131,7 @@ class RegisterHardwareForm(BoundedForm):
     order = forms.ModelChoiceField(
         queryset=Order.objects.none(),
         required=False,
+        widget=OrderOfEmployeeSelect,
         help_text="Only for hardware the partner added to one of the employee's orders.",
     )
     price = forms.DecimalField(max_digits=12, decimal_places=2, required=False, min_value=0)
@@ -111,26 +147,40 @@ class RegisterHardwareForm(BoundedForm):
     )
     note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].queryset = (
+            User.objects.visible_to(user).filter(company__isnull=False).order_by("full_name")
+        )
+        self.fields["order"].queryset = (
+            Order.objects.visible_to(user).select_related("employee").order_by("-pk")
+        )
+        self.fields["order"].label_from_instance = lambda o: (
+            f"{o.number} — {o.employee.full_name}, {timezone.localtime(o.created_at):%-d %b %Y}"
+        )
+
     def clean(self):
         data = super().clean()
         if data.get("leased"):
             for name in ("lease_months", "monthly_price"):
                 if data.get(name) is None:
                     self.add_error(name, "Needed for a leased device.")
+        order, owner = data.get("order"), data.get("owner")
+        if order is not None and owner is not None and order.employee_id != owner.pk:
+            self.add_error("order", f"{order.number} is not one of {owner.full_name}'s orders.")
         return data
-
-    def __init__(self, *args, user, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["owner"].queryset = (
-            User.objects.visible_to(user).filter(company__isnull=False).order_by("full_name")
-        )
-        self.fields["order"].queryset = Order.objects.visible_to(user).select_related("employee")
 
 
 class TransitionActionsMixin:
-    """Bulk actions, one per transition, for a device changelist (used by the work queue)."""
+    """Bulk actions, one per transition, for a changelist of devices or of orders (the work
+    queues): each acts on the selected rows' devices (``bulk_devices``), asks only for what
+    the rows that can take it need, and reports per row."""
 
     bulk_transitions: tuple[str, ...] = ()
+
+    def bulk_devices(self, request, queryset):
+        """The devices a bulk action on the selected rows acts on."""
+        return queryset
 
     def get_actions(self, request):
         actions = super().get_actions(request)
@@ -138,12 +188,11 @@ class TransitionActionsMixin:
             return {k: v for k, v in actions.items() if not k.startswith("transition_")}
         for name in self.bulk_transitions:
             key = f"transition_{name}"
-            actions[key] = (
-                self._bulk(name),
-                key,
-                f"{TRANSITION_LABELS[name]} the selected devices",
-            )
+            actions[key] = (self._bulk(name), key, self.bulk_label(name))
         return actions
+
+    def bulk_label(self, transition: str) -> str:
+        return f"{TRANSITION_LABELS[transition]} the selected devices"
 
     def _bulk(self, transition):
         def action(modeladmin, request, queryset):
@@ -153,23 +202,35 @@ class TransitionActionsMixin:
         return action
 
     def run_bulk(self, request, queryset, transition):
-        devices = list(queryset.select_related("owner", "company").order_by("order_id", "pk"))
+        devices = list(
+            self.bulk_devices(request, queryset)
+            .select_related("owner", "company", "order")
+            .order_by("order_id", "pk")
+        )
         names = {d.pk: f"{device_name(d)}, {d.company}" for d in devices}
+        # Rows that cannot take the action are reported and left out of the form.
+        able = [d for d in devices if transition in available_transitions(d, request.user)]
+        unable = [d for d in devices if d not in able]
+        if not able:
+            for d in unable[:50]:
+                messages.warning(request, f"{names[d.pk]}: refused — {cannot(transition, d)}")
+            messages.error(request, f"None of the selected items can take “{label(transition)}”.")
+            return None
         form_class = form_for(transition)
         if transition == T.SHIP:
-            return self._bulk_ship(request, devices, names)
+            return self._bulk_ship(request, able, unable, names)
         if form_class is not None and "apply" not in request.POST:
-            return self._intermediate(request, transition, devices, form_class())
+            return self._intermediate(request, transition, able, unable, form_class())
         data = {}
         if form_class is not None:
             form = form_class(request.POST)
             if not form.is_valid():
-                return self._intermediate(request, transition, devices, form)
+                return self._intermediate(request, transition, able, unable, form)
             data = form.cleaned_data
         try:
             outcomes = lifecycle.devices_apply(
                 transition=transition,
-                device_ids=[d.pk for d in devices],
+                device_ids=[d.pk for d in able],
                 actor=request.user,
                 source=Source.ADMIN,
                 **apply_kwargs(transition, data),
@@ -177,24 +238,28 @@ class TransitionActionsMixin:
         except (ValidationError, TransitionRefused) as refusal:
             messages.error(request, " ".join(getattr(refusal, "messages", [str(refusal)])))
             return None
-        report(request, transition, outcomes, names)
+        report(request, transition, [*outcomes, *refusals(transition, unable)], names)
         return None
 
-    def _intermediate(self, request, transition, devices, form, parcels=None):
+    def _intermediate(self, request, transition, devices, unable, form, parcels=None):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
-            "title": f"{TRANSITION_LABELS[transition]}: {len(devices)} devices",
+            "title": f"{label(transition)}: {len(devices)} item{'s' if len(devices) != 1 else ''}",
             "transition": transition,
             "action": f"transition_{transition}",
+            "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+            "select_across": request.POST.get("select_across") == "1",
             "devices": devices,
+            "unable": [(d, cannot(transition, d)) for d in unable],
             "form": form,
             "parcels": parcels,
         }
         return TemplateResponse(request, "admin/orders/bulk_transition.html", context)
 
-    def _bulk_ship(self, request, devices, names):
-        """One parcel per order: a carrier and tracking number for each."""
+    def _bulk_ship(self, request, devices, unable, names):
+        """One parcel per order: a carrier and tracking number for each order that has an
+        item to ship, and nothing asked for the others."""
         by_order: dict[int, list] = {}
         for d in devices:
             by_order.setdefault(d.order_id, []).append(d)
@@ -206,7 +271,7 @@ class TransitionActionsMixin:
         }
         parcels = [(order_id, by_order[order_id], forms_[order_id]) for order_id in by_order]
         if "apply" not in request.POST or not all(f.is_valid() for f in forms_.values()):
-            return self._intermediate(request, T.SHIP, devices, None, parcels)
+            return self._intermediate(request, T.SHIP, devices, unable, None, parcels)
         shipments = {
             order_id: apply_kwargs(T.SHIP, form.cleaned_data) for order_id, form in forms_.items()
         }
@@ -217,23 +282,28 @@ class TransitionActionsMixin:
             source=Source.ADMIN,
             shipments=shipments,
         )
-        report(request, T.SHIP, outcomes, names)
+        report(request, T.SHIP, [*outcomes, *refusals(T.SHIP, unable)], names)
         return None
 
 
-class AgeFilter(admin.SimpleListFilter):
-    title = "waiting since"
-    parameter_name = "age"
+def label(transition: str) -> str:
+    return TRANSITION_LABELS[transition]
 
-    def lookups(self, request, model_admin):
-        return [("2", "over 2 days"), ("7", "over a week"), ("14", "over two weeks")]
 
-    def queryset(self, request, queryset):
-        if self.value() in {"2", "7", "14"}:
-            return queryset.filter(
-                status_changed_at__lte=timezone.now() - timedelta(days=int(self.value()))
-            )
-        return queryset
+def cannot(transition: str, device) -> str:
+    """Why this device cannot take the transition, in the user's words."""
+    sources = getattr(Device, transition)._django_fsm.transitions
+    allowed = [LABELS[s] for s in DeviceStatus.values if s in sources]
+    if device.status not in sources:
+        return (
+            f"it is {LABELS[device.status]}; “{label(transition)}” is for items "
+            f"{', '.join(allowed[:-1]) + ' or ' + allowed[-1] if len(allowed) > 1 else allowed[0]}."
+        )
+    return f"you may not “{label(transition)}” this item."
+
+
+def refusals(transition: str, devices) -> list[Outcome]:
+    return [Outcome(d.pk, Result.REFUSED, cannot(transition, d)) for d in devices]
 
 
 @admin.register(Device)
@@ -247,10 +317,17 @@ class DeviceAdmin(TransitionActionsMixin, ObjectActionsAdmin):
         "serial_number",
         "created_at",
     )
-    list_filter = ("status", "category", "registered_manually", "is_leased", "company", "partner")
+    list_filter = (
+        "status",
+        "category",
+        "registered_manually",
+        "is_leased",
+        "company",
+        "partner",
+        ("created_at", admin.DateFieldListFilter),
+    )
     list_select_related = ("owner", "company", "partner")
     search_fields = ("name", "serial_number", "owner__full_name", "owner__email")
-    date_hierarchy = "created_at"
     inlines = [LeaseInline, DeviceEventInline]
     readonly_fields = (
         "company",
@@ -274,7 +351,7 @@ class DeviceAdmin(TransitionActionsMixin, ObjectActionsAdmin):
 
     @admin.display(description="status", ordering="status")
     def status_label(self, obj):
-        return LABELS[obj.status]
+        return status_badge(obj.status)
 
     def has_add_permission(self, request):
         return False  # hardware is registered through the service (the "register" view)
@@ -418,70 +495,3 @@ class DeviceAdmin(TransitionActionsMixin, ObjectActionsAdmin):
             "created",
         ]  # fmt: skip
         return csv_response("devices", header, rows)
-
-
-@admin.register(WorkQueueDevice)
-class WorkQueueAdmin(TransitionActionsMixin, ObjectActionsAdmin):
-    """The partner's queue: devices waiting on them (shipped ones, to mark delivered, and
-    returns on their way back, to confirm)."""
-
-    list_display = (
-        "order_number",
-        "name",
-        "owner",
-        "company",
-        "status_label",
-        "waiting",
-        "status_changed_at",
-    )
-    list_filter = ("status", AgeFilter, "company")
-    list_select_related = ("owner", "company")
-    search_fields = ("name", "owner__full_name", "owner__email")
-    ordering = ("status_changed_at", "pk")
-    bulk_transitions = (
-        T.ACKNOWLEDGE,
-        T.START_PREPARING,
-        T.PUT_ON_HOLD,
-        T.BACKORDER,
-        T.SHIP,
-        T.DELIVER,
-        T.CONFIRM_TRADE_IN,
-    )
-    actions = []
-    list_display_links = None
-    refusals = (TransitionRefused,)
-
-    def get_queryset(self, request):
-        return (
-            super()
-            .get_queryset(request)
-            .filter(status__in=[*WITH_PARTNER_STATUSES, S.SHIPPED, S.PROCESSING_TRADE_IN])
-        )
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    @admin.display(description="order", ordering="order_id")
-    def order_number(self, obj):
-        return order_number(obj.order_id) if obj.order_id else "—"
-
-    @admin.display(description="status", ordering="status")
-    def status_label(self, obj):
-        return LABELS[obj.status]
-
-    @admin.display(description="waiting")
-    def waiting(self, obj):
-        days = (timezone.now() - obj.status_changed_at).days
-        return "today" if days == 0 else f"{days} day{'s' if days != 1 else ''}"
-
-    def get_actions(self, request):
-        # Django's delete action is never offered here; the bulk transitions are.
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.db.models import Prefetch
+from django.utils.html import format_html
 
 from core.exports import csv_response
+from core.money import money
 from core.tenant_admin import (
     ObjectAction,
     ObjectActionsAdmin,
     ReadOnlyInline,
     is_company_admin,
 )
+from devices.display import status_badge
 from devices.engine import Result, TransitionRefused, available_transitions
 from devices.lifecycle import devices_apply
 from devices.models import TRANSITION_LABELS, Device, Source, Transition
@@ -34,20 +37,48 @@ T = Transition
 
 class OrderLineInline(ReadOnlyInline):
     model = OrderLine
-    fields = ("name", "category", "quantity", "unit_price", "currency", "is_leased")
+    fields = ("name", "kind", "quantity", "price", "line_total", "financing")
+    readonly_fields = fields
+    verbose_name_plural = "order lines"
+
+    @admin.display(description="type")
+    def kind(self, obj):
+        return obj.get_category_display()
+
+    @admin.display(description="unit price")
+    def price(self, obj):
+        return money(obj.unit_price, obj.currency)
+
+    @admin.display(description="total")
+    def line_total(self, obj):
+        return money(obj.unit_price * obj.quantity, obj.currency)
+
+    @admin.display(description="financing")
+    def financing(self, obj):
+        if not obj.is_leased:
+            return "Bought"
+        monthly = f", {money(obj.monthly_price, obj.currency)} a month" if obj.monthly_price else ""
+        months = f" over {obj.lease_months} months" if obj.lease_months else ""
+        return f"Leased{monthly}{months}"
 
 
 class ShipmentInline(ReadOnlyInline):
     model = Shipment
     fields = ("carrier", "tracking_number", "status_text", "shipped_at", "delivered_at")
+    verbose_name_plural = "parcels"
 
 
 class DeviceInline(ReadOnlyInline):
     model = Device
     fk_name = "order"
-    fields = ("name", "status", "serial_number", "shipment")
+    fields = ("name", "status_badge", "serial_number", "shipment")
+    readonly_fields = fields
     show_change_link = True
     verbose_name_plural = "items"
+
+    @admin.display(description="status")
+    def status_badge(self, obj):
+        return status_badge(obj.status)
 
 
 class OrderEventInline(ReadOnlyInline):
@@ -67,12 +98,19 @@ class OrderAdmin(ObjectActionsAdmin):
         "dispatch_status",
         "created_at",
     )
-    list_filter = ("dispatch_status", "company", "partner")
+    list_filter = (
+        "dispatch_status",
+        "company",
+        "partner",
+        ("created_at", admin.DateFieldListFilter),
+    )
     list_select_related = ("employee", "company", "partner")
     search_fields = ("employee__full_name", "employee__email", "=id")
-    date_hierarchy = "created_at"
     inlines = [DeviceInline, OrderLineInline, ShipmentInline, OrderEventInline]
     readonly_fields = (
+        "status_summary",
+        "total",
+        "payment",
         "company",
         "employee",
         "partner",
@@ -89,7 +127,39 @@ class OrderAdmin(ObjectActionsAdmin):
         "last_polled_at",
         "next_poll_at",
     )
-    fields = readonly_fields
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "status_summary",
+                    "total",
+                    "payment",
+                    "employee",
+                    "company",
+                    "partner",
+                    "created_at",
+                )
+            },
+        ),
+        ("Delivery", {"fields": ("delivery_address", "note", "expected_delivery")}),
+        (
+            "With the partner",
+            {
+                "fields": (
+                    "dispatch_status",
+                    "partner_ref",
+                    "placed_at",
+                    "dispatch_attempts",
+                    "dispatch_error",
+                    "partner_status",
+                    "last_polled_at",
+                    "next_poll_at",
+                ),
+                "description": "How Velory placed the order with the partner and follows it.",
+            },
+        ),
+    )
     actions = ["export_csv"]
     company_admin_actions = ("export_csv",)  # money and people's data: theirs alone
     refusals = (TransitionRefused,)
@@ -115,7 +185,54 @@ class OrderAdmin(ObjectActionsAdmin):
 
     @admin.display(description="status")
     def status_display(self, obj):
-        return order_status(d.status for d in obj.devices.all()).text
+        status = order_status(d.status for d in obj.devices.all())
+        return format_html(
+            '<span class="badge badge-{}">{}</span>{}',
+            status.tone,
+            status.label,
+            f" {status.detail}" if status.detail else "",
+        )
+
+    @admin.display(description="status")
+    def status_summary(self, obj):
+        return self.status_display(obj)
+
+    @admin.display(description="total")
+    def total(self, obj):
+        lines = list(obj.lines.all())
+        if not lines:
+            return "—"
+        currencies = {line.currency for line in lines}
+        return " + ".join(
+            money(sum(li.unit_price * li.quantity for li in lines if li.currency == c), c)
+            for c in sorted(currencies)
+        )
+
+    @admin.display(description="paid from")
+    def payment(self, obj):
+        """The request's split between budget and card, with the card payment's state
+        (company admins only: the employee's money is theirs to see)."""
+        request_obj = getattr(obj, "request", None)
+        if request_obj is None:
+            return "Ordered by an admin: no request, nothing taken from a budget."
+        currency = request_obj.currency
+        parts = [f"Budget {money(request_obj.budget_amount, currency)}"]
+        if request_obj.card_amount:
+            card = f"card {money(request_obj.card_amount, currency)}"
+            payment = getattr(request_obj, "card_payment", None)
+            if payment is not None:
+                card += f" ({payment.get_status_display().lower()})"
+            parts.append(card)
+        return " · ".join(parts)
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if is_company_admin(request):
+            return fieldsets
+        # Partners see the order, not the employee's budget or card.
+        first = dict(fieldsets[0][1])
+        first["fields"] = tuple(f for f in first["fields"] if f != "payment")
+        return ((fieldsets[0][0], first), *fieldsets[1:])
 
     def has_add_permission(self, request):
         return False

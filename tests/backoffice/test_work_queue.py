@@ -203,3 +203,79 @@ def test_company_admin_sets_the_policy(login, acme):
     assert acme.company.auto_receive_on_delivery and acme.company.card_payments_allowed
     assert not acme.company.buyout_allowed  # unticked
     assert acme.company.buyout_payment == "salary"
+
+
+ORDER_QUEUE = "/admin/orders/workqueueorder/"
+
+
+def post_order_action(client, action, order_ids, **extra):
+    data = {"action": action, "_selected_action": [str(i) for i in order_ids], "index": "0"}
+    return client.post(ORDER_QUEUE, {**data, **extra}, follow=True)
+
+
+def test_order_queue_groups_waiting_items_by_order_with_address_and_age(login, acme, globex):
+    order = place_order(acme, items=2)
+    bring_to(acme, order.devices.first(), S.PREPARING)
+    done = device_in(acme, S.DELIVERED)
+    foreign = place_order(globex)
+    body = login(acme.partner_staff).get(ORDER_QUEUE).content.decode()
+    assert f'value="{order.pk}"' in body
+    assert f'value="{done.order_id}"' not in body and f'value="{foreign.pk}"' not in body
+    assert order.delivery_address.splitlines()[0] in body
+    assert "badge-preparing" in body and "badge-ordered" in body and "today" in body
+
+
+def test_order_queue_offers_only_the_statuses_that_need_the_partner(login, acme):
+    body = login(acme.partner_staff).get(ORDER_QUEUE).content.decode()
+    assert "waiting=preparing" in body and "waiting=processing_trade_in" in body
+    for status in ("received", "active", "cancelled", "traded_in", "delivered"):
+        assert f"waiting={status}" not in body
+
+
+def test_order_queue_filter_by_waiting_status(login, acme):
+    preparing = device_in(acme, S.PREPARING)
+    ordered = place_order(acme)
+    body = login(acme.partner_staff).get(ORDER_QUEUE + "?waiting=preparing").content.decode()
+    assert f'value="{preparing.order_id}"' in body and f'value="{ordered.pk}"' not in body
+
+
+def test_ship_a_whole_order_from_the_order_queue(login, acme):
+    order = place_order(acme, items=2)
+    for device in order.devices.all():
+        bring_to(acme, device, S.PREPARING)
+    client = login(acme.partner_staff)
+    form = post_order_action(client, "transition_ship", [order.pk]).content.decode()
+    assert f'name="o{order.pk}-carrier"' in form and "Left out" not in form
+    data = {f"o{order.pk}-carrier": "PostNord", f"o{order.pk}-tracking_number": "PN1SE"}
+    done = post_order_action(client, "transition_ship", [order.pk], apply="1", **data)
+    assert "Ship: done for 2 of 2." in " ".join(messages_of(done))
+    assert set(order.devices.values_list("status", flat=True)) == {S.SHIPPED}
+    assert Shipment.objects.get(order=order).tracking_number == "PN1SE"
+
+
+def test_bulk_ship_asks_only_for_orders_that_can_ship_and_reports_the_others(login, acme):
+    ready = device_in(acme, S.PREPARING)
+    returning = device_in(acme, S.PROCESSING_TRADE_IN)
+    client = login(acme.partner_staff)
+    form = post_action(client, "transition_ship", [ready.pk, returning.pk]).content.decode()
+    assert f'name="o{ready.order_id}-carrier"' in form
+    assert f'name="o{returning.order_id}-carrier"' not in form
+    assert "Left out: 1 item" in form and "Processed for trade in" in form
+    data = {f"o{ready.order_id}-carrier": "PostNord", f"o{ready.order_id}-tracking_number": "PN9"}
+    done = post_action(client, "transition_ship", [ready.pk, returning.pk], apply="1", **data)
+    text = " ".join(messages_of(done))
+    assert "Ship: done for 1 of 2." in text and "refused — it is Processed for trade in" in text
+    assert Device.objects.get(pk=returning.pk).status == S.PROCESSING_TRADE_IN
+
+
+def test_bulk_action_none_can_take_changes_nothing_and_says_why(login, acme):
+    shipped = device_in(acme, S.SHIPPED)
+    response = post_action(login(acme.partner_staff), "transition_ship", [shipped.pk])
+    text = " ".join(messages_of(response))
+    assert "None of the selected items can take “Ship”" in text and "it is Shipped" in text
+    assert Device.objects.get(pk=shipped.pk).status == S.SHIPPED
+
+
+def test_order_queue_is_the_partners_alone(login, acme):
+    assert login(acme.admin).get(ORDER_QUEUE).status_code == 403
+    assert login(acme.employee).get(ORDER_QUEUE).status_code in (302, 403)

@@ -48,3 +48,31 @@ def test_employees_of_another_company_are_not_offered_nor_accepted(login, acme, 
 def test_only_company_admins_register(login, acme, role):
     response = login(getattr(acme, role)).get(URL)
     assert response.status_code == 403
+
+
+def test_each_order_names_its_employee_and_another_employees_order_is_refused(login, acme):
+    from tests.factories import UserFactory
+    from tests.helpers import place_order
+
+    colleague = UserFactory(email="another.one@acme.example", company=acme.company)
+    own = place_order(acme)
+    theirs = place_order(acme, employee=colleague)
+    client = login(acme.admin)
+    page = client.get(URL).content.decode()
+    assert f'data-owner="{acme.employee.pk}" value="{own.pk}"' in page or (
+        f'value="{own.pk}" data-owner="{acme.employee.pk}"' in page
+    )
+    assert f"{theirs.number} — {colleague.full_name}" in page
+    response = client.post(
+        URL,
+        {
+            "owner": acme.employee.pk,
+            "name": "Dock",
+            "category": "accessory",
+            "status": "active",
+            "order": theirs.pk,
+        },
+    )
+    assert response.status_code == 200
+    assert f"{theirs.number} is not one of {acme.employee.full_name}" in response.content.decode()
+    assert not Device.objects.filter(name="Dock").exists()

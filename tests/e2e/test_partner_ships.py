@@ -26,7 +26,7 @@ def test_partner_ships_and_the_employee_tracks_it(browser, live_server):
     seed_demo()
     staff = signed_in(browser, live_server, "staff@nordic-it.example")
     staff.goto(f"{live_server.url}/admin/")
-    staff.get_by_role("link", name="Work queue").click()
+    staff.get_by_role("link", name="Work queue", exact=True).click()
     row = staff.locator("#result_list tbody tr", has_text="MacBook Pro 14 M4")
     expect(row).to_contain_text("Preparing")
     # open the device, then its Ship button

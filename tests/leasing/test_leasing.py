@@ -610,7 +610,9 @@ def test_returns_wait_in_the_partners_work_queue_and_are_confirmed_in_bulk(acme,
     for device in devices:
         leasing.lease_choose(device_id=device.pk, actor=acme.employee, choice="return")
     client = login(acme.partner_staff)
-    page = client.get("/admin/orders/workqueuedevice/?status=processing_trade_in").content.decode()
+    page = client.get(
+        "/admin/orders/workqueuedevice/?status__exact=processing_trade_in"
+    ).content.decode()
     assert page.count("Processed for trade in") >= 2
     response = client.post(
         "/admin/orders/workqueuedevice/",
