@@ -4,6 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from backoffice.search import search_view
+from backoffice.views import dashboard_live_view
 from companies.forms import EmailAuthenticationForm, OutboxPasswordResetForm
 from portal.views import bare
 
@@ -51,6 +52,11 @@ accounts = [
 urlpatterns = [
     path("accounts/", include(accounts)),
     path("admin/search/", admin.site.admin_view(search_view), name="admin-search"),
+    path(
+        "admin/live/dashboard/",
+        admin.site.admin_view(dashboard_live_view),
+        name="admin-dashboard-live",
+    ),
     path("admin/", admin.site.urls),
     path("", include("portal.urls")),
 ]

@@ -101,3 +101,41 @@ def test_every_inbox_link_opens_its_list_for_the_partner(acme, login):
         answer = client.get(entry.url)
         assert answer.status_code == 200, (entry.label, entry.url, answer.status_code)
         assert "?e=1" not in answer.get("Location", ""), entry.url
+
+
+LIVE = "/admin/live/dashboard/"
+
+
+@pytest.mark.parametrize("who", ["admin", "partner_staff"])
+def test_the_live_part_is_the_dashboards_cards_alone_in_constant_queries(acme, login, who):
+    client = login(getattr(acme, who))
+    some_work(acme, 1)
+    page = client.get("/admin/").content.decode()
+    assert f'data-live-url="{LIVE}"' in page and 'data-live-every="30"' in page
+    client.get(LIVE)
+    with CaptureQueriesContext(connection) as few:
+        part = client.get(LIVE)
+    some_work(acme, 4)
+    with CaptureQueriesContext(connection) as many:
+        again = client.get(LIVE)
+    assert part.status_code == again.status_code == 200
+    body = again.content.decode()
+    assert 'data-testid="inbox"' in body and "<html" not in body and "<form" not in body
+    assert "no-store" in again["Cache-Control"]  # never from a cache: it is the news
+    assert len(many) == len(few)
+
+
+def test_the_live_part_follows_the_news(acme, login):
+    budget_for(acme, "100000.00")
+    client = login(acme.admin)
+    before = client.get(LIVE).content.decode()
+    submit(acme, product_for(acme, price="100.00"))
+    after = client.get(LIVE).content.decode()
+    assert before != after and "Requests waiting for approval" in after
+
+
+def test_the_live_part_is_not_for_employees_or_strangers(acme, login):
+    from django.test import Client
+
+    assert Client().get(LIVE).status_code == 302  # to the sign-in page
+    assert login(acme.employee).get(LIVE).status_code == 403
