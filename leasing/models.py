@@ -162,6 +162,10 @@ class Lease(models.Model):
 
     class Meta:
         ordering = ["ends_on"]
+        indexes = [
+            # the partner's lease list: theirs, by end date (the admin adds -id to the order)
+            models.Index(fields=["partner", "ends_on", "-id"], name="lease_partner_ends_idx"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(ends_on__gt=models.F("starts_on")), name="lease_ends_after_start"

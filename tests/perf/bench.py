@@ -4,7 +4,9 @@
     python -m tests.perf.bench pages      # one section (make bench BENCH_ARGS=pages)
 
 Runs on PostgreSQL (DATABASE_URL, else postgres://postgres@127.0.0.1:5432/velory_bench,
-created when missing). Each section seeds what it needs through the services. The pages
+created when missing). Each section seeds what it needs through the services, except the
+admin section (tests/perf/admin_lists.py): a million devices in set-based SQL, in databases
+of its own (velory_bench_admin, velory_bench_admin_1k; ``own_database``). The pages
 section loads with wrk, installing it (apt-get, as root) when it is missing, else with the
 Python generator of tests/perf/loadgen.py; VELORY_BENCH_LOADGEN=python forces that one.
 The mixed section (tests/perf/mixed.py) has 20 employees and 2 admins click through the
@@ -13,6 +15,7 @@ again with its own Redis killed for BENCH_MIXED_OUTAGE (30) seconds in the middl
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -43,6 +46,27 @@ def setup_django() -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+
+
+@contextlib.contextmanager
+def own_database(name: str):
+    """Run a section against database ``name`` on the same server (created and migrated
+    when missing), so that its data never mixes with the other sections'; the connection
+    goes back to the bench's database afterwards."""
+    from django.core.management import call_command
+    from django.db import connections
+
+    connection = connections["default"]
+    previous = connection.settings_dict["NAME"]
+    ensure_database(os.environ["DATABASE_URL"].rsplit("/", 1)[0] + "/" + name)
+    connection.close()
+    connection.settings_dict["NAME"] = name
+    try:
+        call_command("migrate", verbosity=0)
+        yield
+    finally:
+        connection.close()
+        connection.settings_dict["NAME"] = previous
 
 
 def redis_answers(host: str, port: int) -> bool:
