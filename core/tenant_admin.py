@@ -13,6 +13,7 @@ from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.text import smart_split, unescape_string_literal
 
 from .forms import BoundedForm, bound_field, bound_form
 from .tenancy import Role, acts_as_company_admin, visible
@@ -91,6 +92,18 @@ class KeysFirstPaginator(Paginator):
             top = self.count
         keys = rows.values("pk")[bottom:top]
         return self._get_page(rows.filter(pk__in=keys), number, self)
+
+
+def search_lookup(field_name: str) -> str:
+    """A search field as Django's admin reads it: ^ starts with, = is exactly, @ full
+    text, else contains (any case)."""
+    if field_name.startswith("^"):
+        return f"{field_name[1:]}__istartswith"
+    if field_name.startswith("="):
+        return f"{field_name[1:]}__iexact"
+    if field_name.startswith("@"):
+        return f"{field_name[1:]}__search"
+    return f"{field_name}__icontains"
 
 
 class ScopedRelatedFieldListFilter(admin.RelatedFieldListFilter):
@@ -192,6 +205,31 @@ class TenantAdmin(TenantScopedMixin, admin.ModelAdmin):
             else:
                 scoped.append(item)
         return scoped
+
+    def get_search_results(self, request, queryset, search_term):
+        """Django's search (each word in some field), but each field is matched on its own
+        and the matches' keys united: ``pk IN (… name LIKE … UNION … owner's name LIKE …)``.
+        Each part can then use its own index (the trigram indexes of the names, e-mails and
+        serial numbers) instead of one OR over a join that reads every row in scope. A word
+        a field cannot hold ("=id" and a name) matches nothing in that field."""
+        fields = self.get_search_fields(request)
+        if not (fields and search_term):
+            return queryset, False
+        lookups = [search_lookup(str(name)) for name in fields]
+        base = queryset.order_by()
+        for bit in smart_split(search_term):
+            if bit.startswith(('"', "'")) and bit[0] == bit[-1]:
+                bit = unescape_string_literal(bit)
+            parts = []
+            for lookup in lookups:
+                try:
+                    parts.append(base.filter(**{lookup: bit}).values("pk"))
+                except (ValueError, ValidationError):
+                    continue
+            if not parts:
+                return queryset.none(), False
+            queryset = queryset.filter(pk__in=parts[0].union(*parts[1:]))
+        return queryset, False
 
     def _is_relation(self, path: str) -> bool:
         model = self.model

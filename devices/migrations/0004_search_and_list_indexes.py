@@ -19,6 +19,7 @@ DROP = 'DROP INDEX CONCURRENTLY IF EXISTS "device_serial_search_idx"'
 def create(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute(CREATE)
+        schema_editor.execute('ANALYZE "devices_device"')  # the expression's statistics
 
 
 def drop(apps, schema_editor):
