@@ -311,6 +311,76 @@ PRODUCTS = {
 }
 
 
+# Key specs, one per line: the catalogue card shows the first three, the product page all.
+SPECS = {
+    "MacBook Pro 14 M4": (
+        "Apple M4, 10-core CPU",
+        "16 GB memory",
+        "512 GB SSD",
+        "14.2-inch Liquid Retina XDR",
+        "Up to 24 hours battery",
+    ),
+    "Lenovo ThinkPad X1 Carbon": (
+        "Intel Core Ultra 7",
+        "32 GB memory",
+        "1 TB SSD",
+        "14-inch 2.8K OLED",
+        "1.09 kg",
+    ),
+    "iPhone 16": (
+        "128 GB",
+        "6.1-inch Super Retina XDR",
+        "USB-C",
+        "Face ID",
+    ),
+    "Jabra Evolve2 65": (
+        "Wireless, Bluetooth and USB-C dongle",
+        "Active noise cancelling",
+        "Up to 37 hours talk time",
+        "Certified for Microsoft Teams",
+    ),
+    "Dell UltraSharp 27 4K": (
+        "27-inch 3840 × 2160 IPS",
+        "USB-C with 90 W charging",
+        "Height-adjustable stand",
+    ),
+    "Apple Magic Keyboard": (
+        "Touch ID",
+        "Nordic layout",
+        "USB-C charging",
+    ),
+    "Samsung Galaxy Tab S9": (
+        "11-inch Dynamic AMOLED 2X",
+        "128 GB",
+        "S Pen included",
+        "Water resistant (IP68)",
+    ),
+    "HP EliteBook 840": (
+        "Intel Core Ultra 5",
+        "16 GB memory",
+        "512 GB SSD",
+        "14-inch WUXGA",
+    ),
+    "Lenovo ThinkPad T14": (
+        "AMD Ryzen 7 PRO",
+        "16 GB memory",
+        "512 GB SSD",
+        "14-inch WUXGA",
+    ),
+    "Samsung Galaxy S25": (
+        "256 GB",
+        "6.2-inch Dynamic AMOLED",
+        "USB-C",
+        "Samsung Knox",
+    ),
+    "Poly Voyager Focus 2": (
+        "Wireless, Bluetooth and USB-A dongle",
+        "Active noise cancelling",
+        "Up to 19 hours talk time",
+    ),
+}
+
+
 def _catalogue(report, *tenants) -> dict[str, Product]:
     companies = {c.slug: c for c in tenants if isinstance(c, Company)}
     partners = {p.slug: p for p in tenants if isinstance(p, Partner)}
@@ -324,6 +394,7 @@ def _catalogue(report, *tenants) -> dict[str, Product]:
                 defaults={
                     "partner": partners[partner_slug],
                     "category": category,
+                    "description": "\n".join(SPECS.get(name, ())),
                     "price": Decimal(price),
                     "currency": company.currency,
                     "acquisition": Acquisition.LEASE if lease else Acquisition.PURCHASE,

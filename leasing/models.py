@@ -4,7 +4,7 @@ a lease's end, each recorded once."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -93,6 +93,12 @@ class LeasingArrangement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.company} with {self.leasing_company}"
+
+
+def return_deadline(arrangement: LeasingArrangement | None, chosen_on: date) -> date:
+    """When a return chosen on ``chosen_on`` is due: the arrangement's days, else the
+    default (shown on the confirmation page and set by ``lease_choose``: one rule)."""
+    return chosen_on + timedelta(days=(arrangement or LeasingArrangement()).return_days)
 
 
 class LeaseQuerySet(TenantQuerySet):

@@ -24,7 +24,7 @@ from devices.models import (
     DeviceEvent,
     DeviceStatus,
 )
-from leasing.models import CHOOSABLE, Buyout, Lease, LeasingArrangement
+from leasing.models import CHOOSABLE, Buyout, Lease, LeasingArrangement, return_deadline
 from leasing.services import buyout_price, return_party
 from orders.models import Order, Product, ProductRequest, RequestStatus, order_number
 from orders.selectors import OrderStatus, order_is_open, order_status, request_quote
@@ -562,12 +562,9 @@ def lease_panel_for(device: Device) -> dict | None:
         .first()
     )
     choosable = lease.is_open and device.status in CHOOSABLE
-    # The deadline a return chosen today gets (leasing.services.lease_choose sets it the
-    # same way: the arrangement's days, the default without one).
-    return_days = (arrangement or LeasingArrangement()).return_days
     return {
-        "return_days": return_days,
-        "return_by": timezone.localdate() + timedelta(days=return_days),
+        "return_days": (arrangement or LeasingArrangement()).return_days,
+        "return_by": return_deadline(arrangement, timezone.localdate()),
         "lease": lease,
         "party": return_party(lease, arrangement),
         "steps": arrangement.return_steps if arrangement else LeasingArrangement().return_steps,

@@ -4,7 +4,6 @@ when a leased device is replaced."""
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -26,6 +25,7 @@ from ..models import (
     Buyout,
     Lease,
     LeasingArrangement,
+    return_deadline,
 )
 from .base import (
     arrangement_for,
@@ -88,8 +88,7 @@ def lease_choose(
         )
         lease.choice, lease.chosen_at = choice, now
         if choice == Lease.Choice.RETURN:
-            days = arrangement.return_days if arrangement else 21
-            lease.return_due_on = timezone.localdate(now) + timedelta(days=days)
+            lease.return_due_on = return_deadline(arrangement, timezone.localdate(now))
             lease.save(update_fields=["choice", "chosen_at", "return_due_on"])
             _mail_return_instructions(lease, device, arrangement)
         else:
