@@ -139,3 +139,18 @@ def test_the_live_part_is_not_for_employees_or_strangers(acme, login):
 
     assert Client().get(LIVE).status_code == 302  # to the sign-in page
     assert login(acme.employee).get(LIVE).status_code == 403
+
+
+def test_the_service_figures_are_the_same_in_sql_and_in_python(acme):
+    """PostgreSQL computes them in one aggregate; SQLite (the demo) in Python: alike."""
+    from backoffice.dashboard import SLA_WINDOWS, _partner_sla, _partner_sla_in_python
+
+    budget_for(acme, "100000.00")
+    for status in ("shipped", "received", "cancelled", "preparing"):
+        device_in(acme, status)
+    now = timezone.now()
+    since = {days: now - timedelta(days=days) for days in SLA_WINDOWS}
+    in_python = _partner_sla_in_python(acme.partner_staff, since)
+    assert in_python[acme.company.name][30]["devices"] == 4
+    if connection.vendor == "postgresql":
+        assert _partner_sla(acme.partner_staff, now) == in_python
