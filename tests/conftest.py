@@ -59,6 +59,9 @@ def _card_processor(sandbox_processor, settings):
     settings.STRIPE_SECRET_KEY = "sk_test_velory_tests"
     settings.STRIPE_WEBHOOK_SECRET = "whsec_velory_tests"
     sandbox_processor.down = False
+    # SQLite gives the same ids again after a test's rollback (PostgreSQL's sequences do
+    # not), so one test's payment keys would replay another's answers.
+    sandbox_processor.ledger.forget_idempotency()
     yield sandbox_processor
 
 

@@ -1022,6 +1022,13 @@ class Ledger:
         }
         self.save()
 
+    def forget_idempotency(self) -> None:
+        """Drop every stored Idempotency-Key answer, as if a day had passed (for a test run
+        whose database hands out the same ids again after each rollback, as SQLite does)."""
+        with self.lock:
+            self._idempotency.clear()
+            self.save()
+
     # -- records and the state file ----------------------------------------------------------------
 
     def _add(self, record: dict[str, Any]) -> None:
