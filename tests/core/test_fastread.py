@@ -9,8 +9,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from companies.backends import user_with_tenants
 from companies.models import User
-from core.fastread import session_data, user_with_tenants
+from core.fastread import session_data
 from core.sessions import SessionStore
 
 pytestmark = pytest.mark.django_db
