@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from budgets.payments import PaymentError
 from budgets.services import BudgetRefused
-from core.cache import cache_get, cache_set
+from core.cache import LocalCache, cache_get, cache_set
 from devices import lifecycle
 from devices.engine import Result, TransitionRefused, refusal_message
 from devices.models import IN_TRANSIT_STATUSES, Category, Device
@@ -59,6 +59,9 @@ def home(request):
 # deadline passes at midnight); this bounds memory and what only time changes (the 30 days
 # of requests shown).
 ME_CACHE_SECONDS = 10 * 60
+# The hardware sections last served by this process, in front of the shared cache: the key
+# names the profile version, so an entry here is never stale (core.cache.LocalCache).
+HARDWARE = LocalCache(size=500, seconds=ME_CACHE_SECONDS)
 # How often the live parts of a page ask for news (static/js/velory.js, data-live-every).
 LIVE_EVERY_SECONDS = 30
 
@@ -73,12 +76,16 @@ def _hardware(request) -> str:
         f"me:v2:{user.pk}:{user.date_joined.timestamp():.0f}:{user.profile_version}"
         f":{timezone.localdate():%Y%m%d}"
     )
-    hardware = cache_get(key) if settings.PAGE_CACHE else None
+    hardware = None
+    if settings.PAGE_CACHE:
+        hardware = HARDWARE.get(key) or cache_get(key)
     if hardware is None:
         details = selectors.your_details_for(user)
         hardware = render_to_string("portal/_hardware.html", {"details": details}, request=request)
         if settings.PAGE_CACHE:
             cache_set(key, hardware, ME_CACHE_SECONDS)
+    if settings.PAGE_CACHE:
+        HARDWARE.set(key, hardware)
     return mark_safe(hardware)  # noqa: S308  (rendered by our own template)
 
 

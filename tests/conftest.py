@@ -73,8 +73,10 @@ def _fresh_cache():
     from companies.backends import forget_cached_permissions
     from core.cache import CACHE_BREAKER
     from core.jobs import BROKER_BREAKER
+    from portal.views import HARDWARE
 
     cache.clear()
+    HARDWARE.clear()  # Your Details' sections kept in this process
     forget_cached_permissions()
     # A breaker another test tripped (a dead Redis or broker) is not this test's.
     CACHE_BREAKER.reset()
