@@ -247,10 +247,9 @@ class TenantAdmin(TenantScopedMixin, admin.ModelAdmin):
         raise Http404(f"No {opts.verbose_name} matches the given query.")
 
 
-class RecordAdmin(TenantAdmin):
-    """An admin of records that change only through the services (payments, refunds,
-    mail, buyouts, the processor's events): listed and viewed, never added, edited or
-    deleted here. Actions (retry, resolve, export) still call the services."""
+class ViewOnlyMixin:
+    """Rows listed and viewed, never added, edited or deleted on this admin page: they
+    change only through the services (its actions and buttons call them)."""
 
     def has_add_permission(self, request):
         return False
@@ -260,6 +259,12 @@ class RecordAdmin(TenantAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class RecordAdmin(ViewOnlyMixin, TenantAdmin):
+    """An admin of records that change only through the services (payments, refunds,
+    mail, buyouts, the processor's events). Actions (retry, resolve, export) still call
+    the services."""
 
 
 class TenantInline(TenantScopedMixin, admin.TabularInline):

@@ -107,26 +107,6 @@ class OrderAdmin(ObjectActionsAdmin):
     list_select_related = ("employee", "company", "partner")
     search_fields = ("employee__full_name", "employee__email", "=id")
     inlines = [DeviceInline, OrderLineInline, ShipmentInline, OrderEventInline]
-    readonly_fields = (
-        "status_summary",
-        "total",
-        "payment",
-        "company",
-        "employee",
-        "partner",
-        "delivery_address",
-        "note",
-        "expected_delivery",
-        "created_at",
-        "dispatch_status",
-        "partner_ref",
-        "placed_at",
-        "dispatch_attempts",
-        "dispatch_error",
-        "partner_status",
-        "last_polled_at",
-        "next_poll_at",
-    )
     fieldsets = (
         (
             None,
@@ -160,6 +140,7 @@ class OrderAdmin(ObjectActionsAdmin):
             },
         ),
     )
+    readonly_fields = tuple(name for _, block in fieldsets for name in block["fields"])
     actions = ["export_csv"]
     company_admin_actions = ("export_csv",)  # money and people's data: theirs alone
     refusals = (TransitionRefused,)

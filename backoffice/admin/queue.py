@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from core.tenant_admin import ObjectActionsAdmin
+from core.tenant_admin import ObjectActionsAdmin, ViewOnlyMixin
 from devices.engine import TransitionRefused
 from devices.models import (
     LABELS,
@@ -114,22 +114,13 @@ class OrderAgeFilter(ItemAgeFilter):
         return queryset
 
 
-class QueueAdmin(TransitionActionsMixin, ObjectActionsAdmin):
+class QueueAdmin(ViewOnlyMixin, TransitionActionsMixin, ObjectActionsAdmin):
     """What both queues share: read-only rows, the bulk transitions, no delete."""
 
     bulk_transitions = BULK_TRANSITIONS
     actions = []
     list_display_links = None
     refusals = (TransitionRefused,)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_actions(self, request):
         # Django's delete action is never offered here; the bulk transitions are.

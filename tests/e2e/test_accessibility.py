@@ -14,10 +14,11 @@ from django.utils.http import urlsafe_base64_encode
 from playwright.sync_api import expect
 
 from companies.models import User
-from demo.data import DEMO_PASSWORD, seed_demo
+from demo.data import seed_demo
 from devices.models import Device
 from orders.models import Product, ProductRequest
 from tests.e2e.axe import AxeAudit
+from tests.e2e.signin import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -39,10 +40,7 @@ class Walk:
         self.checked = {name: 0 for name, _ in WIDTHS}
 
     def sign_in(self, email):
-        self.page.goto(f"{self.base}/accounts/login/")
-        self.page.get_by_label("E-mail").fill(email)
-        self.page.get_by_label("Password").fill(DEMO_PASSWORD)
-        self.page.get_by_role("button", name="Sign in").click()
+        sign_in(self.page, self.base, email)
         expect(self.page).not_to_have_url(re.compile("/accounts/login/"))
 
     def visit(self, name, path, *, status=200):

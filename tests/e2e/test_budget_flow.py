@@ -11,7 +11,8 @@ from playwright.sync_api import expect
 
 from budgets.models import CardPayment
 from budgets.payments import get_gateway
-from demo.data import DEMO_PASSWORD, seed_demo
+from demo.data import seed_demo
+from tests.e2e.signin import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 THREE_DS_CARD = "4000002500003155"
@@ -23,10 +24,7 @@ def sign_in_as(browser, live_server, email, seen=None):
     page = context.new_page()
     if seen is not None:
         page.on("request", lambda r: seen.append((r.url, r.post_data or "")))
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, live_server.url, email)
     return page
 
 

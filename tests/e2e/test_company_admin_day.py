@@ -9,9 +9,10 @@ import pytest
 from playwright.sync_api import expect
 
 from companies.models import User
-from demo.data import DEMO_PASSWORD, seed_demo
+from demo.data import seed_demo
 from orders import services as order_services
 from orders.models import Order, Product, ProductRequest
+from tests.e2e.signin import signed_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -39,13 +40,7 @@ def test_company_admin_approves_rejects_and_cancels(browser, live_server):
     headset = ben_requests_a_headset()
     keyboard = ProductRequest.objects.get(employee__email="anna@acme.example", status="pending")
 
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.get_by_label("E-mail").fill("admin@acme.example")
-    page.get_by_label("Password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page = signed_in(browser, live_server, "admin@acme.example")
 
     # The dashboard: what waits on her, with counts; two requests wait for approval.
     expect(page).to_have_url(f"{live_server.url}/admin/")
@@ -124,7 +119,7 @@ def test_company_admin_approves_rejects_and_cancels(browser, live_server):
     expect(page.locator("#devices-group")).to_contain_text("Cancelled")
     expect(page.get_by_test_id("action-cancel")).to_have_count(0)
     assert {d.status for d in Order.objects.get(pk=order.pk).devices.all()} == {"cancelled"}
-    context.close()
+    page.context.close()
 
     # The inbox's list opened oldest first, as the request list itself does (issue 14).
     assert [keyboard.number in listed[0], headset.number in listed[1]] == [True, True], (

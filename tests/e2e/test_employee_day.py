@@ -9,10 +9,11 @@ import pytest
 from playwright.sync_api import expect
 
 from companies.models import User
-from demo.data import DEMO_PASSWORD, seed_demo
+from demo.data import seed_demo
 from devices import lifecycle
 from devices.models import Device
 from leasing.models import Lease
+from tests.e2e.signin import signed_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -21,13 +22,7 @@ LAPTOP = "Lenovo ThinkPad X1 Carbon"
 
 def test_anna_confirms_the_return_of_her_leased_laptop(browser, live_server):
     seed_demo()
-    context = browser.new_context(viewport={"width": 390, "height": 844})  # a phone
-    context.set_default_timeout(10_000)
-    anna = context.new_page()
-    anna.goto(f"{live_server.url}/accounts/login/")
-    anna.get_by_label("E-mail").fill("anna@acme.example")
-    anna.get_by_label("Password").fill(DEMO_PASSWORD)
-    anna.get_by_role("button", name="Sign in").click()
+    anna = signed_in(browser, live_server, "anna@acme.example", width=390, height=844)  # a phone
     expect(anna.get_by_role("heading", name="Your Details")).to_be_visible()
 
     # She opens the leased laptop and chooses to return it: nothing happens yet.
@@ -73,4 +68,4 @@ def test_anna_confirms_the_return_of_her_leased_laptop(browser, live_server):
     past.locator("summary").click()
     expect(past).to_contain_text(LAPTOP)
     expect(past).to_contain_text("Traded in")
-    context.close()
+    anna.context.close()

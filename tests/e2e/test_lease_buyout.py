@@ -7,7 +7,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from demo.data import DEMO_PASSWORD, seed_demo
+from demo.data import seed_demo
+from tests.e2e.signin import signed_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -15,13 +16,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def test_anna_buys_out_her_leased_laptop(browser, live_server, settings, sandbox_processor):
     settings.SITE_URL = live_server.url  # the processor's page sends Anna back here
     seed_demo()
-    context = browser.new_context(viewport={"width": 390, "height": 844})  # a phone
-    context.set_default_timeout(10_000)
-    anna = context.new_page()
-    anna.goto(f"{live_server.url}/accounts/login/")
-    anna.get_by_label("E-mail").fill("anna@acme.example")
-    anna.get_by_label("Password").fill(DEMO_PASSWORD)
-    anna.get_by_role("button", name="Sign in").click()
+    anna = signed_in(browser, live_server, "anna@acme.example", width=390, height=844)  # a phone
 
     notice = anna.get_by_test_id("lease-due")
     expect(notice).to_contain_text("The lease of your Lenovo ThinkPad X1 Carbon ends on")
@@ -60,4 +55,4 @@ def test_anna_buys_out_her_leased_laptop(browser, live_server, settings, sandbox
 
     anna.goto(f"{live_server.url}/me/")
     expect(anna.get_by_test_id("lease-due")).to_have_count(0)
-    context.close()
+    anna.context.close()

@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from demo.data import seed_demo
-from tests.e2e.test_partner_ships import signed_in
+from tests.e2e.signin import signed_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -6,20 +6,10 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from demo.data import DEMO_PASSWORD, seed_demo
+from demo.data import seed_demo
+from tests.e2e.signin import signed_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def signed_in(browser, live_server, email):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    return page
 
 
 def test_partner_ships_and_the_employee_tracks_it(browser, live_server):

@@ -6,6 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from demo.data import DEMO_PASSWORD, seed_demo
+from tests.e2e.signin import signed_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -44,13 +45,10 @@ def test_wrong_password_shows_an_error_and_no_admin_for_employees(page, live_ser
 
 def test_shell_is_usable_on_a_phone(browser, live_server):
     seed_demo()
-    context = browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True)
-    page = context.new_page()
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.get_by_label("E-mail").fill("olli@globex.example")
-    page.get_by_label("Password").fill(DEMO_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    page = signed_in(
+        browser, live_server, "olli@globex.example", width=375, height=740, is_mobile=True
+    )
     expect(page.get_by_role("heading", name="Your Details")).to_be_visible()
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 375, f"the page scrolls sideways on a phone ({width}px)"
-    context.close()
+    page.context.close()
