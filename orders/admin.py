@@ -13,6 +13,7 @@ from django.utils.http import urlencode
 
 from budgets.services import BudgetRefused
 from core.forms import BoundedForm
+from core.money import money
 from core.tenant_admin import (
     NoteForm,
     ObjectAction,
@@ -163,7 +164,7 @@ class ProductRequestAdmin(ObjectActionsAdmin):
         held = ""
         if payment.status == payment.Status.AUTHORIZED and payment.capture_before:
             held = f", until {payment.capture_before:%-d %b %Y}"
-        return f"{obj.card_amount} {obj.currency}: {payment.get_status_display()}{held}"
+        return f"{money(obj.card_amount, obj.currency)}: {payment.get_status_display()}{held}"
 
     def has_add_permission(self, request):
         return False

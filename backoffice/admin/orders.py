@@ -112,7 +112,7 @@ class OrderAdmin(ObjectActionsAdmin):
             None,
             {
                 "fields": (
-                    "status_summary",
+                    "status_display",
                     "total",
                     "payment",
                     "employee",
@@ -173,10 +173,6 @@ class OrderAdmin(ObjectActionsAdmin):
             status.label,
             f" {status.detail}" if status.detail else "",
         )
-
-    @admin.display(description="status")
-    def status_summary(self, obj):
-        return self.status_display(obj)
 
     @admin.display(description="total")
     def total(self, obj):
