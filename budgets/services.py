@@ -17,7 +17,6 @@ import uuid
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, Q, Sum
@@ -33,6 +32,7 @@ from core.timers import scaled, scaled_delta
 from core.transactions import use_case
 from devices.engine import actor_name
 from notifications.services import notify
+from notifications.site import site_url
 
 from .models import ZERO, Budget, BudgetEntry, CardPayment, PaymentMismatch, Refund
 from .payments import (
@@ -425,8 +425,9 @@ def _attempt_key(payment: CardPayment) -> str:
 
 def payment_return_urls(payment: CardPayment) -> tuple[str, str]:
     """Where the processor's page sends the employee back: Velory's own address, with the
-    processor's session id filled in by the processor."""
-    base = f"{settings.SITE_URL}/payments/{payment.pk}"
+    processor's session id filled in by the processor. The address is the one mail links
+    use (``notifications.site``): the served origin in the demo, else SITE_URL."""
+    base = f"{site_url()}/payments/{payment.pk}"
     return f"{base}/return/?session_id={{CHECKOUT_SESSION_ID}}", f"{base}/cancel/"
 
 

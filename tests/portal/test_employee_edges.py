@@ -372,3 +372,22 @@ def test_mail_links_use_site_url_when_not_following_requests(settings):
     settings.SITE_URL = "https://velory.example"
     settings.SITE_URL_FROM_REQUEST = False
     assert site.site_url() == "https://velory.example"
+
+
+def test_card_return_addresses_follow_the_served_address_too(settings, tmp_path):
+    """The processor's page sends the employee back where the demo is actually served."""
+    from types import SimpleNamespace
+
+    from budgets.services import payment_return_urls
+
+    settings.SITE_URL = "http://127.0.0.1:8000"
+    settings.SITE_URL_FROM_REQUEST = True
+    settings.SITE_URL_FILE = tmp_path / "served"
+    (tmp_path / "served").write_text("http://localhost:8123\n")
+    done, cancel = payment_return_urls(SimpleNamespace(pk=7))
+    assert done == "http://localhost:8123/payments/7/return/?session_id={CHECKOUT_SESSION_ID}"
+    assert cancel == "http://localhost:8123/payments/7/cancel/"
+    settings.SITE_URL_FROM_REQUEST = False
+    assert (
+        payment_return_urls(SimpleNamespace(pk=7))[1] == "http://127.0.0.1:8000/payments/7/cancel/"
+    )
