@@ -10,6 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q, Sum
 from django.utils import timezone
@@ -101,6 +102,67 @@ class Budget(models.Model):
             spent=Sum("spent_delta"),
         )
         return {k: (v or ZERO).quantize(Decimal("0.01")) for k, v in sums.items()}
+
+
+class BudgetPolicyQuerySet(TenantQuerySet):
+    scope = TenantScope(company_admin=by_company("company"))
+
+
+class BudgetPolicy(models.Model):
+    """What a joiner gets: a budget of this allowance and period, for everyone of a group or
+    cost centre (or everyone of the company, when both are empty). Applied when a person is
+    created by any path (by hand, SCIM, CSV, SSO); the most specific policy of each category
+    wins: a group's over a cost centre's over the company-wide one."""
+
+    company = models.ForeignKey(
+        "companies.Company", on_delete=models.CASCADE, related_name="budget_policies"
+    )
+    group = models.ForeignKey(
+        "companies.EmployeeGroup",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="budget_policies",
+        help_text="Only for members of this group.",
+    )
+    cost_centre = models.CharField(
+        max_length=60, blank=True, help_text="Only for people of this cost centre."
+    )
+    category = models.CharField(
+        max_length=20,
+        choices=Category.choices,
+        blank=True,
+        help_text="Empty: the budget covers every category without a budget of its own.",
+    )
+    allowance = models.DecimalField(max_digits=12, decimal_places=2)
+    period_months = models.PositiveSmallIntegerField(
+        "renewal period (months)", default=36, validators=[MinValueValidator(1)]
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = BudgetPolicyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "budget policies"
+        ordering = ["category", "cost_centre"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(allowance__gte=0), name="budget_policy_allowance_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(group__isnull=True) | Q(cost_centre=""),
+                name="budget_policy_group_or_cost_centre",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        who = self.group.name if self.group_id else (self.cost_centre or "everyone")
+        label = self.get_category_display() if self.category else "Hardware"
+        return f"{label} for {who}"
+
+    @property
+    def specificity(self) -> int:
+        return 2 if self.group_id else (1 if self.cost_centre else 0)
 
 
 class BudgetEntryQuerySet(TenantQuerySet):

@@ -9,13 +9,15 @@ from .models import Company, LeasingCompany, Partner, User
 
 POLICY_FIELDS = (
     "auto_receive_on_delivery",
+    "auto_receive_after_days",
     "buyout_allowed",
     "buyout_payment",
     "card_payments_allowed",
-    "support_name",
-    "support_email",
-    "support_phone",
+    "attestation_months",
 )
+SUPPORT_FIELDS = ("support_name", "support_email", "support_phone")
+# How leased and owned devices come back or are bought out (returns, leavers).
+RETURN_FIELDS = ("return_grace_days", "useful_life_months", "depreciation_floor_percent")
 
 
 @admin.register(Company)
@@ -29,9 +31,19 @@ class CompanyAdmin(TenantAdmin):
         name = ("name", "slug", "currency") if request.user.is_superuser else ("name", "currency")
         return [
             (None, {"fields": name}),
-            ("Policy", {"fields": POLICY_FIELDS[:4]}),
-            ("Support contact", {"fields": POLICY_FIELDS[4:]}),
+            ("Policy", {"fields": POLICY_FIELDS}),
+            ("Support contact", {"fields": SUPPORT_FIELDS}),
             ("Leasing", {"fields": ("leasing_company",)}),
+            (
+                "Returns and buyouts",
+                {
+                    "fields": RETURN_FIELDS,
+                    "description": "A leaver's or an owned device's buyout price is its value "
+                    "on the exit date: its price, less a straight line over its useful life, "
+                    "never below the lowest value. Leased devices use the leasing "
+                    "company's residual value.",
+                },
+            ),
         ]
 
     def get_readonly_fields(self, request, obj=None):

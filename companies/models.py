@@ -2,11 +2,13 @@
 the hardware), leasing companies, and users with their role."""
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from core.crypto import decrypt, encrypt
 from core.tenancy import Role, TenantQuerySet, TenantScope, by_company, by_partner, by_user
 
 
@@ -101,6 +103,66 @@ class Company(models.Model):
         related_name="companies",
         help_text="Finances this company's leased hardware.",
     )
+    # Receipt: reminders go 2 and 5 days after delivery; this closes the loop.
+    auto_receive_after_days = models.PositiveSmallIntegerField(
+        "auto-receive after (days)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(90)],
+        help_text="A delivered device the employee has not marked received becomes Received "
+        "this many days after delivery (recorded as done by the system). Empty: never.",
+    )
+    return_grace_days = models.PositiveSmallIntegerField(
+        "days to return a device",
+        default=14,
+        validators=[MinValueValidator(0), MaxValueValidator(120)],
+        help_text="After a lease ends, after a leaver's exit date or after a leased "
+        "replacement is delivered, the employee has this many days to send the old device.",
+    )
+    attestation_months = models.PositiveSmallIntegerField(
+        "ask employees to confirm their devices every (months)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(24)],
+        help_text="Employees answer “Do you still have these devices?” on Your Details. "
+        "Empty: never.",
+    )
+    # Depreciation: what a company-owned device is worth on a day (a leaver's buyout).
+    useful_life_months = models.PositiveSmallIntegerField(
+        "useful life (months)",
+        default=36,
+        validators=[MinValueValidator(1), MaxValueValidator(120)],
+        help_text="Owned devices lose value in a straight line over this many months.",
+    )
+    depreciation_floor_percent = models.DecimalField(
+        "lowest value (% of the price)",
+        max_digits=5,
+        decimal_places=2,
+        default=10,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+        help_text="An owned device is never worth less than this share of its price.",
+    )
+    # Single sign-on (OpenID Connect): configured by a superuser or the company admin.
+    sso_issuer = models.URLField(
+        "identity provider (issuer URL)",
+        blank=True,
+        help_text="The OpenID Connect issuer, e.g. https://login.microsoftonline.com/…/v2.0. "
+        "Empty: no single sign-on.",
+    )
+    sso_client_id = models.CharField("client ID", max_length=255, blank=True)
+    sso_client_secret_encrypted = models.TextField(blank=True, editable=False)
+    sso_domains = models.CharField(
+        "e-mail domains",
+        max_length=500,
+        blank=True,
+        help_text="Comma-separated: people whose address ends in one of these sign in with "
+        "the identity provider.",
+    )
+    sso_password_allowed = models.BooleanField(
+        "password sign-in still allowed",
+        default=True,
+        help_text="Off: people of this company sign in only through the identity provider.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = CompanyQuerySet.as_manager()
@@ -111,6 +173,20 @@ class Company(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def sso_enabled(self) -> bool:
+        return bool(self.sso_issuer and self.sso_client_id)
+
+    @property
+    def sso_domain_list(self) -> list[str]:
+        return [d.strip().lower().lstrip("@") for d in self.sso_domains.split(",") if d.strip()]
+
+    def decrypted_sso_client_secret(self) -> str:
+        return decrypt(self.sso_client_secret_encrypted)
+
+    def set_sso_client_secret(self, raw: str) -> None:
+        self.sso_client_secret_encrypted = encrypt(raw) if raw else ""
 
 
 class PartnerQuerySet(TenantQuerySet):
@@ -206,6 +282,34 @@ class User(AbstractBaseUser, PermissionsMixin):
     delivery_address = models.TextField(
         blank=True, help_text="Default delivery address for new requests."
     )
+    # From the company's directory (SCIM, CSV) and identity provider (SSO).
+    external_id = models.CharField(
+        "directory ID",
+        max_length=255,
+        blank=True,
+        help_text="The person's ID in the company's directory (SCIM externalId, CSV).",
+    )
+    sso_subject = models.CharField(
+        "identity provider subject",
+        max_length=255,
+        blank=True,
+        editable=False,
+        help_text="Who the identity provider says this is (the ID token's sub).",
+    )
+    cost_centre = models.CharField("cost centre", max_length=60, blank=True)
+    leaver_date = models.DateField(
+        "exit date",
+        null=True,
+        blank=True,
+        help_text="The person's last day: an offboarding case collects their hardware.",
+    )
+    provisioned_by = models.CharField(
+        max_length=10,
+        choices=[("", "By hand"), ("scim", "SCIM"), ("csv", "CSV import"), ("sso", "SSO")],
+        blank=True,
+        default="",
+        editable=False,
+    )
     is_staff = models.BooleanField(default=False, help_text="May sign in to the admin.")
     profile_version = models.PositiveIntegerField(
         default=0,
@@ -246,6 +350,18 @@ class User(AbstractBaseUser, PermissionsMixin):
                 ),
                 name="user_employee_has_company",
             ),
+            # A directory ID and an identity provider subject name one person per company:
+            # never matched across companies.
+            models.UniqueConstraint(
+                fields=["company", "external_id"],
+                condition=~Q(external_id=""),
+                name="user_external_id_per_company",
+            ),
+            models.UniqueConstraint(
+                fields=["company", "sso_subject"],
+                condition=~Q(sso_subject=""),
+                name="user_sso_subject_per_company",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -269,3 +385,34 @@ class User(AbstractBaseUser, PermissionsMixin):
     def is_employee(self) -> bool:
         """Employees and company admins both have a profile of their own hardware."""
         return self.role in (Role.EMPLOYEE, Role.COMPANY_ADMIN) and self.company_id is not None
+
+
+class EmployeeGroupQuerySet(TenantQuerySet):
+    scope = TenantScope(company_admin=by_company("company"), employee=by_company("company"))
+
+
+class EmployeeGroup(models.Model):
+    """A group of a company's people, from its directory (a SCIM Group) or made by hand:
+    budget policies name groups."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="groups")
+    name = models.CharField(max_length=200)
+    external_id = models.CharField("directory ID", max_length=255, blank=True)
+    members = models.ManyToManyField(User, related_name="employee_groups", blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = EmployeeGroupQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["company", "name"], name="group_name_per_company"),
+            models.UniqueConstraint(
+                fields=["company", "external_id"],
+                condition=~Q(external_id=""),
+                name="group_external_id_per_company",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

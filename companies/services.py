@@ -93,6 +93,11 @@ def company_update_policy(*, company: Company, actor, **fields) -> Company:
     """Change a company's policy and support details (company admin or superuser)."""
     allowed = {
         "auto_receive_on_delivery",
+        "auto_receive_after_days",
+        "attestation_months",
+        "return_grace_days",
+        "useful_life_months",
+        "depreciation_floor_percent",
         "buyout_allowed",
         "buyout_payment",
         "card_payments_allowed",

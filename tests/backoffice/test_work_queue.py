@@ -196,6 +196,9 @@ def test_company_admin_sets_the_policy(login, acme):
             "support_name": "Help",
             "support_email": "help@acme.example",
             "support_phone": "1",
+            "return_grace_days": "14",
+            "useful_life_months": "36",
+            "depreciation_floor_percent": "10",
         },
     )
     assert response.status_code == 302
