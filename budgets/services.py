@@ -34,7 +34,7 @@ from devices.engine import actor_name
 from notifications.services import notify
 from notifications.site import site_url
 
-from .models import ZERO, Budget, BudgetEntry, CardPayment, PaymentMismatch, Refund
+from .models import ZERO, Budget, BudgetEntry, BudgetPolicy, CardPayment, PaymentMismatch, Refund
 from .payments import (
     PaymentError,
     PaymentState,
@@ -166,6 +166,45 @@ def budget_create(
     )
     profiles_touch([employee.pk])
     return budget
+
+
+def budget_policies_for(employee) -> dict[str, BudgetPolicy]:
+    """The policies that name this person, one per category: a group's over a cost
+    centre's over the company-wide one; of two equally specific, the larger allowance."""
+    group_ids = set(employee.employee_groups.values_list("pk", flat=True))
+    best: dict[str, BudgetPolicy] = {}
+    for policy in BudgetPolicy.objects.filter(company_id=employee.company_id):
+        if policy.group_id and policy.group_id not in group_ids:
+            continue
+        if policy.cost_centre and policy.cost_centre != employee.cost_centre:
+            continue
+        current = best.get(policy.category)
+        rank = (policy.specificity, policy.allowance)
+        if current is None or rank > (current.specificity, current.allowance):
+            best[policy.category] = policy
+    return best
+
+
+@use_case
+def budget_policies_apply(*, employee, actor=SYSTEM) -> list[Budget]:
+    """Give a joiner the budgets their company's policies name (by group, cost centre or for
+    everyone), in every category they have no budget in yet: run when a person is created
+    by any path, and when they join a group or cost centre later. A budget they already
+    have is never changed: an admin's adjustments stand."""
+    if employee.company_id is None or not employee.is_active:
+        return []
+    have = set(Budget.objects.filter(employee=employee).values_list("category", flat=True))
+    return [
+        budget_create(
+            employee=employee,
+            allowance=policy.allowance,
+            category=category,
+            period_months=policy.period_months,
+            actor=actor,
+        )
+        for category, policy in sorted(budget_policies_for(employee).items())
+        if category not in have
+    ]
 
 
 @use_case

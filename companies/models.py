@@ -303,6 +303,12 @@ class User(AbstractBaseUser, PermissionsMixin):
         blank=True,
         help_text="The person's last day: an offboarding case collects their hardware.",
     )
+    directory_active = models.BooleanField(
+        default=True,
+        editable=False,
+        help_text="What the company's directory last said (SCIM active): a person it "
+        "deactivated is a leaver, whose account closes once their hardware is settled.",
+    )
     provisioned_by = models.CharField(
         max_length=10,
         choices=[("", "By hand"), ("scim", "SCIM"), ("csv", "CSV import"), ("sso", "SSO")],

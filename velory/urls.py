@@ -50,6 +50,7 @@ accounts = [
 ]
 
 urlpatterns = [
+    path("scim/v2/", include("people.urls")),
     path("accounts/", include(accounts)),
     path("admin/search/", admin.site.admin_view(search_view), name="admin-search"),
     path(

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "leasing",
     "orders",
     "partners",
+    "people",
     "backoffice",
     "portal",
     "demo",
