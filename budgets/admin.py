@@ -14,11 +14,20 @@ from core.tenant_admin import (
     ObjectActionsAdmin,
     ReadOnlyInline,
     RecordAdmin,
+    TenantAdmin,
     is_company_admin,
 )
 
 from . import services
-from .models import Budget, BudgetEntry, CardPayment, PaymentMismatch, ProcessorEvent, Refund
+from .models import (
+    Budget,
+    BudgetEntry,
+    BudgetPolicy,
+    CardPayment,
+    PaymentMismatch,
+    ProcessorEvent,
+    Refund,
+)
 
 
 class BudgetEntryInline(ReadOnlyInline):
@@ -322,3 +331,30 @@ class RefundAdmin(RecordAdmin):
             f"{results.count('refunded')} refunded, {results.count('error')} failed again, "
             f"{results.count('skipped')} already done or in progress.",
         )
+
+
+@admin.register(BudgetPolicy)
+class BudgetPolicyAdmin(TenantAdmin):
+    """What joiners get: applied when a person is created by any path (the admin, SCIM,
+    CSV) and when they join a group or cost centre; a budget someone has is never changed."""
+
+    list_display = ("__str__", "allowance_shown", "period_months")
+    list_filter = ("category",)
+
+    def get_fields(self, request, obj=None):
+        fields = ["category", "allowance", "period_months", "group", "cost_centre"]
+        return ["company", *fields] if request.user.is_superuser else fields
+
+    @admin.display(description="allowance")
+    def allowance_shown(self, obj):
+        return money(obj.allowance, obj.company.currency)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("company", "group")
+
+    def save_model(self, request, obj, form, change):
+        if not request.user.is_superuser:
+            obj.company_id = request.user.company_id
+        if obj.group_id and obj.group.company_id != obj.company_id:
+            raise ValidationError("The group belongs to another company.")
+        super().save_model(request, obj, form, change)

@@ -1,0 +1,306 @@
+"""The company admin's side of the people lifecycle: the people themselves (created through
+the provisioning services, so a joiner gets their policy budgets and welcome), groups, SCIM
+tokens (shown once), CSV imports (preview, then apply) and offboarding cases."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from companies import services as companies
+from companies.admin import UserAdmin, UserAdminForm
+from companies.models import EmployeeGroup, User
+from core.forms import BoundedForm
+from core.tenancy import acts_as_company_admin
+from core.tenant_admin import ObjectAction, ObjectActionsAdmin, TenantAdmin
+
+from .models import CsvImport, ScimToken
+from .services import csv_import, tokens
+from .services import provisioning as people
+
+# --- People --------------------------------------------------------------------------------
+
+
+class PersonAdminForm(UserAdminForm):
+    class Meta(UserAdminForm.Meta):
+        fields = (
+            *UserAdminForm.Meta.fields[:-1],
+            "external_id",
+            "cost_centre",
+            "leaver_date",
+            "is_active",
+        )
+
+
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class PersonAdmin(UserAdmin):
+    """People, as before, plus what the directory knows of them. A person created here is a
+    joiner like any other (policy budgets, welcome e-mail); an exit date opens their
+    offboarding case."""
+
+    form = PersonAdminForm
+    list_display = ("full_name", "email", "role", "company", "cost_centre", "leaver_date")
+    list_filter = ("role", "is_active", "company", "partner", "provisioned_by")
+
+    def get_fields(self, request, obj=None):
+        fields = list(PersonAdminForm.Meta.fields)
+        if not request.user.is_superuser:
+            fields.remove("company")
+            fields.remove("partner")
+        return fields
+
+    def save_model(self, request, obj, form, change):
+        data = dict(form.cleaned_data)
+        exit_date = data.pop("leaver_date", None)
+        if not request.user.is_superuser:
+            data.update(company=request.user.company, partner=None)
+        company = data.get("company")
+        if change:
+            before = User.objects.get(pk=obj.pk).leaver_date
+            companies.user_update(user=obj, actor=request.user, **data)
+            if exit_date != before and obj.company_id:
+                people.person_set_exit_date(user_id=obj.pk, exit_date=exit_date, actor=request.user)
+            return
+        if company is None or data.get("role") == "partner_staff":
+            return super().save_model(request, obj, form, change)
+        user = people.person_create(
+            company=company,
+            email=data["email"],
+            full_name=data["full_name"],
+            role=data["role"],
+            actor=request.user,
+            external_id=data.get("external_id", ""),
+            job_title=data.get("job_title", ""),
+            phone=data.get("phone", ""),
+            cost_centre=data.get("cost_centre", ""),
+            delivery_address=data.get("delivery_address", ""),
+            exit_date=exit_date,
+        )
+        obj.pk, obj._state.adding = user.pk, False
+        messages.info(request, f"A welcome e-mail with how to sign in was sent to {user.email}.")
+
+
+@admin.register(EmployeeGroup)
+class EmployeeGroupAdmin(TenantAdmin):
+    list_display = ("name", "external_id", "member_count")
+    search_fields = ("name",)
+    filter_horizontal = ("members",)
+
+    def get_fields(self, request, obj=None):
+        fields = ["name", "members"]
+        return ["company", *fields] if request.user.is_superuser else fields
+
+    @admin.display(description="members")
+    def member_count(self, obj):
+        return obj.members.count()
+
+    def save_model(self, request, obj, form, change):
+        if not request.user.is_superuser:
+            obj.company_id = request.user.company_id
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        before = set(form.instance.members.values_list("pk", flat=True)) if change else set()
+        wanted = {u.pk for u in form.cleaned_data.get("members", [])}
+        people.group_members_set(
+            company=form.instance.company,
+            group_id=form.instance.pk,
+            actor=request.user,
+            add=sorted(wanted - before),
+            remove=sorted(before - wanted),
+        )
+
+
+# --- SCIM tokens ---------------------------------------------------------------------------
+
+
+class TokenForm(BoundedForm):
+    name = forms.CharField(max_length=100, help_text="Where it is used, e.g. Microsoft Entra.")
+
+
+@admin.register(ScimToken)
+class ScimTokenAdmin(ObjectActionsAdmin):
+    list_display = ("name", "prefix_shown", "created_at", "last_used_at", "state")
+    readonly_fields = ("name", "prefix_shown", "created_by", "created_at", "last_used_at")
+    fields = readonly_fields
+
+    @admin.display(description="token")
+    def prefix_shown(self, obj):
+        return f"{obj.prefix}…"
+
+    @admin.display(description="state")
+    def state(self, obj):
+        return "Live" if obj.is_live else f"Revoked {obj.revoked_at:%Y-%m-%d %H:%M}"
+
+    def has_add_permission(self, request):
+        return acts_as_company_admin(request.user) and request.user.company_id is not None
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_object_actions(self, request, obj):
+        return [
+            ObjectAction(
+                "revoke",
+                "Revoke",
+                lambda request, obj, data: self._revoke(request, obj),
+                allowed=lambda request, obj: obj.is_live and acts_as_company_admin(request.user),
+                danger=True,
+                help_text="The directory using this token is refused from its next request.",
+            )
+        ]
+
+    def _revoke(self, request, obj):
+        tokens.scim_token_revoke(token_id=obj.pk, actor=request.user)
+        return f"{obj} is revoked."
+
+    def add_view(self, request, form_url="", extra_context=None):
+        """Make a token and show it once: only its hash is kept."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = TokenForm(request.POST or None)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "New SCIM token",
+            "form": form,
+            "base_url": request.build_absolute_uri("/scim/v2/"),
+        }
+        if request.method == "POST" and form.is_valid():
+            token, raw = tokens.scim_token_create(
+                company=request.user.company, name=form.cleaned_data["name"], actor=request.user
+            )
+            context.update(token=token, raw=raw, title="Your new SCIM token")
+        return TemplateResponse(request, "admin/people/scim_token_new.html", context)
+
+
+# --- CSV import ----------------------------------------------------------------------------
+
+
+class UploadForm(BoundedForm):
+    file = forms.FileField(
+        label="CSV file",
+        help_text="A header row, then one person per row. Columns: email (required), "
+        "full_name, external_id, cost_centre, job_title, phone, groups (separated by ;), "
+        "exit_date (YYYY-MM-DD), active (yes/no).",
+    )
+    deactivate_missing = forms.BooleanField(
+        label="Deactivate people missing from the file",
+        required=False,
+        help_text="For a full export of your staff: everyone not in it becomes a leaver.",
+    )
+
+
+ACTION_LABELS = {
+    "create": "Create",
+    "update": "Change",
+    "deactivate": "Deactivate",
+    "reactivate": "Reactivate",
+    "unchanged": "No change",
+    "error": "Error",
+}
+
+
+@admin.register(CsvImport)
+class CsvImportAdmin(TenantAdmin):
+    list_display = ("file_name", "created_at", "status", "summary", "uploaded_by")
+    change_form_template = "admin/people/csv_import_preview.html"
+
+    def has_add_permission(self, request):
+        return acts_as_company_admin(request.user) and request.user.company_id is not None
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="what it does")
+    def summary(self, obj):
+        counts = obj.plan.get("counts", {})
+        return ", ".join(f"{ACTION_LABELS[k]}: {v}" for k, v in sorted(counts.items())) or "—"
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:object_id>/apply/",
+                self.admin_site.admin_view(self.apply_view),
+                name="people_csvimport_apply",
+            ),
+            *super().get_urls(),
+        ]
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = UploadForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                done = csv_import.csv_preview(
+                    company=request.user.company,
+                    file_name=upload.name,
+                    raw=upload.read(csv_import.MAX_BYTES + 1),
+                    actor=request.user,
+                    deactivate_missing=form.cleaned_data["deactivate_missing"],
+                )
+            except ValidationError as refusal:
+                form.add_error("file", refusal)
+            else:
+                return redirect(reverse("admin:people_csvimport_change", args=[done.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Import people from CSV",
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/people/csv_import_upload.html", context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, object_id)
+        if obj is None:
+            raise Http404("Not found")
+        rows = [{**row, "label": ACTION_LABELS[row["action"]]} for row in obj.plan.get("rows", [])]
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": obj,
+            "title": f"Import {obj.file_name}",
+            "rows": rows,
+            "counts": {ACTION_LABELS[k]: v for k, v in obj.plan.get("counts", {}).items()},
+            "errors": sum(1 for r in rows if r["action"] == "error"),
+            "applicable": sum(1 for r in rows if r["action"] not in ("error", "unchanged")),
+            "apply_url": reverse("admin:people_csvimport_apply", args=[obj.pk]),
+        }
+        return TemplateResponse(request, self.change_form_template, context)
+
+    def apply_view(self, request, object_id):
+        obj = self.get_object(request, str(object_id))
+        if obj is None:
+            raise Http404("Not found")
+        if request.method != "POST":
+            return redirect(reverse("admin:people_csvimport_change", args=[obj.pk]))
+        try:
+            done = csv_import.csv_apply(import_id=obj.pk, actor=request.user)
+        except ValidationError as refusal:
+            messages.error(request, " ".join(refusal.messages))
+        else:
+            messages.success(
+                request,
+                format_html(
+                    "{} is applied ({}).", done.file_name, CsvImportAdmin.summary(self, done)
+                ),
+            )
+        return redirect(reverse("admin:people_csvimport_change", args=[obj.pk]))
