@@ -1,10 +1,13 @@
 from django import forms
 from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils import timezone
 
+from core.crypto import encrypted_at
 from core.tenancy import Role
 from core.tenant_admin import TenantAdmin
 
-from . import services
+from . import services, sso
 from .models import Company, LeasingCompany, Partner, User
 
 POLICY_FIELDS = (
@@ -20,8 +23,62 @@ SUPPORT_FIELDS = ("support_name", "support_email", "support_phone")
 RETURN_FIELDS = ("return_grace_days", "useful_life_months", "depreciation_floor_percent")
 
 
+# Single sign-on (OpenID Connect): the company admin of the company and superusers.
+SSO_FIELDS = (
+    "sso_issuer",
+    "sso_client_id",
+    "sso_client_secret",
+    "sso_secret_status",
+    "sso_domains",
+    "sso_password_allowed",
+)
+
+
+class CompanyForm(forms.ModelForm):
+    """The company page. The client secret is write-only: typed once, stored encrypted
+    (``Company.set_sso_client_secret``) and never shown back; empty keeps the current one.
+    The issuer and the domains are checked as the service checks them (``companies.sso``)."""
+
+    actor = None  # the signed-in admin (set by CompanyAdmin.get_form)
+
+    sso_client_secret = forms.CharField(
+        label="client secret",
+        required=False,
+        max_length=500,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Stored encrypted and never shown again. Leave empty to keep the current secret.",
+    )
+
+    class Meta:
+        model = Company
+        # The page's fields follow its fieldsets (CompanyAdmin.get_fieldsets).
+        fields = ("sso_issuer", "sso_client_id", "sso_domains", "sso_password_allowed")
+
+    def clean_sso_issuer(self):
+        return sso.issuer_check(self.cleaned_data.get("sso_issuer", ""))
+
+    def clean_sso_domains(self):
+        value = self.cleaned_data.get("sso_domains", "")
+        return sso.domains_check(value, company=self.instance, actor=self.actor)
+
+    def clean(self):
+        data = super().clean()
+        if "sso_password_allowed" in self.fields and data.get("sso_password_allowed") is False:
+            issuer = data.get("sso_issuer", self.instance.sso_issuer)
+            client_id = data.get("sso_client_id", self.instance.sso_client_id)
+            secret = data.get("sso_client_secret") or self.instance.sso_client_secret_encrypted
+            if not (issuer and client_id and secret):
+                self.add_error(
+                    "sso_password_allowed",
+                    "Password sign-in can be switched off only once single sign-on is set "
+                    "up: issuer, client ID and client secret.",
+                )
+        return data
+
+
 @admin.register(Company)
 class CompanyAdmin(TenantAdmin):
+    form = CompanyForm
     list_display = ("name", "currency", "auto_receive_on_delivery", "buyout_allowed")
     list_filter = ("auto_receive_on_delivery", "buyout_allowed", "currency")
     search_fields = ("name",)
@@ -29,6 +86,24 @@ class CompanyAdmin(TenantAdmin):
 
     def get_fieldsets(self, request, obj=None):
         name = ("name", "slug", "currency") if request.user.is_superuser else ("name", "currency")
+        sso_section = []
+        if self._may_configure_sso(request, obj):
+            callback = request.build_absolute_uri(reverse("oidc_callback"))
+            signed_out = request.build_absolute_uri(reverse("signed_out"))
+            sso_section = [
+                (
+                    "Single sign-on",
+                    {
+                        "fields": SSO_FIELDS,
+                        "description": "Sign-in through your identity provider (OpenID "
+                        "Connect). Register Velory there as a web application with the "
+                        f"redirect URI {callback} and the scopes openid, email and "
+                        "profile (and, to sign out there too, the post-logout redirect URI "
+                        f"{signed_out}); enter the issuer, client ID and secret it gives you, "
+                        "and the e-mail domains of your people.",
+                    },
+                )
+            ]
         return [
             (None, {"fields": name}),
             ("Policy", {"fields": POLICY_FIELDS}),
@@ -44,24 +119,49 @@ class CompanyAdmin(TenantAdmin):
                     "company's residual value.",
                 },
             ),
+            *sso_section,
         ]
+
+    def _may_configure_sso(self, request, obj=None) -> bool:
+        user = request.user
+        return user.is_superuser or (
+            user.role == Role.COMPANY_ADMIN and obj is not None and obj.pk == user.company_id
+        )
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return type(form.__name__, (form,), {"actor": request.user})
+
+    @admin.display(description="client secret")
+    def sso_secret_status(self, obj):
+        if not obj or not obj.sso_client_secret_encrypted:
+            return "Not set"
+        at = encrypted_at(obj.sso_client_secret_encrypted)
+        return f"Set on {timezone.localtime(at):%d %b %Y, %H:%M}" if at else "Set"
 
     def get_readonly_fields(self, request, obj=None):
         if request.user.is_superuser:
-            return ()
-        return ("name", "currency", "leasing_company")
+            return ("sso_secret_status",)
+        return ("name", "currency", "leasing_company", "sso_secret_status")
 
     def get_prepopulated_fields(self, request, obj=None):
         return self.prepopulated_fields if request.user.is_superuser else {}
 
     def save_model(self, request, obj, form, change):
+        secret = form.cleaned_data.get("sso_client_secret") or None
+        if not self._may_configure_sso(request, obj):
+            secret = None  # the field is not on this person's page
         if not change:
+            if secret:
+                obj.set_sso_client_secret(secret)
             obj.save()
             return
+        changed = [name for name in form.changed_data if name != "sso_client_secret"]
         services.company_update_policy(
             company=obj,
             actor=request.user,
-            **{name: form.cleaned_data[name] for name in form.changed_data},
+            sso_client_secret=secret,
+            **{name: form.cleaned_data[name] for name in changed},
         )
 
 

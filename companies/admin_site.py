@@ -4,9 +4,11 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils.module_loading import import_string
+
+from .sso_session import end_session_url
 
 
 class NoExistenceLeakMixin:
@@ -53,6 +55,13 @@ class VeloryAdminSite(admin.AdminSite):
         (this site sits below it)."""
         dashboard = import_string(settings.ADMIN_DASHBOARD)(request.user)
         return super().index(request, {**(extra_context or {}), "dashboard": dashboard})
+
+    def logout(self, request, extra_context=None):
+        """Signing out of the console ends a single sign-on session at its identity
+        provider too, as the site's own sign-out does (``companies.views.SignOutView``)."""
+        provider = end_session_url(request) if request.method == "POST" else ""
+        response = super().logout(request, extra_context)
+        return HttpResponseRedirect(provider) if provider else response
 
     def register(self, model_or_iterable, admin_class=None, **options):
         """Every model admin registered here, whoever wrote it, answers alike for a missing

@@ -37,7 +37,18 @@ class EmailBackend(ModelBackend):
     partner in one query, so the page shell costs nothing more.
 
     Permissions come from the role's group only (Velory grants nothing per user), and a
-    role's permissions are read once a minute per process, not on every admin page."""
+    role's permissions are read once a minute per process, not on every admin page.
+
+    A company that has switched password sign-in off (``Company.sso_password_allowed``)
+    has its people sign in only through its identity provider: their password is refused
+    here, whichever form or client sent it (superusers keep theirs, to repair a broken
+    setup)."""
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        user = super().authenticate(request, username=username, password=password, **kwargs)
+        if user is not None and not password_sign_in_allowed(user):
+            return None
+        return user
 
     def get_user(self, user_id):
         # select_related("company", "partner").get(pk=…), without building its SQL anew
@@ -77,6 +88,15 @@ class EmailBackend(ModelBackend):
         }
         _group_permissions[group] = (now, perms)
         return perms
+
+
+def password_sign_in_allowed(user) -> bool:
+    """May this person sign in with a password? Not when their company signs in only
+    through its identity provider (superusers always may)."""
+    company = user.company if user.company_id else None
+    if user.is_superuser or company is None:
+        return True
+    return company.sso_password_allowed or not company.sso_enabled
 
 
 def forget_cached_permissions() -> None:

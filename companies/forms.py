@@ -1,10 +1,29 @@
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.utils import timezone
+from django.utils.functional import cached_property
 
 from notifications.services import PasswordLink, notify
 
 from .backends import normalized_email
+from .sso import company_for_email
+
+
+class EmailStepForm(forms.Form):
+    """The sign-in's first step: the address alone, which says how this person signs in
+    (their company's identity provider, a password, or either)."""
+
+    username = forms.EmailField(
+        label="E-mail",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "username"}),
+    )
+
+    @cached_property
+    def sso_company(self):
+        if not self.is_valid():
+            return None
+        return company_for_email(self.cleaned_data["username"])
 
 
 class EmailAuthenticationForm(AuthenticationForm):
@@ -17,7 +36,27 @@ class EmailAuthenticationForm(AuthenticationForm):
         "invalid_login": "That e-mail and password do not match an account. Check both and "
         "try again, or reset your password.",
         "inactive": "That e-mail and password do not match an account.",
+        # By the address's domain alone, so these too say nothing of whether it has an
+        # account: people without a Velory password (SSO-only) learn where to go instead.
+        "invalid_login_sso": "That e-mail and password do not match an account. If you "
+        "have no Velory password, sign in with %(company)s's single sign-on: “Continue with "
+        "single sign-on” below.",
+        "sso_only": "%(company)s signs in with single sign-on only, not with a Velory "
+        "password: use “Continue with single sign-on” below.",
     }
+
+    @cached_property
+    def sso_company(self):
+        return company_for_email(self.data.get("username", ""))
+
+    def get_invalid_login_error(self):
+        company = self.sso_company
+        if company is None:
+            return super().get_invalid_login_error()
+        code = "invalid_login_sso" if company.sso_password_allowed else "sso_only"
+        return forms.ValidationError(
+            self.error_messages[code], code=code, params={"company": company.name}
+        )
 
 
 def send_password_link(user, *, kind: str = "password_reset", dedup_suffix: str = "") -> None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from core.tenancy import Role
 from core.transactions import at_end
 
+from . import sso
+from .backends import normalized_email
 from .forms import send_password_link
 from .models import Company, Partner, User
 from .roles import GROUP_NAMES
@@ -88,10 +90,23 @@ def user_invite(*, user: User, actor) -> None:
     send_password_link(user, kind="invite", dedup_suffix=f"invite:{user.pk}")
 
 
+SSO_FIELDS = ("sso_issuer", "sso_client_id", "sso_domains", "sso_password_allowed")
+
+
 @transaction.atomic
-def company_update_policy(*, company: Company, actor, **fields) -> Company:
-    """Change a company's policy and support details (company admin or superuser)."""
+def company_update_policy(
+    *, company: Company, actor, sso_client_secret: str | None = None, **fields
+) -> Company:
+    """Change a company's policy, support details and single sign-on (company admin or
+    superuser).
+
+    Single sign-on: the issuer is an https URL (http only on this machine), the domains are
+    domain names no other company uses (a company admin adds only their own people's), the
+    client secret is stored encrypted and only replaced when a new one is given, and
+    password sign-in can be switched off only once the provider is fully configured (issuer,
+    client ID and secret), so nobody is locked out by half a setup."""
     allowed = {
+        *SSO_FIELDS,
         "auto_receive_on_delivery",
         "auto_receive_after_days",
         "attestation_months",
@@ -108,11 +123,80 @@ def company_update_policy(*, company: Company, actor, **fields) -> Company:
     unknown = set(fields) - allowed
     if unknown and not getattr(actor, "is_superuser", False):
         raise ValidationError(f"Not a policy setting: {', '.join(sorted(unknown))}.")
+    if "sso_issuer" in fields:
+        fields["sso_issuer"] = sso.issuer_check(fields["sso_issuer"])
+    if "sso_domains" in fields:
+        fields["sso_domains"] = sso.domains_check(
+            fields["sso_domains"], company=company, actor=actor
+        )
     for name, value in fields.items():
         setattr(company, name, value)
+    if sso_client_secret:
+        company.set_sso_client_secret(sso_client_secret)
+    if not company.sso_password_allowed and not (
+        company.sso_enabled and company.sso_client_secret_encrypted
+    ):
+        raise ValidationError(
+            {
+                "sso_password_allowed": "Password sign-in can be switched off only once single "
+                "sign-on is set up: issuer, client ID and client secret."
+            }
+        )
     company.full_clean()
     company.save()
     return company
+
+
+@transaction.atomic
+def user_sso_match(*, company: Company, subject: str, email: str, email_verified: bool) -> User:
+    """The person a verified ID token of the company's identity provider names.
+
+    That is the person of this company with this subject (the provider's ``sub``). The first
+    time, it is the person of this company with this address, when the provider says the
+    address is verified and its domain is one of the company's SSO domains; their subject is
+    then recorded, so a later change of address at the provider still finds them. Never a
+    person of another company, whatever the address, and never a new account: people are
+    added by an admin, SCIM or a CSV import. An inactive person is refused. A refusal
+    raises ``SSORefused`` and writes nothing."""
+    ask = "Ask your IT admin to add you."
+    inactive = f"Your Velory account at {company.name} is not active. Ask your IT admin."
+    user = User.objects.filter(company=company, sso_subject=subject).first()
+    if user is None:
+        address = normalized_email(email)
+        if not address or not email_verified:
+            raise sso.SSORefused(
+                f"{company.name}'s identity provider did not confirm your e-mail address, and "
+                f"Velory knows no one there by that sign-in yet. {ask}"
+            )
+        if sso.email_domain(address) not in company.sso_domain_list:
+            raise sso.SSORefused(
+                f"{address} is not an address of {company.name}'s single sign-on. Sign in "
+                "with your own company's address."
+            )
+        user = User.objects.filter(company=company, email__iexact=address).first()
+        if user is None:
+            raise sso.SSORefused(f"{company.name} has no Velory account for {address}. {ask}")
+        if user.sso_subject:
+            raise sso.SSORefused(
+                f"The Velory account of {address} is linked to another person at "
+                f"{company.name}'s identity provider. {ask}"
+            )
+        if not user.is_active:
+            raise sso.SSORefused(inactive)
+        try:
+            with transaction.atomic():
+                linked = User.objects.filter(pk=user.pk, sso_subject="").update(sso_subject=subject)
+        except IntegrityError:  # the subject was linked to someone else meanwhile
+            linked = 0
+        if not linked:
+            raise sso.SSORefused(
+                f"The Velory account of {address} is linked to another person at "
+                f"{company.name}'s identity provider. {ask}"
+            )
+        user.sso_subject = subject
+    if not user.is_active:
+        raise sso.SSORefused(inactive)
+    return user
 
 
 def profiles_touch(user_ids) -> None:

@@ -8,6 +8,7 @@ the first key (re-saving the secrets), after which the old key can be dropped.""
 
 import base64
 import hashlib
+from datetime import UTC, datetime
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
@@ -40,3 +41,17 @@ def decrypt(token: str) -> str:
 def rotate(token: str) -> str:
     """The same secret, encrypted with the first key (for re-saving after a rotation)."""
     return _fernet().rotate(token.encode()).decode() if token else ""
+
+
+def encrypted_at(token: str):
+    """When a value was encrypted (a Fernet token carries its time, readable without the
+    key), as an aware datetime; None for no token. Shows "set on" for a stored secret that
+    has no date field of its own."""
+    if not token:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token.encode())
+        seconds = int.from_bytes(raw[1:9], "big")
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        return None

@@ -22,6 +22,7 @@ from orders.models import Acquisition, DispatchStatus, Order, Product
 from partners.models import Adapter, DistributorConnection
 
 from .hardware import hardware_anna, hardware_ben, hardware_olli, request_made
+from .idp import config as idp
 
 T = Transition
 
@@ -66,14 +67,15 @@ def _partner(report: DemoReport, company: Company, **fields) -> Partner:
     return partner
 
 
-def _user(report: DemoReport, email: str, **fields) -> User:
+def _user(report: DemoReport, email: str, *, password=DEMO_PASSWORD, **fields) -> User:
     existing = User.objects.filter(email__iexact=email).first()
     if existing is not None:
         return existing
     if fields.pop("superuser", False):
-        user = User.objects.create_superuser(email, DEMO_PASSWORD, **fields)
+        user = User.objects.create_superuser(email, password, **fields)
     else:
-        user = company_services.user_create(email=email, password=DEMO_PASSWORD, **fields)
+        # No password (None): an unusable one, so the person signs in only through SSO.
+        user = company_services.user_create(email=email, password=password, **fields)
     report.add(f"user {email}")
     return user
 
@@ -188,7 +190,18 @@ def seed_demo() -> DemoReport:
         role=Role.PARTNER_STAFF,
         partner=baltic,
     )
+    _user(
+        report,
+        "sam@acme.example",
+        password=None,
+        full_name="Sam Sso",
+        role=Role.EMPLOYEE,
+        company=acme,
+        job_title="Support engineer",
+        delivery_address="Sam Sso\nAcme AB\nStorgatan 1\n111 22 Stockholm\nSweden",
+    )
     _user(report, "root@velory.example", full_name="Velory Root", superuser=True)
+    _single_sign_on(report, acme)
 
     _connections(report, nordic, baltic)
     _arrangements(report, acme, lease, nordic, globex, baltic)
@@ -206,6 +219,24 @@ def seed_demo() -> DemoReport:
     if notices["end_notices"]:
         report.add(f"{notices['end_notices']} lease-end notice(s)")
     return report
+
+
+def _single_sign_on(report: DemoReport, acme: Company) -> None:
+    """Acme signs in through the demo's identity provider (``demo.idp``, started by
+    ``make run``), with passwords still allowed, so every demo password keeps working and
+    Sam, who has none, signs in only there. Globex keeps passwords alone."""
+    if acme.sso_issuer:
+        return
+    company_services.company_update_policy(
+        company=acme,
+        actor=None,
+        sso_issuer=idp.ISSUER,
+        sso_client_id=idp.CLIENT_ID,
+        sso_client_secret=idp.CLIENT_SECRET,
+        sso_domains="acme.example",
+        sso_password_allowed=True,
+    )
+    report.add("Acme's single sign-on through the demo identity provider")
 
 
 def _arrangements(report, acme, nordic_lease, nordic, globex, baltic) -> None:

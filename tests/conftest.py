@@ -278,6 +278,7 @@ def sign_in(page, live_server):
     def _sign_in(email, password=PASSWORD):
         page.goto(f"{live_server.url}/accounts/login/")
         page.get_by_label("E-mail").fill(email)
+        page.get_by_role("button", name="Continue").click()  # e-mail first, then password
         page.get_by_label("Password").fill(password)
         page.get_by_role("button", name="Sign in").click()
         return page

@@ -5,18 +5,17 @@ from django.urls import include, path
 
 from backoffice.search import search_view
 from backoffice.views import dashboard_live_view
-from companies.forms import EmailAuthenticationForm, OutboxPasswordResetForm
+from companies import views as sso_views
+from companies.forms import OutboxPasswordResetForm
 from portal.views import bare
 
 accounts = [
-    path(
-        "login/",
-        auth_views.LoginView.as_view(
-            authentication_form=EmailAuthenticationForm, redirect_authenticated_user=True
-        ),
-        name="login",
-    ),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # E-mail first: the company's identity provider (single sign-on) or a password.
+    path("login/", sso_views.SignInView.as_view(), name="login"),
+    path("oidc/start/", sso_views.SSOStartView.as_view(), name="oidc_start"),
+    path("oidc/callback/", sso_views.SSOCallbackView.as_view(), name="oidc_callback"),
+    path("logout/", sso_views.SignOutView.as_view(), name="logout"),
+    path("signed-out/", sso_views.SignedOutView.as_view(), name="signed_out"),
     path(
         "password-reset/",
         auth_views.PasswordResetView.as_view(form_class=OutboxPasswordResetForm),
@@ -50,8 +49,8 @@ accounts = [
 ]
 
 urlpatterns = [
-    path("scim/v2/", include("people.urls")),
     path("accounts/", include(accounts)),
+    path("scim/v2/", include("people.urls")),
     path("admin/search/", admin.site.admin_view(search_view), name="admin-search"),
     path(
         "admin/live/dashboard/",

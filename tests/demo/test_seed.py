@@ -82,3 +82,19 @@ def test_seed_gives_the_people_the_hardware_the_contract_names():
     assert Notification.objects.filter(kind="lease_end_notice", recipient=anna).exists()  # notice
     olli = User.objects.get(email="olli@globex.example")
     assert Device.objects.filter(owner=olli).exists()
+
+
+def test_acme_signs_in_through_the_demo_identity_provider_and_sam_only_there():
+    from demo.idp import config as idp
+
+    seed_demo()
+    acme, globex = Company.objects.get(slug="acme"), Company.objects.get(slug="globex")
+    assert acme.sso_enabled and acme.sso_issuer == idp.ISSUER
+    assert acme.sso_client_id == idp.CLIENT_ID
+    assert acme.decrypted_sso_client_secret() == idp.CLIENT_SECRET
+    assert acme.sso_domain_list == ["acme.example"] and acme.sso_password_allowed
+    assert not globex.sso_enabled
+    sam = User.objects.get(email="sam@acme.example")
+    assert sam.company == acme and sam.role == Role.EMPLOYEE
+    assert not sam.has_usable_password()
+    assert "sam@acme.example" in {u["email"] for u in idp.DEMO["users"]}

@@ -3,10 +3,12 @@
 from demo.data import DEMO_PASSWORD
 
 
-def sign_in(page, base_url: str, email: str) -> None:
+def sign_in(page, base_url: str, email: str, password: str = DEMO_PASSWORD) -> None:
+    """The sign-in page asks for the address first ("Continue"), then the password."""
     page.goto(f"{base_url}/accounts/login/")
     page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Password").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Continue").click()
+    page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
 
 

@@ -90,6 +90,8 @@ def test_every_portal_page_signed_out(walker):
     page = walk.page
     walk.visit("sign-in", "/accounts/login/")
     page.get_by_label("E-mail").fill("anna@acme.example")
+    page.get_by_role("button", name="Continue").click()
+    walk.check("sign-in, the password or single sign-on")
     page.get_by_label("Password").fill("not-the-password")
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("alert")).to_be_visible()
@@ -115,6 +117,7 @@ def test_every_portal_page_signed_out(walker):
     for _ in range(5):
         page.goto(f"{walk.base}/accounts/login/")
         page.get_by_label("E-mail").fill("nobody@acme.example")
+        page.get_by_role("button", name="Continue").click()
         page.get_by_label("Password").fill("wrong")
         page.get_by_role("button", name="Sign in").click()
     walk.check("locked out")

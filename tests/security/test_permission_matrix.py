@@ -50,6 +50,12 @@ PUBLIC = {
     "admin:logout",
     "admin:jsi18n",
 }
+    # Single sign-on: the flow's start (for the company the sign-in's first step chose, kept
+    # in the session), the provider's callback (a state this session started, used once)
+    # and where the provider returns a person it signed out. Nothing without a session.
+    "oidc_start",
+    "oidc_callback",
+    "signed_out",
 OWN_PAGES = {
     "home",
     "me",
