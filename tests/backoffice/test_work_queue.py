@@ -199,6 +199,7 @@ def test_company_admin_sets_the_policy(login, acme):
             "return_grace_days": "14",
             "useful_life_months": "36",
             "depreciation_floor_percent": "10",
+            "sso_password_allowed": "on",  # ticked, as the page shows it
         },
     )
     assert response.status_code == 302
