@@ -60,6 +60,7 @@ bench: install-dev
 check-deploy: install
 	DJANGO_SETTINGS_MODULE=velory.settings.production DJANGO_SECRET_KEY=$$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))') \
 	FIELD_ENCRYPTION_KEY=$$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))') \
+	STRIPE_SECRET_KEY=sk_live_placeholder STRIPE_WEBHOOK_SECRET=whsec_placeholder \
 	DJANGO_ALLOWED_HOSTS=velory.example $(BIN)/python manage.py check --deploy --fail-level WARNING
 
 ## make lock: re-resolve the pins of pyproject.toml into the two lock files.
