@@ -180,8 +180,12 @@ def delivery_steps(*, auto_receive: bool) -> list:
 
 
 def _auto_receive(device: Device) -> bool:
-    """The system receives a device only once it is delivered, and only by policy."""
-    return device.company.auto_receive_on_delivery and device.status == S.DELIVERED
+    """The system receives a device only once it is delivered, and only by policy: at once
+    on delivery, or (the daily receipt job decides when) some days after it."""
+    company = device.company
+    return device.status == S.DELIVERED and (
+        company.auto_receive_on_delivery or company.auto_receive_after_days is not None
+    )
 
 
 def _buyout_allowed(device: Device) -> bool:
@@ -348,7 +352,7 @@ class Device(FSMModelMixin, models.Model):
     )
     def mark_received(self, *, serial_number: str = "", received_on=None):
         """The employee has the device in hand (or the company's auto-receive policy says so
-        once it is delivered)."""
+        once it is delivered, or some days after)."""
         if serial_number:
             self.serial_number = serial_number
         self.received_on = received_on or timezone.localdate()
@@ -550,3 +554,27 @@ class DeviceEvent(models.Model):
     @property
     def from_label(self) -> str:
         return LABELS.get(self.from_status, "")
+
+
+class DeviceNotice(models.Model):
+    """Something told or done about a device once by a daily job: a receipt reminder (2 and
+    5 days after delivery), the receipt the system made by the company's policy. The unique
+    pair is what keeps a job that runs twice, or is retried, from sending anything twice."""
+
+    class Kind(models.TextChoices):
+        RECEIPT_REMINDER_2 = "receipt_reminder_2", "Receipt reminder (2 days after delivery)"
+        RECEIPT_REMINDER_5 = "receipt_reminder_5", "Receipt reminder (5 days after delivery)"
+        AUTO_RECEIVED = "auto_received", "Received automatically (company policy)"
+
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="notices")
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-sent_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["device", "kind"], name="one_device_notice_per_kind")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for device {self.device_id}"

@@ -4,6 +4,7 @@ a lease's end, each recorded once."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.conf import settings
@@ -68,10 +69,15 @@ class LeasingArrangement(models.Model):
         "3. Print the prepaid return label from the link in this e-mail and drop the parcel "
         "at any service point.",
     )
+    # Retired as the deadline's rule: a return is now due the company's return grace days
+    # after its reason (the lease's end, a replacement's delivery, a leaver's exit; see
+    # return_due). Kept, and still validated, because the demo data and the arrangement's
+    # admin page write it; drop it with a migration once they no longer do.
     return_days = models.PositiveSmallIntegerField(
         default=21,
         validators=[MinValueValidator(1), MaxValueValidator(365)],
-        help_text="Days the employee has to return a device.",
+        help_text="No longer used: a return is due the company's “days to return a device” "
+        "after the lease ends (or a replacement is delivered, or the employee leaves).",
     )
     residual_percent = models.DecimalField(
         "buyout price (% of the purchase price)",
@@ -95,10 +101,127 @@ class LeasingArrangement(models.Model):
         return f"{self.company} with {self.leasing_company}"
 
 
-def return_deadline(arrangement: LeasingArrangement | None, chosen_on: date) -> date:
-    """When a return chosen on ``chosen_on`` is due: the arrangement's days, else the
-    default (shown on the confirmation page and set by ``lease_choose``: one rule)."""
-    return chosen_on + timedelta(days=(arrangement or LeasingArrangement()).return_days)
+class ReturnReason(models.TextChoices):
+    """Why a leased device goes back, which decides the day its grace days count from."""
+
+    LEASE_END = "lease_end", "The lease ends"
+    REPLACEMENT = "replacement", "Replaced by a new leased device"
+    LEAVER = "leaver", "The employee leaves the company"
+
+
+def _day(value: date, today: date) -> str:
+    text = f"{value.day} {value:%B}"
+    return text if value.year == today.year else f"{text} {value.year}"
+
+
+def _days(n: int) -> str:
+    return "1 day" if n == 1 else f"{n} days"
+
+
+@dataclass(frozen=True)
+class ReturnDue:
+    """A return's deadline and why it falls there, so a page can say it in words before the
+    employee confirms ("Send it back by 30 January: 14 days after your lease ends on
+    16 January")."""
+
+    on: date
+    reason: str
+    # the reason's day: the lease's end, the replacement's delivery, the exit date (None
+    # for a replacement not delivered yet, whose deadline is the lease end's for now)
+    since: date | None
+    days: int
+    chosen_on: date
+    lease_ends_on: date
+    # the day the grace days count from was so long ago that they count from the choice
+    from_choice: bool = False
+
+    @property
+    def provisional(self) -> bool:
+        """A replacement not delivered yet: the deadline moves once it is."""
+        return self.reason == ReturnReason.REPLACEMENT and self.since is None
+
+    @property
+    def explanation(self) -> str:
+        """Why it is due then, as said on the day of the choice."""
+        today, days = self.chosen_on, _days(self.days)
+        if self.provisional:
+            return (
+                f"for now {self._lease_end_words(today, days)}; once your new device is "
+                f"delivered, {days} after its delivery"
+            )
+        if self.reason == ReturnReason.LEAVER:
+            day = _day(self.since, today)
+            if self.from_choice:
+                return f"{days} from today, as your last day at the company was {day}"
+            return f"{days} after your last day at the company, {day}"
+        if self.reason == ReturnReason.REPLACEMENT:
+            day = _day(self.since, today)
+            if self.from_choice:
+                return f"{days} from today, as your new device was delivered on {day}"
+            return f"{days} after your new device was delivered on {day}"
+        return self._lease_end_words(today, days)
+
+    def _lease_end_words(self, today: date, days: str) -> str:
+        ends = _day(self.lease_ends_on, today)
+        if self.from_choice:
+            return f"{days} from today, as your lease ended on {ends}"
+        verb = "ends" if self.lease_ends_on >= today else "ended"
+        return f"{days} after your lease {verb} on {ends}"
+
+
+def return_due(
+    lease: Lease,
+    company,
+    *,
+    reason: str = ReturnReason.LEASE_END,
+    on: date | None = None,
+    chosen_on: date | None = None,
+) -> ReturnDue:
+    """When a leased device that goes back for ``reason`` is due, and why. The one rule,
+    used by the choice (``lease_choose``), its confirmation page, a leased replacement's
+    delivery and the offboarding of a leaver:
+
+    - ``lease_end`` (the employee's Return, the lease-end jobs): the lease's end date plus
+      the company's ``return_grace_days``; the employee keeps the device the company pays
+      for until its lease is over;
+    - ``replacement``: the replacement's delivery date (``on``) plus the grace days. Not
+      delivered yet (``on`` is None): the lease-end deadline for now, moved to the
+      delivery's once the replacement arrives (``leasing.services.replacements_delivered``),
+      so the employee is never without a device, and a cancelled replacement leaves the
+      old one due at its lease's end;
+    - ``leaver``: the exit date (``on``, required) plus the grace days.
+
+    A deadline always falls after the day the return is decided (``chosen_on``, today by
+    default): where the day the grace days count from is so long past that it would not
+    (a lease that ended months ago), they count from the choice day instead (at least one
+    day)."""
+    chosen_on = chosen_on or timezone.localdate()
+    days = company.return_grace_days
+    if reason == ReturnReason.LEAVER:
+        if on is None:
+            raise ValueError("A leaver's return needs the exit date.")
+    elif reason == ReturnReason.LEASE_END:
+        on = lease.ends_on
+    elif reason != ReturnReason.REPLACEMENT:
+        raise ValueError(f"Unknown return reason {reason!r}")
+    due = (on or lease.ends_on) + timedelta(days=days)
+    from_choice = due <= chosen_on
+    if from_choice:
+        due = chosen_on + timedelta(days=max(days, 1))
+    return ReturnDue(due, reason, on, days, chosen_on, lease.ends_on, from_choice)
+
+
+def return_deadline(
+    lease: Lease,
+    company,
+    *,
+    reason: str = ReturnReason.LEASE_END,
+    on: date | None = None,
+    chosen_on: date | None = None,
+) -> date:
+    """The date of ``return_due``: for the offboarding of a leaver,
+    ``return_deadline(lease, company, reason="leaver", on=exit_date)``."""
+    return return_due(lease, company, reason=reason, on=on, chosen_on=chosen_on).on
 
 
 class LeaseQuerySet(TenantQuerySet):
@@ -153,6 +276,10 @@ class Lease(models.Model):
     choice = models.CharField(max_length=10, choices=Choice.choices, default="", blank=True)
     chosen_at = models.DateTimeField(null=True, blank=True)
     return_due_on = models.DateField("return by", null=True, blank=True, db_index=True)
+    # Why it goes back (the day its deadline counts from: see return_due).
+    return_reason = models.CharField(
+        max_length=12, choices=ReturnReason.choices, default="", blank=True
+    )
     last_notice_days = models.PositiveSmallIntegerField(
         null=True, blank=True, help_text="The last lease-end notice sent (days before the end)."
     )

@@ -24,7 +24,7 @@ from devices.models import (
     DeviceEvent,
     DeviceStatus,
 )
-from leasing.models import CHOOSABLE, Buyout, Lease, LeasingArrangement, return_deadline
+from leasing.models import CHOOSABLE, Buyout, Lease, LeasingArrangement, return_due
 from leasing.services import buyout_price, return_party
 from orders.models import Order, Product, ProductRequest, RequestStatus, order_number
 from orders.selectors import OrderStatus, order_is_open, order_status, request_quote
@@ -546,8 +546,10 @@ def device_detail_for(user, device_id: int) -> Device:
 
 def lease_panel_for(device: Device) -> dict | None:
     """What the device page shows of a leased device's lease: the lease, who sends the
-    return instructions (and the steps), a buyout waiting for payment and its price, and
-    which choices are open. Two queries; None for a device that is not leased."""
+    return instructions (and the steps), a buyout waiting for payment and its price, which
+    choices are open, and when a return chosen today would be due, and why (the lease-end
+    rule, ``leasing.models.return_due``). Two queries; None for a device that is not
+    leased."""
 
     try:
         lease = device.lease
@@ -567,11 +569,13 @@ def lease_panel_for(device: Device) -> dict | None:
     )
     choosable = lease.is_open and device.status in CHOOSABLE
     return {
-        "return_days": (arrangement or LeasingArrangement()).return_days,
-        "return_by": return_deadline(arrangement, timezone.localdate()),
+        "return_days": due.days,
+        "return_by": due.on,
+        "return_why": due.explanation,
         "lease": lease,
         "party": return_party(lease, arrangement),
         "steps": arrangement.return_steps if arrangement else LeasingArrangement().return_steps,
+    due = return_due(lease, device.company, chosen_on=timezone.localdate())
         "buyout": buyout if buyout and buyout.status == Buyout.Status.PENDING else None,
         "paid_buyout": buyout if buyout and buyout.status == Buyout.Status.PAID else None,
         "price": buyout.price if buyout else buyout_price(lease, arrangement),

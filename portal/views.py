@@ -161,8 +161,10 @@ def device_lease(request, device_id: int):
             messages.success(
                 request,
                 f"{device.name} is being returned: send it back by "
-                f"{selectors.long_date(device.lease.return_due_on)}. {panel['party'].name} "
-                "e-mails you the return instructions; they are also below.",
+                f"{selectors.long_date(device.lease.return_due_on)} ({panel['return_why']}). "
+                f"{panel['party'].name} e-mails you the return instructions; they are also "
+                "below.",
+            # the same rule the confirmation page stated (the lease's end, chosen today)
             )
         return redirect(device_detail_url(device))
     choice = request.GET.get("choice", "")

@@ -65,6 +65,20 @@ app.conf.beat_schedule = {
         "task": "leasing.tasks.leases_daily",
         "schedule": crontab(hour=7, minute=0),
     },
+    # Delivered devices waiting for "Mark as received": reminders, receipt by policy.
+    "receipts-daily": {
+        "task": "devices.tasks.receipts_daily",
+        "schedule": crontab(hour=7, minute=15),
+    },
+    # Leavers' cases: settle, chase, escalate, close. Attestation: ask, remind.
+    "offboarding-daily": {
+        "task": "people.tasks.offboarding_daily",
+        "schedule": crontab(hour=7, minute=30),
+    },
+    "attestations-daily": {
+        "task": "people.tasks.attestations_daily",
+        "schedule": crontab(hour=7, minute=45),
+    },
     "budgets-renew": {
         "task": "budgets.tasks.renew_budgets",
         "schedule": crontab(hour=2, minute=10),

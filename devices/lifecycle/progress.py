@@ -29,6 +29,7 @@ from core.transactions import use_case
 from devices.engine import Outcome, devices_walk
 from devices.models import Device, Source, Transition, delivery_steps
 from devices.notices import owners_notify
+from leasing.services import replacements_delivered
 from notifications.services import Message, notify_many
 from orders.models import Order, Shipment, ShipmentEvent
 
@@ -128,6 +129,16 @@ def _follow_up(outcomes: list[Outcome], shipments: dict[int, Shipment], now, rea
     # device_mark_received.
     received = [o.device for o in moved if o.steps[-1] == T.MARK_RECEIVED]
     receipts_record(devices=received, actor=SYSTEM, at=now)
+    # a leased replacement that arrived sets when the device it replaces is due back
+    # (receipts_record does it for the received ones)
+    replacements_delivered(
+        device_ids=[
+            o.device.pk
+            for o in moved
+            if T.DELIVER in o.steps and o.steps[-1] != T.MARK_RECEIVED and o.device.is_leased
+        ],
+        at=now,
+    )
     delivered = {
         o.device.shipment_id for o in moved if T.DELIVER in o.steps and o.device.shipment_id
     }

@@ -1,6 +1,7 @@
 """Receiving a device, and what receiving means beyond its status, however it happened (the
-employee's click, auto-receive on delivery, a tracking update): a leased device gets its
-lease, and an order whose every item has arrived has spent its budget."""
+employee's click, auto-receive on delivery or some days after it, a tracking update): a
+leased device gets its lease (and a leased replacement sets when the device it replaces is
+due back), and an order whose every item has arrived has spent its budget."""
 
 from __future__ import annotations
 
@@ -12,10 +13,18 @@ from django.utils import timezone
 
 from budgets.selectors import orders_with_budget
 from budgets.services import budget_spend
+from core.tenancy import SYSTEM
 from core.transactions import use_case
-from devices.engine import Outcome, device_transition
-from devices.models import IN_TRANSIT_STATUSES, WITH_PARTNER_STATUSES, Device, Source, Transition
-from leasing.services import leases_open
+from devices.engine import Outcome, device_transition, devices_walk
+from devices.models import (
+    IN_TRANSIT_STATUSES,
+    WITH_PARTNER_STATUSES,
+    Device,
+    DeviceStatus,
+    Source,
+    Transition,
+)
+from leasing.services import leases_open, replacements_delivered
 
 
 @use_case
@@ -58,6 +67,43 @@ def device_mark_received(
         return outcome
 
 
+def auto_received_note(days: int) -> str:
+    return f"Received automatically: not marked received {days} days after delivery (policy)."
+
+
+@use_case
+def devices_receive_by_policy(*, device_ids, at: datetime | None = None) -> list[Outcome]:
+    """The system receives Delivered devices their employees have not marked received, by
+    their company's policy (``auto_receive_after_days``; the daily receipt job decides
+    which are due). The history names the system, with the policy as the reason; each is
+    received on the day it was delivered, and its receipt means what a click means (lease
+    opened, order spent). A device received meanwhile, or whose company has dropped the
+    policy, is left as it is (its outcome says so)."""
+    now = at or timezone.now()
+    days = dict(
+        Device.objects.filter(pk__in=list(device_ids), status=DeviceStatus.DELIVERED)
+        .exclude(company__auto_receive_after_days=None)
+        .values_list("pk", "company__auto_receive_after_days")
+    )
+    if not days:
+        return []
+    with transaction.atomic():
+        outcomes = devices_walk(
+            plans={
+                pk: [(Transition.MARK_RECEIVED, auto_received_note(n))]
+                for pk, n in sorted(days.items())
+            },
+            actor=SYSTEM,
+            source=Source.SYSTEM,
+            params_for=lambda device, name: {
+                "received_on": timezone.localdate(device.delivered_at or device.status_changed_at)
+            },
+            at=now,
+        )
+        receipts_record(devices=[o.device for o in outcomes if o.changed], actor=SYSTEM, at=now)
+    return outcomes
+
+
 def receipts_record(*, devices, actor, at=None) -> None:
     """What these devices' receipt means beyond their status: leased devices get their
     lease, and orders whose every item has arrived have spent their budget. Runs in the
@@ -65,6 +111,8 @@ def receipts_record(*, devices, actor, at=None) -> None:
     if not devices:
         return
     leases_open(device_ids=[d.pk for d in devices], at=at)
+    # a leased replacement in hand sets when the device it replaces is due back
+    replacements_delivered(device_ids=[d.pk for d in devices if d.is_leased], at=at)
     order_ids = {d.order_id for d in devices if d.order_id}
     if order_ids:
         _spend_received_orders(order_ids, actor, at)

@@ -29,7 +29,7 @@ from .buyouts import (
 from .choice import lease_choose, replacement_start
 from .daily import DailyReport, leases_daily
 from .opening import lease_create, leases_open
-from .returns import trade_ins_confirm
+from .returns import replacements_delivered, trade_ins_confirm
 from .settlement import lease_lock_for_device, lease_record_settlement
 
 __all__ = [
@@ -55,6 +55,7 @@ __all__ = [
     "leases_daily",
     "leases_open",
     "replacement_start",
+    "replacements_delivered",
     "residual",
     "return_party",
     "trade_ins_confirm",

@@ -4,6 +4,7 @@ when a leased device is replaced."""
 from __future__ import annotations
 
 import logging
+from datetime import date
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -25,6 +26,7 @@ from ..models import (
     Buyout,
     Lease,
     LeasingArrangement,
+    ReturnReason,
     return_deadline,
 )
 from .base import (
@@ -52,10 +54,17 @@ def lease_choose(
     source: str = Source.WEB,
     note: str = "",
     at=None,
+    reason: str = ReturnReason.LEASE_END,
+    reason_on: date | None = None,
 ) -> Outcome:
     """What happens to a leased device: returned (Processed for trade in, with the return
     instructions mailed by the right party) or bought out (Pending employee buyout, with
-    the price; only where the company allows buyouts). Asked again, it changes nothing."""
+    the price; only where the company allows buyouts). Asked again, it changes nothing.
+
+    A return is due by the rule of its ``reason`` (``leasing.models.return_due``): the
+    employee's own choice is the lease's end ("lease_end"), a leased replacement's is
+    "replacement" (``reason_on``: its delivery, None while it is on its way), a leaver's
+    is "leaver" (``reason_on``: the exit date)."""
     if choice not in (Lease.Choice.RETURN, Lease.Choice.BUYOUT):
         raise ValidationError("Choose to return the device or to buy it out.")
     now = at or timezone.now()
@@ -88,8 +97,15 @@ def lease_choose(
         )
         lease.choice, lease.chosen_at = choice, now
         if choice == Lease.Choice.RETURN:
-            lease.return_due_on = return_deadline(arrangement, timezone.localdate(now))
-            lease.save(update_fields=["choice", "chosen_at", "return_due_on"])
+            lease.return_due_on = return_deadline(
+                lease,
+                device.company,
+                reason=reason,
+                on=reason_on,
+                chosen_on=timezone.localdate(now),
+            )
+            lease.return_reason = reason
+            lease.save(update_fields=["choice", "chosen_at", "return_due_on", "return_reason"])
             _mail_return_instructions(lease, device, arrangement)
         else:
             lease.save(update_fields=["choice", "chosen_at"])
@@ -132,8 +148,10 @@ def _mail_return_instructions(lease: Lease, device: Device, arrangement) -> None
 def replacement_start(*, device_id: int, choice: str, order_number: str, actor=SYSTEM) -> Outcome:
     """On approval of a leased replacement: the old device goes back or is bought out, as
     the employee chose on the request (the system makes the change; the right party's
-    e-mail goes out). A device that has moved on since the request (returned, bought out,
-    its lease closed) is left as it is: the outcome says so, and the approval goes on."""
+    e-mail goes out). A return is due the company's grace days after the replacement is
+    delivered: until then, by the lease-end rule (``replacements_delivered`` moves it). A
+    device that has moved on since the request (returned, bought out, its lease closed) is
+    left as it is: the outcome says so, and the approval goes on."""
     device = Device.objects.select_related("lease").get(pk=device_id)
     lease = getattr(device, "lease", None) if device.is_leased else None
     if lease is None or not lease.is_open or device.status not in CHOOSABLE:
@@ -152,4 +170,5 @@ def replacement_start(*, device_id: int, choice: str, order_number: str, actor=S
         choice=choice,
         source=Source.SYSTEM,
         note=f"Replaced by order {order_number}.",
+        reason=ReturnReason.REPLACEMENT,
     )

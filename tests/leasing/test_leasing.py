@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from budgets.models import CardPayment
+from companies.services import company_update_policy
 from devices import lifecycle
 from devices.engine import TransitionRefused
 from devices.models import DeviceStatus
@@ -105,13 +106,14 @@ def test_manual_registration_of_a_leased_device_opens_its_lease(acme):
 
 @pytest.mark.parametrize("sender", [ReturnSender.PARTNER, ReturnSender.LEASING_COMPANY])
 def test_return_instructions_come_from_the_arranged_party(acme, sender):
-    arrange(acme, sender, return_days=14, return_steps="Drop it at the nearest post office.")
+    arrange(acme, sender, return_steps="Drop it at the nearest post office.")
     device = leased_device(acme)
     leasing.lease_choose(device_id=device.pk, actor=acme.employee, choice="return")
     device.refresh_from_db()
     assert device.status == S.PROCESSING_TRADE_IN
     lease = Lease.objects.get(device=device)
-    assert lease.return_due_on == timezone.localdate() + timedelta(days=14)
+    # due the company's grace days (14 by default) after the lease ends, not after the click
+    assert lease.return_due_on == lease.ends_on + timedelta(days=14)
     sent = mail(kind="lease_return_instructions", recipient=acme.employee)
     if sender == ReturnSender.PARTNER:
         name, email = acme.partner.name, acme.partner.support_email
@@ -236,8 +238,10 @@ def test_the_partner_confirms_the_return_and_the_lease_closes(acme):
 
 
 def test_return_reminders_go_before_and_after_the_deadline_once_each(acme):
-    arrange(acme, return_days=10)
+    arrange(acme)
+    company_update_policy(company=acme.company, actor=acme.admin, return_grace_days=10)
     device = leased_device(acme)
+    ends_in(device, 0)  # due 10 days after the lease's end, today
     leasing.lease_choose(device_id=device.pk, actor=acme.employee, choice="return")
     today = timezone.localdate()
     assert leasing.leases_daily(today)["return_reminders"] == 0  # 10 days left

@@ -61,11 +61,11 @@ def test_the_return_confirmation_states_the_deadline_and_who_sends_the_instructi
         leasing_company=acme.company.leasing_company,
         partner=acme.partner,
         return_instructions_from=ReturnSender.PARTNER,
-        return_days=14,
     )
     device = leased(acme)
+    lease = Lease.objects.get(device=device)
     page = text(login(acme.employee).get(f"/me/devices/{device.pk}/lease/?choice=return"))
-    due = timezone.localdate() + timedelta(days=14)
+    due = lease.ends_on + timedelta(days=14)  # the company's grace days after the lease's end
     assert f'data-testid="return-by">{long(due)}<' in page
     assert acme.partner.name in page and "e-mails you the return instructions" in page
     assert "Confirm return" in page
