@@ -26,6 +26,7 @@ from leasing.models import Buyout, Lease
 from notifications.models import Notification
 from orders.models import DispatchStatus, Order, ProductRequest, RequestStatus
 from partners.models import DistributorConnection
+from people.selectors import open_cases_for
 
 S = DeviceStatus
 # A delivered device not marked received after this many days is chased.
@@ -82,6 +83,7 @@ class Dashboard:
     spend_by_month: list[Bar] = field(default_factory=list)
     companies: list = field(default_factory=list)  # partner: per company served
     connections: list = field(default_factory=list)  # partner: poll health
+    cases: list = field(default_factory=list)  # company admin: open offboarding cases
 
     @property
     def waiting(self) -> int:
@@ -116,6 +118,7 @@ def _months(first: date, n: int) -> list[date]:
 def _company_dashboard(user) -> Dashboard:
     now, today = timezone.now(), timezone.localdate()
     board = Dashboard("company_admin")
+    cases_total, cases = open_cases_for(user, limit=5)
     requests = ProductRequest.objects.visible_to(user).aggregate(
         pending=Count("pk", filter=Q(status=RequestStatus.PENDING)),
         pending_oldest=Min("created_at", filter=Q(status=RequestStatus.PENDING)),
@@ -230,6 +233,13 @@ def _company_dashboard(user) -> Dashboard:
             tone="bad",
         ),
         InboxItem(
+            "Leavers with hardware to settle",
+            cases_total,
+            cases[0].case.exit_date if cases else None,
+            "/admin/people/offboardingcase/?status__exact=open",
+            tone="info",
+        ),
+        InboxItem(
             "Mail that could not be sent",
             mail["failed"],
             mail["oldest"],
@@ -237,6 +247,7 @@ def _company_dashboard(user) -> Dashboard:
             tone="bad",
         ),
     ]
+    board.cases = cases
     totals = Budget.objects.visible_to(user).aggregate(
         allowance=Sum("allowance"),
         spent=Sum("spent"),

@@ -61,6 +61,8 @@ ROLE_PERMISSIONS = {
         "people.view_offboardingcase",
         "people.change_offboardingcase",
         "people.view_offboardingitem",
+        "people.view_attestation",
+        "people.view_attestationanswer",
     ],
     Role.PARTNER_STAFF: [
         "companies.view_company",

@@ -21,7 +21,14 @@ from leasing.services import leases_daily
 from orders.models import Acquisition, DispatchStatus, Order, Product
 from partners.models import Adapter, DistributorConnection
 
-from .hardware import hardware_anna, hardware_ben, hardware_olli, request_made
+from .hardware import (
+    hardware_anna,
+    hardware_ben,
+    hardware_leo,
+    hardware_olli,
+    hardware_olli_leased,
+    request_made,
+)
 from .idp import config as idp
 
 T = Transition
@@ -200,6 +207,15 @@ def seed_demo() -> DemoReport:
         job_title="Support engineer",
         delivery_address="Sam Sso\nAcme AB\nStorgatan 1\n111 22 Stockholm\nSweden",
     )
+    _user(
+        report,
+        "leo@acme.example",
+        full_name="Leo Lindgren",
+        role=Role.EMPLOYEE,
+        company=acme,
+        job_title="Account manager",
+        delivery_address="Leo Lindgren\nAcme AB\nStorgatan 1\n111 22 Stockholm\nSweden",
+    )
     _user(report, "root@velory.example", full_name="Velory Root", superuser=True)
     _single_sign_on(report, acme)
 
@@ -211,6 +227,8 @@ def seed_demo() -> DemoReport:
     hardware_anna(report, people, nordic, lease, catalogue)
     hardware_olli(report, people, baltic, catalogue)
     hardware_ben(report, people)
+    hardware_olli_leased(report, people)
+    hardware_leo(report, people)
     # The demo's history was made by hand above: none of it goes to a partner's API.
     Order.objects.exclude(pk__in=before).update(dispatch_status=DispatchStatus.MANUAL)
     _live_order(report, people, catalogue)

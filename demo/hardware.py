@@ -21,6 +21,7 @@ from devices.engine import device_transition
 from devices.models import Category, Device, Source, Transition
 from orders import services as orders
 from orders.models import Acquisition, Order, Product
+from people.services import provisioning
 
 T = Transition
 
@@ -321,3 +322,56 @@ def hardware_ben(report, people) -> None:
         received_on=timezone.localdate() - timedelta(days=400),
     )
     report.add("Ben's hardware")
+
+
+def hardware_olli_leased(report, people) -> None:
+    """Olli's leased laptop (Globex allows no buyouts: its page refuses one, and shows the
+    return only)."""
+    olli = people["olli@globex.example"]
+    if Device.objects.filter(owner=olli, is_leased=True).exists():
+        return
+    lifecycle.device_register_manually(
+        actor=people["admin@globex.example"],
+        owner_id=olli.pk,
+        name="Lenovo ThinkPad T14",
+        category=Category.LAPTOP,
+        serial_number="PF-3T14-5521",
+        received_on=timezone.localdate() - timedelta(days=500),
+        price=Decimal("1390.00"),
+        leased=True,
+        lease_months=36,
+        monthly_price=Decimal("39.00"),
+    )
+    report.add("Olli's leased laptop")
+
+
+def hardware_leo(report, people) -> None:
+    """Leo (Acme) leaves in 10 days: a leased laptop, an owned phone a year old and a
+    headset, and his offboarding case open (the demo's leaver)."""
+    leo = people["leo@acme.example"]
+    admin = people["admin@acme.example"]
+    if not Device.objects.filter(owner=leo).exists():
+        today = timezone.localdate()
+        for name, category, serial, days, price, leased in (
+            ("MacBook Pro 14 M3", Category.LAPTOP, "C02LEO14M3", 400, "2299.00", True),
+            ("iPhone 15", Category.PHONE, "F2LLEO15", 365, "899.00", False),
+            ("Jabra Evolve2 65", Category.HEADSET, "JB-LEO-65", 200, "249.00", False),
+        ):
+            lifecycle.device_register_manually(
+                actor=admin,
+                owner_id=leo.pk,
+                name=name,
+                category=category,
+                serial_number=serial,
+                received_on=today - timedelta(days=days),
+                price=Decimal(price),
+                leased=leased,
+                lease_months=36 if leased else None,
+                monthly_price=Decimal("55.00") if leased else None,
+            )
+        report.add("Leo's hardware")
+    if leo.leaver_date is None:
+        provisioning.person_set_exit_date(
+            user_id=leo.pk, exit_date=timezone.localdate() + timedelta(days=10), actor=admin
+        )
+        report.add("Leo's offboarding case")

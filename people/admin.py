@@ -7,6 +7,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count, Q
 from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -17,11 +18,19 @@ from companies import services as companies
 from companies.admin import UserAdmin, UserAdminForm
 from companies.models import EmployeeGroup, User
 from core.forms import BoundedForm
+from core.money import money
 from core.tenancy import acts_as_company_admin
-from core.tenant_admin import ObjectAction, ObjectActionsAdmin, TenantAdmin
+from core.tenant_admin import ObjectAction, ObjectActionsAdmin, ReadOnlyInline, TenantAdmin
 
-from .models import CsvImport, ScimToken
-from .services import csv_import, tokens
+from .models import (
+    Attestation,
+    AttestationAnswer,
+    CsvImport,
+    OffboardingCase,
+    OffboardingItem,
+    ScimToken,
+)
+from .services import csv_import, offboarding, tokens
 from .services import provisioning as people
 
 # --- People --------------------------------------------------------------------------------
@@ -272,6 +281,8 @@ class CsvImportAdmin(TenantAdmin):
         obj = self.get_object(request, object_id)
         if obj is None:
             raise Http404("Not found")
+        if request.method != "GET":
+            raise PermissionDenied  # a preview is read; it is applied by its own button
         rows = [{**row, "label": ACTION_LABELS[row["action"]]} for row in obj.plan.get("rows", [])]
         context = {
             **self.admin_site.each_context(request),
@@ -304,3 +315,146 @@ class CsvImportAdmin(TenantAdmin):
                 ),
             )
         return redirect(reverse("admin:people_csvimport_change", args=[obj.pk]))
+
+
+# --- Offboarding ---------------------------------------------------------------------------
+
+
+class WriteOffForm(BoundedForm):
+    item = forms.ModelChoiceField(queryset=OffboardingItem.objects.none(), label="Device")
+    kind = forms.ChoiceField(
+        choices=[("lost", "Lost"), ("stolen", "Stolen"), ("scrapped", "Broken beyond repair")]
+    )
+    reason = forms.CharField(max_length=300, help_text="Shown in the device's history.")
+    settlement = forms.DecimalField(
+        label="Leasing company's settlement",
+        required=False,
+        max_digits=12,
+        decimal_places=2,
+        help_text="For a leased device: what the leasing company settled (0 if it waived it).",
+    )
+
+
+class ItemInline(ReadOnlyInline):
+    model = OffboardingItem
+    fields = ("device", "choice", "price_shown", "outcome", "settled_at", "note")
+    readonly_fields = fields
+    verbose_name_plural = "devices"
+
+    @admin.display(description="buyout price")
+    def price_shown(self, obj):
+        return money(obj.price, obj.currency) if obj.price is not None else "—"
+
+
+@admin.register(OffboardingCase)
+class OffboardingCaseAdmin(ObjectActionsAdmin):
+    """A leaver's case: what they hold, what they chose, what is settled; write off a
+    device that will not come back."""
+
+    list_display = ("employee", "exit_date", "status", "settled_shown", "escalated_at")
+    list_filter = ("status",)
+    search_fields = ("employee__full_name", "employee__email")
+    list_select_related = ("employee",)
+    inlines = [ItemInline]
+    fields = ("employee", "exit_date", "status", "opened_by", "opened_at", "closed_at")
+    readonly_fields = fields
+    refusals = (offboarding.OffboardingRefused,)
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(settled=Count("items", filter=~Q(items__outcome="")), total=Count("items"))
+        )
+
+    @admin.display(description="settled")
+    def settled_shown(self, obj):
+        return f"{obj.settled} of {obj.total}"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_object_actions(self, request, obj):
+        case = obj
+
+        class Form(WriteOffForm):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                self.fields["item"].queryset = case.items.filter(outcome="").select_related(
+                    "device"
+                )
+
+        return [
+            ObjectAction(
+                "write_off",
+                "Write off a device",
+                self._write_off,
+                form=Form,
+                allowed=lambda request, obj: obj.is_open and acts_as_company_admin(request.user),
+                danger=True,
+                help_text="For a device that will not come back. A leased device needs the "
+                "leasing company's settlement.",
+            )
+        ]
+
+    def _write_off(self, request, obj, data):
+        item = offboarding.offboarding_write_off(
+            item_id=data["item"].pk,
+            actor=request.user,
+            reason=data["reason"],
+            kind=data["kind"],
+            settlement=data["settlement"],
+        )
+        return f"{item.device.name} is written off."
+
+
+class AnswerInline(ReadOnlyInline):
+    model = AttestationAnswer
+    fields = ("device", "answer", "note", "at")
+    readonly_fields = fields
+    verbose_name_plural = "answers"
+
+
+class AnsweredFilter(admin.SimpleListFilter):
+    title = "answer"
+    parameter_name = "answered"
+
+    def lookups(self, request, model_admin):
+        return [("waiting", "Waiting"), ("overdue", "Overdue"), ("problems", "Reported problems")]
+
+    def queryset(self, request, queryset):
+        from django.utils import timezone
+
+        if self.value() == "waiting":
+            return queryset.filter(answered_at__isnull=True)
+        if self.value() == "overdue":
+            return queryset.filter(answered_at__isnull=True, due_on__lt=timezone.localdate())
+        if self.value() == "problems":
+            return queryset.filter(problems__gt=0)
+        return queryset
+
+
+@admin.register(Attestation)
+class AttestationAdmin(ObjectActionsAdmin):
+    """The report of “Do you still have these devices?”: who answered, who is overdue,
+    what was reported."""
+
+    list_display = ("employee", "asked_on", "due_on", "answered_at", "problems")
+    list_filter = (AnsweredFilter,)
+    search_fields = ("employee__full_name", "employee__email")
+    list_select_related = ("employee",)
+    inlines = [AnswerInline]
+    fields = ("employee", "asked_on", "due_on", "answered_at", "problems")
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -206,3 +206,70 @@ class OffboardingItem(models.Model):
     @property
     def settled(self) -> bool:
         return bool(self.outcome)
+
+    @property
+    def employee_id(self) -> int:
+        """Whose item it is: the leaver's."""
+        return self.case.employee_id
+
+
+class AttestationQuerySet(TenantQuerySet):
+    scope = TenantScope(company_admin=by_company("company"), employee=by_user("employee"))
+
+    def open(self):
+        return self.filter(answered_at__isnull=True)
+
+
+class Attestation(models.Model):
+    """“Do you still have these devices?”, asked of an employee every few months where the
+    company wants it, and answered in one click on Your Details (yes, or a device reported
+    lost, stolen or broken)."""
+
+    company = models.ForeignKey(
+        "companies.Company", on_delete=models.CASCADE, related_name="attestations"
+    )
+    employee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="attestations"
+    )
+    asked_on = models.DateField()
+    due_on = models.DateField()
+    answered_at = models.DateTimeField(null=True, blank=True)
+    reminders_sent = models.JSONField(default=list, blank=True)
+    problems = models.PositiveSmallIntegerField(default=0, help_text="Devices reported.")
+
+    objects = AttestationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-asked_on", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["employee"],
+                condition=Q(answered_at__isnull=True),
+                name="one_open_attestation_per_employee",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.employee} ({self.asked_on:%Y-%m-%d})"
+
+
+class AttestationAnswer(models.Model):
+    class Answer(models.TextChoices):
+        HAVE = "have", "I have it"
+        LOST = "lost", "Lost"
+        STOLEN = "stolen", "Stolen"
+        BROKEN = "broken", "Broken"
+
+    attestation = models.ForeignKey(Attestation, on_delete=models.CASCADE, related_name="answers")
+    device = models.ForeignKey("devices.Device", on_delete=models.CASCADE, related_name="+")
+    answer = models.CharField(max_length=10, choices=Answer.choices)
+    note = models.CharField(max_length=300, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["attestation", "device"], name="one_answer_per_device")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.device}: {self.get_answer_display()}"

@@ -20,6 +20,8 @@ from budgets.payments import PaymentError
 from budgets.services import BudgetRefused
 from leasing.models import Buyout
 from orders import services as orders
+from people.models import OffboardingItem
+from people.services import offboarding
 
 logger = logging.getLogger(__name__)
 MAX_WEBHOOK_BYTES = 512 * 1024
@@ -43,7 +45,11 @@ def _where_next(payment: CardPayment) -> str:
     if payment.request_id:
         return "/me/"
     buyout = Buyout.objects.filter(payment=payment).select_related("lease").first()
-    return f"/me/devices/{buyout.lease.device_id}/" if buyout else "/me/budget/"
+    if buyout:
+        return f"/me/devices/{buyout.lease.device_id}/"
+    if OffboardingItem.objects.filter(payment=payment).exists():
+        return "/me/leaving/"  # a device bought on leaving
+    return "/me/budget/"
 
 
 def _say(request, payment: CardPayment) -> None:
@@ -85,6 +91,8 @@ def payment_return(request, payment_id: int):
         messages.error(request, str(refusal))
         return redirect(_where_next(payment))
     _say(request, payment)
+    # a device bought on leaving is settled now, not at the next run of the daily job
+    offboarding.offboarding_sync_payment(employee=request.user, payment_id=payment.pk)
     return redirect(_where_next(payment))
 
 

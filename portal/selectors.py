@@ -28,6 +28,7 @@ from leasing.models import CHOOSABLE, Buyout, Lease, LeasingArrangement, return_
 from leasing.services import buyout_price, return_party
 from orders.models import Order, Product, ProductRequest, RequestStatus, order_number
 from orders.selectors import OrderStatus, order_is_open, order_status, request_quote
+from people.selectors import inbox_for
 
 S = DeviceStatus
 
@@ -104,6 +105,8 @@ class YourDetails:
     lease_due: list[dict] = field(default_factory=list)  # lease ends: return or buy out?
     buyouts: list[dict] = field(default_factory=list)  # buyouts waiting for payment
     returns: list[dict] = field(default_factory=list)  # chosen returns: "Return by <date>"
+    leaving: object = None  # an open offboarding case (people.selectors.LeavingNote)
+    attestation: object = None  # an open "Do you still have these devices?"
     # Done with and needing nothing: under "Show past items", out of the counts.
     past_devices: list[dict] = field(default_factory=list)
     past_payments: list = field(default_factory=list)
@@ -229,7 +232,10 @@ def your_details_for(user: User) -> YourDetails:
             open_orders.append(card)
     requests = requests_for(user)
     payments = payments_for(user)
+    leaving, attestation = inbox_for(user)
     return YourDetails(
+        leaving=leaving,
+        attestation=attestation,
         devices=rows,
         open_orders=open_orders,
         waiting=[r for r in rows if r["status"] == S.DELIVERED],
@@ -568,6 +574,7 @@ def lease_panel_for(device: Device) -> dict | None:
         .first()
     )
     choosable = lease.is_open and device.status in CHOOSABLE
+    due = return_due(lease, device.company, chosen_on=timezone.localdate())
     return {
         "return_days": due.days,
         "return_by": due.on,
@@ -575,7 +582,6 @@ def lease_panel_for(device: Device) -> dict | None:
         "lease": lease,
         "party": return_party(lease, arrangement),
         "steps": arrangement.return_steps if arrangement else LeasingArrangement().return_steps,
-    due = return_due(lease, device.company, chosen_on=timezone.localdate())
         "buyout": buyout if buyout and buyout.status == Buyout.Status.PENDING else None,
         "paid_buyout": buyout if buyout and buyout.status == Buyout.Status.PAID else None,
         "price": buyout.price if buyout else buyout_price(lease, arrangement),

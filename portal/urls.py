@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import payments, views
+from . import leaving, payments, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -20,6 +20,10 @@ urlpatterns = [
     path("me/orders/<int:order_id>/track/", views.order_track, name="order-track"),
     path("me/orders/<int:order_id>/track/live/", views.order_track_live, name="order-track-live"),
     path("me/budget/", views.budget, name="budget"),
+    path("me/leaving/", leaving.leaving, name="leaving"),
+    path("me/attest/", leaving.attest, name="attest"),
+    path("me/leaving/<int:item_id>/choose/", leaving.leaving_choose, name="leaving-choose"),
+    path("me/leaving/<int:item_id>/pay/", leaving.leaving_pay, name="leaving-pay"),
     path("me/requests/<int:request_id>/withdraw/", views.request_withdraw, name="request-withdraw"),
     path("payments/<int:payment_id>/return/", payments.payment_return, name="payment-return"),
     path("payments/<int:payment_id>/cancel/", payments.payment_cancel, name="payment-cancel"),

@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.http import Http404, HttpResponse, JsonResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -62,6 +63,8 @@ ME_CACHE_SECONDS = 10 * 60
 # The hardware sections last served by this process, in front of the shared cache: the key
 # names the profile version, so an entry here is never stale (core.cache.LocalCache).
 HARDWARE = LocalCache(size=500, seconds=ME_CACHE_SECONDS)
+# Where the cached hardware sections want this request's CSRF token (a one-click answer).
+CSRF_SLOT = "@@CSRF@@"
 # How often the live parts of a page ask for news (static/js/velory.js, data-live-every).
 LIVE_EVERY_SECONDS = 30
 
@@ -86,6 +89,8 @@ def _hardware(request) -> str:
             cache_set(key, hardware, ME_CACHE_SECONDS)
     if settings.PAGE_CACHE:
         HARDWARE.set(key, hardware)
+    if CSRF_SLOT in hardware:  # a form in the cached part: this request's token
+        hardware = hardware.replace(CSRF_SLOT, get_token(request))
     return mark_safe(hardware)  # noqa: S308  (rendered by our own template)
 
 
@@ -158,13 +163,13 @@ def device_lease(request, device_id: int):
             return redirect(f"/me/devices/{device.pk}/buyout/")
         if outcome.changed:
             device.lease.refresh_from_db(fields=["return_due_on"])
+            # the same rule the confirmation page stated (the lease's end, chosen today)
             messages.success(
                 request,
                 f"{device.name} is being returned: send it back by "
                 f"{selectors.long_date(device.lease.return_due_on)} ({panel['return_why']}). "
                 f"{panel['party'].name} e-mails you the return instructions; they are also "
                 "below.",
-            # the same rule the confirmation page stated (the lease's end, chosen today)
             )
         return redirect(device_detail_url(device))
     choice = request.GET.get("choice", "")

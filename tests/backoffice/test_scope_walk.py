@@ -4,6 +4,7 @@ filter, an autocomplete or an export, and its pages answer "not found"."""
 
 import json
 import re
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -81,6 +82,30 @@ def populate(tenant, after_commit):
         context={"user": tenant.employee, "link": "x"},
         dedup_key=f"w:{tenant.company.pk}",
     )
+    # The people lifecycle: a group with a policy, a directory token, a CSV preview, a
+    # leaver's case (the colleague holds the registered laptop) and an open attestation.
+    from budgets.models import BudgetPolicy
+    from people.services import attestation, csv_import, provisioning, tokens
+
+    group = provisioning.group_provision(
+        company=tenant.company, name="Engineering", actor=tenant.admin
+    )
+    BudgetPolicy.objects.create(
+        company=tenant.company, group=group, allowance="1000.00", category="laptop"
+    )
+    tokens.scim_token_create(company=tenant.company, name="Entra", actor=tenant.admin)
+    csv_import.csv_preview(
+        company=tenant.company,
+        file_name="staff.csv",
+        raw=f"email\n{tenant.colleague.email}\n".encode(),
+        actor=tenant.admin,
+    )
+    provisioning.person_set_exit_date(
+        user_id=tenant.colleague.pk,
+        exit_date=timezone.localdate() + timedelta(days=10),
+        actor=tenant.admin,
+    )
+    attestation.attestation_ask(employee_id=tenant.employee.pk, today=timezone.localdate())
 
 
 @pytest.fixture

@@ -12,8 +12,9 @@ from tests.helpers import place_order
 pytestmark = pytest.mark.django_db
 
 # session, user (+company, partner), devices (+order, partner, shipment, lease), budgets,
-# requests, card payments (and their refunds, when there are payments)
-ME_QUERIES = 6
+# requests, card payments (and their refunds, when there are payments), the open
+# offboarding case and the open attestation question (the action inbox)
+ME_QUERIES = 8
 # once rendered, the hardware sections come from the cache until the profile changes
 ME_QUERIES_CACHED = 2
 
@@ -95,7 +96,7 @@ def test_your_details_works_when_the_cache_is_down(login, acme, settings):
     assert "Offline laptop" in response.content.decode()
 
 
-def test_your_details_with_budget_requests_and_card_payments_stays_within_eight(
+def test_your_details_with_budget_requests_and_card_payments_stays_within_nine(
     login, acme, django_assert_num_queries, after_commit
 ):
     from budgets.models import CardPayment

@@ -29,6 +29,7 @@ from core.tenancy import Role
 from core.tenant_admin import ObjectActionsAdmin
 from devices.models import Device
 from orders.models import Order, Product, ProductRequest
+from people.models import OffboardingItem
 from tests.backoffice.test_scope_walk import populate
 from tests.factories import PartnerFactory, UserFactory
 
@@ -49,13 +50,13 @@ PUBLIC = {
     "admin:login",
     "admin:logout",
     "admin:jsi18n",
-}
     # Single sign-on: the flow's start (for the company the sign-in's first step chose, kept
     # in the session), the provider's callback (a state this session started, used once)
     # and where the provider returns a person it signed out. Nothing without a session.
     "oidc_start",
     "oidc_callback",
     "signed_out",
+}
 OWN_PAGES = {
     "home",
     "me",
@@ -72,6 +73,8 @@ OWN_PAGES = {
     "admin:autocomplete",
     "admin-search",  # the console's search, within the user's own scope
     "admin-dashboard-live",  # the dashboard's live part, for the user's own scope
+    "leaving",  # the leaver's own case (404 for everyone else)
+    "attest",  # the employee's own "Do you still have these devices?"
 }
 # Portal pages of one object: whose the object must be.
 PORTAL_OBJECTS = {
@@ -92,11 +95,27 @@ PORTAL_OBJECTS = {
     "payment-cancel": (CardPayment, "employee_id"),
     "payment-continue": (CardPayment, "employee_id"),
     "payment-dismiss": (CardPayment, "employee_id"),
+    # A leaver's choice for one of their devices, and paying for one they bought.
+    "leaving-choose": (OffboardingItem, "employee_id"),
+    "leaving-pay": (OffboardingItem, "employee_id"),
+}
+# The directory's API (SCIM 2.0): a bearer token of the company, never a session. Every
+# person signed in by a cookie gets a 401 with SCIM's error body.
+TOKEN_APIS = {
+    "scim-config",
+    "scim-schemas",
+    "scim-schema",
+    "scim-resource-types",
+    "scim-resource-type",
+    "scim-users",
+    "scim-user",
+    "scim-groups",
+    "scim-group",
 }
 # Called by the card processor, not by a person: POST only, no login, and nothing without
 # a valid signature (400).
 WEBHOOKS = {"processor-webhook"}
-ADMIN_OBJECT_VIEWS = ("change", "history", "delete", "act")
+ADMIN_OBJECT_VIEWS = ("change", "history", "delete", "act", "apply")
 ADMIN_MODEL_VIEWS = ("changelist", "add", "register", "forecast")
 
 
@@ -120,6 +139,8 @@ def classify(name: str) -> str | None:
         return "portal-object"
     if name in WEBHOOKS:
         return "webhook"
+    if name in TOKEN_APIS:
+        return "token-api"
     if name == "admin:view_on_site":
         return "view-on-site"
     if name in ("admin:<unnamed (?P<url>.*)$>",) or re.fullmatch(
@@ -304,6 +325,15 @@ def test_the_permission_matrix(world):
                     assert response.status_code == missing.status_code, (who.label, name, pk)
                     assert response.status_code in (302, 403, 404, 405), (who.label, name, pk)
                 shows_nothing_foreign(response, who, f"{name} {pk}")
+        # The directory's API: a session is no credential there.
+        for name in sorted(TOKEN_APIS):
+            args = {"scim-schema": ["urn:x"], "scim-resource-type": ["User"]}.get(name)
+            if name in ("scim-user", "scim-group"):
+                args = [MISSING]
+            response = get(client, reverse(name, args=args))
+            assert response.status_code == 401, (who.label, name, response.status_code)
+            assert response.json()["status"] == "401"
+            cells += 1
         # The processor's webhook: the same for everyone, signed in or not.
         for name in sorted(n for n in names if classify(n) == "webhook"):
             assert get(client, reverse(name)).status_code == 405, (who.label, name)

@@ -1,0 +1,199 @@
+"""Reads of the people lifecycle for pages: the leaver's own case (the employee's page and
+Your Details' action inbox) and the company admin's open cases (the dashboard)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from django.db.models import Case, Count, Min, Q, When
+from django.utils import timezone
+
+from core.money import money
+from devices.models import DeviceStatus
+
+from .models import OffboardingCase, OffboardingItem
+from .services.offboarding import return_by
+
+S = DeviceStatus
+
+
+@dataclass
+class LeavingItem:
+    item: OffboardingItem
+    state: str  # in words: what happens to it now
+    tone: str  # the badge: "ok", "warn", "bad", "neutral"
+    price_text: str
+    can_choose: bool
+    can_buy: bool
+    pay: str  # "", "card", "salary", "lease" (the leased device's own buyout page)
+
+    @property
+    def device(self):
+        return self.item.device
+
+
+@dataclass
+class Leaving:
+    case: OffboardingCase
+    items: list[LeavingItem]
+    return_by: date
+    buyout_allowed: bool
+    by_salary: bool
+
+    @property
+    def days_left(self) -> int:
+        return (self.case.exit_date - timezone.localdate()).days
+
+    @property
+    def days_late(self) -> int:
+        return -self.days_left
+
+    @property
+    def to_do(self) -> int:
+        return sum(1 for i in self.items if i.can_choose or i.pay)
+
+    @property
+    def overdue(self) -> bool:
+        return self.days_left < 0 and any(not i.item.settled for i in self.items)
+
+
+def _state(item: OffboardingItem, due: date) -> tuple[str, str]:
+    device = item.device
+    if item.outcome == OffboardingItem.Outcome.RETURNED:
+        return "Returned: the partner confirmed it", "ok"
+    if item.outcome == OffboardingItem.Outcome.BOUGHT_OUT:
+        return "Bought: it is yours", "ok"
+    if item.outcome == OffboardingItem.Outcome.WRITTEN_OFF:
+        return f"Written off by your IT admin{f': {item.note}' if item.note else ''}", "neutral"
+    if device.status == S.PROCESSING_TRADE_IN:
+        lease = getattr(device, "lease", None) if device.is_leased else None
+        deadline = (lease.return_due_on if lease and lease.return_due_on else None) or due
+        return f"Send it back by {deadline:%-d %B %Y}", "warn"
+    if device.status == S.PENDING_BUYOUT:
+        return "Waiting for your payment", "warn"
+    if device.status in (S.SHIPPED, S.DELIVERED):
+        return f"{device.status_label}: mark it received, then choose", "neutral"
+    return "Choose: return it or buy it", "bad"
+
+
+def leaving_for(user) -> Leaving | None:
+    """The user's open offboarding case, or their last one (closed or cancelled) when none
+    is open; None when they never had one. Two queries."""
+    case = (
+        OffboardingCase.objects.visible_to(user)
+        .filter(employee=user)
+        .select_related("company")
+        # the open case first, else the newest
+        .order_by(Case(When(status=OffboardingCase.Status.OPEN, then=0), default=1), "-opened_at")
+        .first()
+    )
+    if case is None:
+        return None
+    items = list(
+        case.items.select_related("device", "device__lease", "device__partner", "payment").order_by(
+            "pk"
+        )
+    )
+    company = case.company
+    due = return_by(case, company)
+    rows = []
+    for item in items:
+        device = item.device
+        state, tone = _state(item, due)
+        choosable = case.is_open and not item.settled and not item.choice
+        choosable = choosable and device.status in (S.RECEIVED, S.ACTIVE)
+        pay = ""
+        if item.choice == "buyout" and not item.settled and device.status == S.PENDING_BUYOUT:
+            pay = "lease" if device.is_leased else company.buyout_payment
+        price = item.price if item.price is not None else None
+        rows.append(
+            LeavingItem(
+                item=item,
+                state=state,
+                tone=tone,
+                price_text=money(price, item.currency) if price is not None else "",
+                can_choose=choosable,
+                can_buy=choosable and company.buyout_allowed and price is not None,
+                pay=pay,
+            )
+        )
+    return Leaving(
+        case=case,
+        items=rows,
+        return_by=due,
+        buyout_allowed=company.buyout_allowed,
+        by_salary=company.buyout_payment == "salary",
+    )
+
+
+@dataclass
+class OpenCase:
+    case: OffboardingCase
+    open_items: int
+    unchosen: int
+    blocker: str
+
+
+def open_cases_for(user, *, limit: int = 10) -> tuple[int, list[OpenCase]]:
+    """The company admin's open offboarding cases, soonest exit first, each with what
+    blocks it: two queries."""
+    cases = OffboardingCase.objects.visible_to(user).open()
+    total = cases.count()
+    rows = (
+        cases.select_related("employee")
+        .annotate(
+            open_items=Count("items", filter=Q(items__outcome="")),
+            unchosen=Count("items", filter=Q(items__outcome="", items__choice="")),
+            first_choice=Min("items__chosen_at"),
+        )
+        .order_by("exit_date", "pk")[:limit]
+    )
+    today = timezone.localdate()
+    result = []
+    for case in rows:
+        if case.unchosen:
+            blocker = f"{case.unchosen} device{'s' if case.unchosen > 1 else ''} without a choice"
+        elif case.open_items:
+            blocker = f"{case.open_items} return{'s' if case.open_items > 1 else ''} or payments"
+            blocker += " not confirmed"
+        else:
+            blocker = "Settled: closes on the exit date"
+        if case.exit_date < today and case.open_items:
+            blocker += f", {(today - case.exit_date).days} days late"
+        result.append(OpenCase(case, case.open_items, case.unchosen, blocker))
+    return total, result
+
+
+@dataclass
+class LeavingNote:
+    """Your Details' inbox item for a leaver."""
+
+    exit_date: date
+    to_choose: int
+    to_settle: int
+
+    @property
+    def days_left(self) -> int:
+        return (self.exit_date - timezone.localdate()).days
+
+
+def inbox_for(user) -> tuple[LeavingNote | None, object | None]:
+    """What Your Details' action inbox needs of the people lifecycle: the open offboarding
+    case (with how many devices wait for a choice or to be settled) and the open
+    "Do you still have these devices?" question. Two queries."""
+    from .models import Attestation
+
+    case = (
+        OffboardingCase.objects.visible_to(user)
+        .open()
+        .filter(employee=user)
+        .annotate(
+            to_choose=Count("items", filter=Q(items__outcome="", items__choice="")),
+            to_settle=Count("items", filter=Q(items__outcome="")),
+        )
+        .first()
+    )
+    note = LeavingNote(case.exit_date, case.to_choose, case.to_settle) if case else None
+    attestation = Attestation.objects.visible_to(user).open().filter(employee=user).first()
+    return note, attestation
