@@ -17,6 +17,7 @@ from django.utils.html import format_html
 from companies import services as companies
 from companies.admin import UserAdmin, UserAdminForm
 from companies.models import EmployeeGroup, User
+from core.exports import csv_response
 from core.forms import BoundedForm
 from core.money import money
 from core.tenancy import acts_as_company_admin
@@ -359,6 +360,42 @@ class OffboardingCaseAdmin(ObjectActionsAdmin):
     fields = ("employee", "exit_date", "status", "opened_by", "opened_at", "closed_at")
     readonly_fields = fields
     refusals = (offboarding.OffboardingRefused,)
+    actions = ["export_payroll"]
+    company_admin_actions = ("export_payroll",)  # money and people's data: theirs alone
+
+    @admin.action(description="Export salary deductions not exported yet, for payroll (CSV)")
+    def export_payroll(self, request, queryset):
+        try:
+            items = offboarding.salary_deductions_for_payroll(
+                actor=request.user, case_ids=queryset.values_list("pk", flat=True)
+            )
+        except offboarding.OffboardingRefused as refusal:
+            self.message_user(request, str(refusal), messages.ERROR)
+            return None
+        if not items:
+            self.message_user(
+                request,
+                "None of the selected cases has a salary deduction waiting for export.",
+                messages.WARNING,
+            )
+            return None
+        header = ["employee", "e-mail", "device", "serial", "amount", "currency", "paid"]
+        return csv_response(
+            "payroll-leavers",
+            header,
+            (
+                [
+                    i.case.employee.get_full_name(),
+                    i.case.employee.email,
+                    i.device.name,
+                    i.device.serial_number,
+                    i.price,
+                    i.currency,
+                    i.settled_at.date().isoformat() if i.settled_at else "",
+                ]
+                for i in items
+            ),
+        )
 
     def get_queryset(self, request):
         return (

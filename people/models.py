@@ -182,6 +182,9 @@ class OffboardingItem(models.Model):
     settlement_amount = models.DecimalField(
         "lessor's settlement", max_digits=12, decimal_places=2, null=True, blank=True
     )
+    payroll_exported_at = models.DateTimeField(
+        null=True, blank=True, help_text="A salary deduction handed to payroll (exported)."
+    )
     # An owned device bought out by card: the payment (a leased one's is its lease's buyout).
     payment = models.OneToOneField(
         "budgets.CardPayment",

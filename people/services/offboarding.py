@@ -317,6 +317,33 @@ def _settle_buyout(item: OffboardingItem, note: str) -> OffboardingItem:
     return item
 
 
+def salary_deductions_for_payroll(*, actor, case_ids) -> list[OffboardingItem]:
+    """Owned devices leavers bought by salary deduction, not handed to payroll yet, of
+    these cases (company admins only). Each is stamped exported by the statement that picks
+    it, so two exports never both list a deduction."""
+    if not acts_as_company_admin(actor):
+        raise OffboardingRefused("Only a company admin exports salary deductions.")
+    with transaction.atomic():
+        picked = (
+            OffboardingItem.objects.visible_to(actor)
+            .select_for_update(of=("self",))
+            .filter(
+                case_id__in=list(case_ids),
+                outcome=OffboardingItem.Outcome.BOUGHT_OUT,
+                payment__isnull=True,
+                device__is_leased=False,
+                payroll_exported_at__isnull=True,
+            )
+        )
+        ids = list(picked.values_list("pk", flat=True))
+        OffboardingItem.objects.filter(pk__in=ids).update(payroll_exported_at=timezone.now())
+        return list(
+            OffboardingItem.objects.filter(pk__in=ids)
+            .select_related("case__employee", "device")
+            .order_by("settled_at", "pk")
+        )
+
+
 # --- The company admin's write-off -----------------------------------------------------------
 
 

@@ -254,3 +254,30 @@ def test_the_leaver_chooses_on_one_page_with_the_price_and_deadline_shown_first(
     assert (
         other.post(f"/me/leaving/{phone_item.pk}/choose/", {"choice": "buyout"}).status_code == 404
     )
+
+
+def test_a_salary_deduction_is_settled_and_exported_to_payroll_once(leaver, login):
+    acme, _, phone, _ = leaver
+    acme.company.buyout_payment = "salary"
+    acme.company.save()
+    case = open_case(acme)
+    item = item_of(case, phone)
+    offboarding.offboarding_choose(item_id=item.pk, choice="buyout", actor=acme.employee)
+    page = login(acme.employee).get(f"/me/leaving/{item.pk}/pay/").content.decode()
+    assert "Accept the salary deduction" in page
+    login(acme.employee).post(f"/me/leaving/{item.pk}/pay/")
+    item.refresh_from_db()
+    assert item.outcome == "bought_out" and Device.objects.get(pk=phone.pk).status == S.BOUGHT_OUT
+    admin = login(acme.admin)
+    export = admin.post(
+        "/admin/people/offboardingcase/",
+        {"action": "export_payroll", "_selected_action": [case.pk]},
+    )
+    body = b"".join(export.streaming_content).decode()
+    assert "iPhone 15" in body and f"{item.price}" in body
+    again = admin.post(
+        "/admin/people/offboardingcase/",
+        {"action": "export_payroll", "_selected_action": [case.pk]},
+        follow=True,
+    )
+    assert "waiting for export" in again.content.decode()
