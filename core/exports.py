@@ -37,3 +37,27 @@ def csv_response(filename: str, header: list[str], rows: Iterable[list]) -> Stre
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}-{stamp}.csv"'
     return response
+
+
+PAYROLL_HEADER = ["employee", "e-mail", "device", "serial", "amount", "currency", "paid"]
+
+
+def payroll_response(filename: str, deductions: Iterable[tuple]) -> StreamingHttpResponse:
+    """Salary deductions for the company's payroll, one per row: ``(employee, device,
+    amount, currency, paid_at)`` each (lease buyouts and leavers' owned devices alike)."""
+    return csv_response(
+        filename,
+        PAYROLL_HEADER,
+        (
+            [
+                employee.get_full_name(),
+                employee.email,
+                device.name,
+                device.serial_number,
+                amount,
+                currency,
+                paid_at.date().isoformat() if paid_at else "",
+            ]
+            for employee, device, amount, currency, paid_at in deductions
+        ),
+    )

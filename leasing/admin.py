@@ -13,7 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 
-from core.exports import csv_response
+from core.exports import payroll_response
 from core.forms import BoundedForm
 from core.money import money
 from core.tenant_admin import (
@@ -258,20 +258,7 @@ class BuyoutAdmin(RecordAdmin):
                 messages.WARNING,
             )
             return None
-        header = ["employee", "e-mail", "device", "serial", "amount", "currency", "paid"]
-        return csv_response(
+        return payroll_response(
             "payroll-buyouts",
-            header,
-            (
-                [
-                    b.employee.get_full_name(),
-                    b.employee.email,
-                    b.lease.device.name,
-                    b.lease.device.serial_number,
-                    b.price,
-                    b.currency,
-                    b.paid_at.date().isoformat() if b.paid_at else "",
-                ]
-                for b in rows
-            ),
+            ((b.employee, b.lease.device, b.price, b.currency, b.paid_at) for b in rows),
         )

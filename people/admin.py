@@ -17,7 +17,7 @@ from django.utils.html import format_html
 from companies import services as companies
 from companies.admin import UserAdmin, UserAdminForm
 from companies.models import EmployeeGroup, User
-from core.exports import csv_response
+from core.exports import payroll_response
 from core.forms import BoundedForm
 from core.money import money
 from core.tenancy import acts_as_company_admin
@@ -379,22 +379,9 @@ class OffboardingCaseAdmin(ObjectActionsAdmin):
                 messages.WARNING,
             )
             return None
-        header = ["employee", "e-mail", "device", "serial", "amount", "currency", "paid"]
-        return csv_response(
+        return payroll_response(
             "payroll-leavers",
-            header,
-            (
-                [
-                    i.case.employee.get_full_name(),
-                    i.case.employee.email,
-                    i.device.name,
-                    i.device.serial_number,
-                    i.price,
-                    i.currency,
-                    i.settled_at.date().isoformat() if i.settled_at else "",
-                ]
-                for i in items
-            ),
+            ((i.case.employee, i.device, i.price, i.currency, i.settled_at) for i in items),
         )
 
     def get_queryset(self, request):
