@@ -63,6 +63,7 @@ ROLE_PERMISSIONS = {
         "people.view_offboardingitem",
         "people.view_attestation",
         "people.view_attestationanswer",
+        "orders.view_orderalert",
     ],
     Role.PARTNER_STAFF: [
         "companies.view_company",
@@ -76,6 +77,7 @@ ROLE_PERMISSIONS = {
         "orders.change_order",
         "orders.view_workqueuedevice",
         "orders.view_workqueueorder",
+        "orders.view_orderalert",
         "partners.view_distributorconnection",
         "leasing.view_lease",
         "leasing.view_buyout",

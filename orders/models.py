@@ -488,3 +488,48 @@ class WorkQueueOrder(Order):
         proxy = True
         verbose_name = "order in the work queue"
         verbose_name_plural = "work queue"
+
+
+# What a partner agrees to: a device Preparing longer than this is late (the dashboards'
+# service figures and the stuck-order alerts use the same days).
+AGREED_SHIP_DAYS = 5
+# A parcel without a carrier event (or its shipping) for this long has stalled.
+STALLED_AFTER_DAYS = 4
+
+
+class OrderAlertQuerySet(TenantQuerySet):
+    scope = TenantScope(company_admin=by_company("company"), partner_staff=by_partner("partner"))
+
+    def open(self):
+        return self.filter(closed_at__isnull=True)
+
+
+class OrderAlert(models.Model):
+    """An order that is stuck: raised to the company admin and the partner, shown on both
+    dashboards, and closed by itself once the order moves."""
+
+    class Kind(models.TextChoices):
+        PREPARING_TOO_LONG = "preparing", f"Preparing longer than {AGREED_SHIP_DAYS} days"
+        NO_MOVEMENT = "stalled", f"No carrier movement for {STALLED_AFTER_DAYS} days"
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="alerts")
+    company = models.ForeignKey("companies.Company", on_delete=models.CASCADE, related_name="+")
+    partner = models.ForeignKey("companies.Partner", on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    opened_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = OrderAlertQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-opened_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order", "kind"],
+                condition=models.Q(closed_at__isnull=True),
+                name="one_open_alert_per_order_and_kind",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{order_number(self.order_id)}: {self.get_kind_display()}"

@@ -1,5 +1,7 @@
 """Order tasks: thin, taking ids, safe to run twice."""
 
+from dataclasses import asdict
+
 from celery import shared_task
 
 from . import services
@@ -27,3 +29,9 @@ def process_event(event_pk: int) -> str:
 def reconcile_payments() -> int:
     """Daily: Velory's payments and refunds against the processor's list."""
     return len(services.payments_reconcile())
+
+
+@shared_task(name="orders.tasks.order_alerts", acks_late=True)
+def order_alerts() -> dict[str, int]:
+    """Hourly: raise the stuck-order alerts, close those of orders that moved."""
+    return asdict(services.order_alerts_sweep())

@@ -59,6 +59,8 @@ app.conf.beat_schedule = {
     "tracking-poll": {"task": "partners.tasks.poll_tracking", "schedule": scaled(30.0)},
     "payments-reconcile": {
         "task": "orders.tasks.reconcile_payments",
+    # Orders stuck at the partner or the carrier: raised, and closed once they move.
+    "order-alerts": {"task": "orders.tasks.order_alerts", "schedule": scaled(3600.0)},
         "schedule": crontab(hour=3, minute=30),
     },
     "leases-daily": {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.db.models import Prefetch
+from django.urls import reverse
 from django.utils.html import format_html
 
 from core.exports import csv_response
@@ -13,6 +14,7 @@ from core.tenant_admin import (
     ObjectAction,
     ObjectActionsAdmin,
     ReadOnlyInline,
+    RecordAdmin,
     is_company_admin,
 )
 from devices.display import status_badge
@@ -22,9 +24,11 @@ from devices.models import TRANSITION_LABELS, Device, Source, Transition
 from orders.models import (
     DispatchStatus,
     Order,
+    OrderAlert,
     OrderEvent,
     OrderLine,
     Shipment,
+    order_number,
     order_pk,
 )
 from orders.selectors import order_status
@@ -329,3 +333,37 @@ def _money_message(order) -> str:
     if event.data.get("refunded") not in (None, "0", "0.00"):
         parts.append(f"{event.data['refunded']} being refunded to the employee's card.")
     return " ".join(parts)
+
+
+class AlertOpenFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "open"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Open"), ("no", "Closed")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(closed_at__isnull=True)
+        if self.value() == "no":
+            return queryset.filter(closed_at__isnull=False)
+        return queryset
+
+
+@admin.register(OrderAlert)
+class OrderAlertAdmin(RecordAdmin):
+    """Stuck orders, for the company admin and the partner: raised and closed by the hourly
+    sweep (orders.services.alerts), never by hand."""
+
+    list_display = ("order_link", "kind", "company", "partner", "opened_at", "closed_at")
+    list_filter = (AlertOpenFilter, "kind")
+    list_select_related = ("order", "company", "partner")
+    show_full_result_count = False
+
+    @admin.display(description="order", ordering="order")
+    def order_link(self, obj):
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("admin:orders_order_change", args=[obj.order_id]),
+            order_number(obj.order_id),
+        )

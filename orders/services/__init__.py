@@ -2,6 +2,7 @@
 and what the card processor's reports mean for requests and buyouts (payments).
 Import them from here."""
 
+from .alerts import AlertReport, order_alerts_sweep
 from .cancellation import Cancellation, order_cancel
 from .orders import LineSpec, order_create, order_event, order_place_later, order_update_details
 from .payments import (
@@ -25,12 +26,14 @@ from .requests import (
 )
 
 __all__ = [
+    "AlertReport",
     "Cancellation",
     "EventRefused",
     "LineSpec",
     "event_process",
     "events_receive",
     "fail_request",
+    "order_alerts_sweep",
     "order_cancel",
     "order_create",
     "order_event",
