@@ -9,12 +9,16 @@ import io
 
 import pytest
 from django.contrib import admin
+from django.utils import timezone
 
 from core.tenant_admin import TenantAdmin
 from devices.models import Device, DeviceStatus
 from leasing import services as leasing
 from leasing.models import Buyout
 from orders.models import Order
+from people.models import OffboardingItem
+from people.services import offboarding
+from people.services import provisioning as people
 from tests.helpers import device_in
 
 S = DeviceStatus
@@ -37,6 +41,7 @@ def test_the_exports_walked_are_all_there_are():
         ("devices.Device", "export_csv"),
         ("leasing.Buyout", "export_payroll"),
         ("orders.Order", "export_csv"),
+        ("people.OffboardingCase", "export_payroll"),
     ]
 
 
@@ -51,6 +56,15 @@ def hostile_data(acme):
     Order.objects.filter(pk=device.order_id).update(delivery_address=HOSTILE[3])
     leasing.lease_choose(device_id=device.pk, actor=acme.employee, choice="buyout")
     leasing.buyout_pay_by_salary(device_id=device.pk, actor=acme.employee)
+    # a leaver's owned phone, bought by salary deduction (the offboarding payroll export)
+    phone = device_in(acme, S.ACTIVE, name=HOSTILE[4])
+    Device.objects.filter(pk=phone.pk).update(serial_number=HOSTILE[0], price="500.00")
+    people.person_set_exit_date(
+        user_id=acme.employee.pk, exit_date=timezone.localdate(), actor=acme.admin
+    )
+    item = OffboardingItem.objects.get(device=phone)
+    offboarding.offboarding_choose(item_id=item.pk, choice="buyout", actor=acme.employee)
+    offboarding.offboarding_pay_by_salary(item_id=item.pk, actor=acme.employee)
     return device
 
 
