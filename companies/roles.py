@@ -64,6 +64,11 @@ ROLE_PERMISSIONS = {
         "people.view_attestation",
         "people.view_attestationanswer",
         "orders.view_orderalert",
+        # Signed webhooks (notifications/webhooks.py): their endpoints and deliveries.
+        "notifications.view_webhookendpoint",
+        "notifications.add_webhookendpoint",
+        "notifications.change_webhookendpoint",
+        "notifications.view_webhookdelivery",
     ],
     Role.PARTNER_STAFF: [
         "companies.view_company",
@@ -79,8 +84,16 @@ ROLE_PERMISSIONS = {
         "orders.view_workqueueorder",
         "orders.view_orderalert",
         "partners.view_distributorconnection",
+        # The push API's keys: made (shown once) and revoked by the partner's own staff.
+        "partners.view_partnerapikey",
+        "partners.add_partnerapikey",
         "leasing.view_lease",
         "leasing.view_buyout",
+        # Signed webhooks (notifications/webhooks.py): their endpoints and deliveries.
+        "notifications.view_webhookendpoint",
+        "notifications.add_webhookendpoint",
+        "notifications.change_webhookendpoint",
+        "notifications.view_webhookdelivery",
     ],
 }
 

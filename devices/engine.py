@@ -14,6 +14,7 @@ docs/architecture.md, "How a status change flows"."""
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,8 +27,9 @@ from companies.services import profiles_touch
 from core.bulk import insert_rows, update_rows
 from core.locks import devices_lock
 from core.tenancy import actor_name
+from notifications import webhooks
 
-from .models import LABELS, TRANSITION_LABELS, Device, DeviceEvent, Source
+from .models import LABELS, TRANSITION_LABELS, Device, DeviceEvent, DeviceStatus, Source
 
 
 class TransitionRefused(Exception):
@@ -132,7 +134,8 @@ def devices_walk(
     who, actor_id = actor_name(actor), getattr(actor, "pk", None)
     with transaction.atomic():
         # one lock order for everyone (by pk): no deadlocks between batches
-        locked = devices_lock(list(plans), actor=actor, related=["company"])
+        # (order and owner read along for the webhooks' payload: no query of their own)
+        locked = devices_lock(list(plans), actor=actor, related=["company", "order", "owner"])
         by_id = {d.pk: d for d in locked}
         for pk, steps in plans.items():
             device = by_id.get(pk)
@@ -195,7 +198,101 @@ def devices_walk(
             _write(moved)
             insert_rows(DeviceEvent, history)
             profiles_touch({device.owner_id for device, _, _ in moved})
+            _webhooks_emit(outcomes, source)  # webhooks: what the moves mean to receivers
     return outcomes
+
+
+# --- Webhooks (notifications.webhooks, docs/webhooks.md) ------------------------------------------
+# Every status change is "device.status_changed"; these steps are also events of their own.
+STEP_EVENTS = {
+    "ship": "device.shipped",
+    "deliver": "device.delivered",
+    "mark_received": "device.received",
+    "cancel": "device.cancelled",
+}
+
+
+def _order_ref(device: Device) -> dict | None:
+    if not device.order_id:
+        return None
+    return {"id": device.order_id, "number": device.order.number}
+
+
+def _device_payload(device: Device, outcome: Outcome, source: str) -> dict:
+    return {
+        "device": {
+            "id": device.pk,
+            "name": device.name,
+            "category": device.category,
+            "serial_number": device.serial_number,
+            "is_leased": device.is_leased,
+            "status": device.status,
+            "status_label": LABELS[device.status],
+            "status_changed_at": device.status_changed_at,
+            "shipment_id": device.shipment_id,
+        },
+        "previous_status": outcome.from_status,
+        "previous_status_label": LABELS.get(outcome.from_status, ""),
+        "transitions": list(outcome.steps),
+        "source": source,
+        "order": _order_ref(device),
+        "employee": {"id": device.owner_id, "name": device.owner.get_full_name()},
+        "company_id": device.company_id,
+        "partner_id": device.partner_id,
+    }
+
+
+def _order_accepted_payload(device: Device) -> dict:
+    return {
+        "order": _order_ref(device),
+        "accepted_at": device.status_changed_at,
+        "status": device.status,
+        "status_label": LABELS[device.status],
+        "employee": {"id": device.owner_id, "name": device.owner.get_full_name()},
+        "company_id": device.company_id,
+        "partner_id": device.partner_id,
+    }
+
+
+def _webhooks_emit(outcomes: list[Outcome], source: str) -> None:
+    """The moved devices' events for the company's and the partner's endpoints: each change
+    (keyed by its time, so a retry emits nothing twice), the steps that are events of their
+    own (shipped, delivered, received, cancelled: once per device), and "order.accepted"
+    once per order, when its first device leaves Ordered for anything but Cancelled."""
+    events = []
+    for outcome in outcomes:
+        if not outcome.changed:
+            continue
+        device = outcome.device
+        tenants = {"company_id": device.company_id, "partner_id": device.partner_id}
+        data = functools.partial(_device_payload, device, outcome, source)
+        stamp = device.status_changed_at.isoformat()
+        events.append(
+            webhooks.Event(
+                "device.status_changed",
+                f"device.status_changed:{device.pk}:{device.status}:{stamp}",
+                data,
+                **tenants,
+            )
+        )
+        for step in outcome.steps:
+            if step in STEP_EVENTS:
+                name = STEP_EVENTS[step]
+                events.append(webhooks.Event(name, f"{name}:{device.pk}", data, **tenants))
+        if (
+            device.order_id
+            and outcome.from_status == DeviceStatus.ORDERED
+            and device.status != DeviceStatus.CANCELLED
+        ):
+            events.append(
+                webhooks.Event(
+                    "order.accepted",
+                    f"order.accepted:{device.order_id}",
+                    functools.partial(_order_accepted_payload, device),
+                    **tenants,
+                )
+            )
+    webhooks.emit_many(events)
 
 
 def _write(moved: list[tuple[Device, dict, dict]]) -> None:

@@ -1,9 +1,18 @@
+import json
+
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+from django.template.response import TemplateResponse
+from django.utils.html import format_html
 
-from core.tenant_admin import RecordAdmin
+from core.forms import BoundedForm
+from core.tenancy import Role
+from core.tenant_admin import ObjectAction, ObjectActionsAdmin, RecordAdmin, ViewOnlyMixin
 
-from . import services
-from .models import Notification
+from . import services, webhooks
+from .models import Notification, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 
 def kind_title(kind: str) -> str:
@@ -72,3 +81,232 @@ class NotificationAdmin(RecordAdmin):
             self.message_user(
                 request, "Only mail that failed for good can be sent again.", messages.WARNING
             )
+
+
+# --- Webhooks ------------------------------------------------------------------------------------
+
+
+def owns_endpoints(user) -> bool:
+    """Who registers endpoints: a company's admins (for the company) and a partner's staff
+    (for the partner)."""
+    role = getattr(user, "role", None)
+    return (role == Role.COMPANY_ADMIN and bool(user.company_id)) or (
+        role == Role.PARTNER_STAFF and bool(user.partner_id)
+    )
+
+
+def events_field() -> forms.MultipleChoiceField:
+    return forms.MultipleChoiceField(
+        choices=WebhookEvent.choices,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Each event is sent to this URL, signed (see the webhooks documentation).",
+    )
+
+
+class NewEndpointForm(BoundedForm):
+    url = forms.URLField(
+        label="URL",
+        max_length=500,
+        assume_scheme="https",
+        help_text="HTTPS (plain HTTP only for 127.0.0.1 or localhost, for testing).",
+    )
+    description = forms.CharField(max_length=200, required=False, help_text="What receives it.")
+    events = events_field()
+
+    def clean_url(self):
+        url = self.cleaned_data["url"]
+        WebhookEndpoint._meta.get_field("url").run_validators(url)
+        return url
+
+
+class EndpointForm(forms.ModelForm):
+    events = events_field()
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["url", "description", "events", "is_active"]
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(ObjectActionsAdmin):
+    """A company's or a partner's endpoints: made with their secret shown once, changed or
+    deactivated (never deleted: the deliveries stay), the secret rotated (shown once)."""
+
+    form = EndpointForm
+    list_display = ("url", "owner", "events_shown", "is_active", "created_at")
+    list_filter = ("is_active",)
+    list_select_related = ("company", "partner")
+    fields = (
+        "url",
+        "description",
+        "events",
+        "is_active",
+        "owner",
+        "secret_shown",
+        "created_by",
+        "created_at",
+        "secret_rotated_at",
+    )
+    readonly_fields = ("owner", "secret_shown", "created_by", "created_at", "secret_rotated_at")
+
+    @admin.display(description="owner")
+    def owner(self, obj):
+        return obj.company or obj.partner
+
+    @admin.display(description="events")
+    def events_shown(self, obj):
+        return ", ".join(obj.event_labels)
+
+    @admin.display(description="secret")
+    def secret_shown(self, obj):
+        return "whsec_… (shown once when made; rotate it for a new one)"
+
+    def has_add_permission(self, request):
+        return super().has_add_permission(request) and owns_endpoints(request.user)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        webhooks.webhook_endpoint_update(
+            endpoint_id=obj.pk,
+            actor=request.user,
+            url=data["url"],
+            events=data["events"],
+            description=data.get("description", ""),
+            is_active=data.get("is_active", False),
+        )
+
+    def add_view(self, request, form_url="", extra_context=None):
+        """Register an endpoint and show its secret once: only the encrypted secret is kept."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = NewEndpointForm(request.POST or None)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "New webhook endpoint",
+            "form": form,
+        }
+        if request.method == "POST" and form.is_valid():
+            try:
+                endpoint, raw = webhooks.webhook_endpoint_create(
+                    actor=request.user,
+                    url=form.cleaned_data["url"],
+                    events=form.cleaned_data["events"],
+                    description=form.cleaned_data["description"],
+                )
+            except ValidationError as error:
+                form.add_error(None, error)
+            else:
+                context.update(endpoint=endpoint, raw=raw, title="Your webhook secret")
+        return TemplateResponse(request, "admin/notifications/webhook_secret.html", context)
+
+    def get_object_actions(self, request, obj):
+        return [
+            ObjectAction(
+                "rotate",
+                "Rotate secret",
+                lambda request, obj, data: "",  # answered by object_action_view below
+                allowed=lambda request, obj: self.has_change_permission(request, obj),
+                danger=True,
+                help_text="A new secret signs every delivery from now on, and is shown once. "
+                "The old one stops at once: deliveries your receiver refuses meanwhile are "
+                "retried, and can be replayed.",
+            )
+        ]
+
+    def object_action_view(self, request, object_id, action):
+        """Rotating answers with the new secret, shown once (not a message in the session)."""
+        if action != "rotate" or request.method != "POST":
+            return super().object_action_view(request, object_id, action)
+        obj = self.get_object(request, object_id)
+        if obj is None:
+            raise Http404("Not found")
+        if not self.has_change_permission(request, obj):
+            raise PermissionDenied
+        endpoint, raw = webhooks.webhook_secret_rotate(endpoint_id=obj.pk, actor=request.user)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Your new webhook secret",
+            "endpoint": endpoint,
+            "raw": raw,
+            "rotated": True,
+        }
+        return TemplateResponse(request, "admin/notifications/webhook_secret.html", context)
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ViewOnlyMixin, ObjectActionsAdmin):
+    """What was (or will be) sent to the user's endpoints, with each answer; a delivery can
+    be replayed (the same event id and body, signed anew)."""
+
+    list_display = (
+        "created_at",
+        "event_type",
+        "endpoint",
+        "status",
+        "attempts",
+        "response_code",
+        "duration_ms",
+        "delivered_at",
+    )
+    list_filter = ("status", "event_type", "endpoint")
+    list_select_related = ("endpoint",)
+    fields = (
+        "endpoint",
+        "event_id",
+        "event_type",
+        "created_at",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "response_code",
+        "duration_ms",
+        "error",
+        "delivered_at",
+        "payload_shown",
+    )
+    readonly_fields = fields
+    actions = ["replay"]
+
+    @admin.display(description="body")
+    def payload_shown(self, obj):
+        return format_html(
+            "<pre>{}</pre>", json.dumps(json.loads(webhooks.delivery_body(obj)), indent=2)
+        )
+
+    def has_replay_permission(self, request):
+        return request.user.has_perm("notifications.change_webhookendpoint")
+
+    @admin.action(description="Replay the selected deliveries", permissions=["replay"])
+    def replay(self, request, queryset):
+        count = webhooks.webhook_deliveries_replay(
+            actor=request.user, delivery_ids=queryset.values_list("pk", flat=True)
+        )
+        if count:
+            self.message_user(request, f"{count} deliveries queued to be sent again.")
+        else:
+            self.message_user(
+                request,
+                "Nothing to replay: a delivery being sent, or of an inactive endpoint, is not.",
+                messages.WARNING,
+            )
+
+    def get_object_actions(self, request, obj):
+        return [
+            ObjectAction(
+                "replay",
+                "Replay",
+                lambda request, obj, data: self._replay_one(request, obj),
+                allowed=lambda request, obj: self.has_replay_permission(request),
+                help_text="Send this event again: the same event id and body, signed anew.",
+            )
+        ]
+
+    def _replay_one(self, request, obj):
+        if not webhooks.webhook_deliveries_replay(actor=request.user, delivery_ids=[obj.pk]):
+            raise ValidationError("It cannot be replayed now (being sent, or endpoint inactive).")
+        return "Queued to be sent again."

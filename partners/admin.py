@@ -4,17 +4,25 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, OuterRef, Subquery
+from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 
+from core.forms import BoundedForm
+from core.tenancy import Role
 from core.tenant_admin import (
+    ObjectAction,
+    ObjectActionsAdmin,
     TenantAdmin,
 )
 from orders.models import (
     Order,
 )
 
-from .models import Adapter, DistributorConnection
+from .models import Adapter, DistributorConnection, PartnerApiKey
+from .services import keys
 
 
 class ConnectionForm(forms.ModelForm):
@@ -141,3 +149,87 @@ class DistributorConnectionAdmin(TenantAdmin):
         if key:
             obj.set_api_key(key)
         obj.save()
+
+
+# --- The push API's keys -------------------------------------------------------------------------
+
+
+class ApiKeyForm(BoundedForm):
+    name = forms.CharField(max_length=100, help_text="Where it is used, e.g. our ERP.")
+
+
+def _is_partner_staff(request) -> bool:
+    user = request.user
+    return user.role == Role.PARTNER_STAFF and user.partner_id is not None
+
+
+@admin.register(PartnerApiKey)
+class PartnerApiKeyAdmin(ObjectActionsAdmin):
+    """A partner's staff make keys for its systems (shown once, kept as a hash) and revoke
+    them; Velory's support sees every partner's keys and may revoke a leaked one."""
+
+    list_display = ("name", "prefix_shown", "partner", "created_at", "last_used_at", "state")
+    list_select_related = ("partner",)
+    readonly_fields = (
+        "name",
+        "prefix_shown",
+        "partner",
+        "created_by",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    )
+    fields = readonly_fields
+
+    @admin.display(description="key")
+    def prefix_shown(self, obj):
+        return f"{obj.prefix}…"
+
+    @admin.display(description="state")
+    def state(self, obj):
+        return "Live" if obj.is_live else f"Revoked {obj.revoked_at:%Y-%m-%d %H:%M}"
+
+    def has_add_permission(self, request):
+        return _is_partner_staff(request) and super().has_add_permission(request)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_object_actions(self, request, obj):
+        return [
+            ObjectAction(
+                "revoke",
+                "Revoke",
+                lambda request, obj, data: self._revoke(request, obj),
+                allowed=lambda request, obj: (
+                    obj.is_live and (request.user.is_superuser or _is_partner_staff(request))
+                ),
+                danger=True,
+                help_text="The system using this key is refused from its next request.",
+            )
+        ]
+
+    def _revoke(self, request, obj):
+        keys.api_key_revoke(key_id=obj.pk, actor=request.user)
+        return f"{obj} is revoked."
+
+    def add_view(self, request, form_url="", extra_context=None):
+        """Make a key and show it once: only its hash is kept."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = ApiKeyForm(request.POST or None)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "New partner API key",
+            "form": form,
+            "base_url": request.build_absolute_uri("/api/partner/v1/"),
+            "docs_url": request.build_absolute_uri(reverse("partner-api-docs")),
+        }
+        if request.method == "POST" and form.is_valid():
+            key, raw = keys.api_key_create(name=form.cleaned_data["name"], actor=request.user)
+            context.update(key=key, raw=raw, title="Your new partner API key")
+        return TemplateResponse(request, "admin/partners/api_key_new.html", context)

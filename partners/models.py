@@ -73,3 +73,83 @@ class DistributorConnection(models.Model):
     def set_api_key(self, raw: str) -> None:
         self.api_key_encrypted = encrypt(raw) if raw else ""
         self.api_key_set_at = timezone.now() if raw else None
+
+
+# --- The partner push API (/api/partner/v1/) ----------------------------------------------------
+
+
+class ApiKeyQuerySet(TenantQuerySet):
+    scope = TenantScope(partner_staff=by_partner("partner"))
+
+    def live(self):
+        return self.filter(revoked_at__isnull=True)
+
+
+class PartnerApiKey(models.Model):
+    """A key a partner's systems push through (``Authorization: Bearer <key>``). Only its
+    SHA-256 is stored: the key is shown once, when the partner's staff make it, and never
+    again. A revoked key is refused from its next request."""
+
+    partner = models.ForeignKey(
+        "companies.Partner", on_delete=models.CASCADE, related_name="api_keys"
+    )
+    name = models.CharField(max_length=100, help_text="Where it is used, e.g. our ERP.")
+    prefix = models.CharField(max_length=16, editable=False, help_text="Its first characters.")
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_by = models.ForeignKey(
+        "companies.User",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "partner API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_live(self) -> bool:
+        return self.revoked_at is None
+
+
+class PushRequestQuerySet(TenantQuerySet):
+    scope = TenantScope(partner_staff=by_partner("partner"))
+
+
+class PushRequest(models.Model):
+    """One write a partner pushed, by its ``Idempotency-Key``: what was asked (a
+    fingerprint of method, path and body) and what Velory answered, so a retry with the
+    same key gets the same answer and changes nothing, and the same key with another
+    request is refused."""
+
+    partner = models.ForeignKey(
+        "companies.Partner", on_delete=models.CASCADE, related_name="push_requests"
+    )
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField()
+    response = models.JSONField()
+    api_key = models.ForeignKey(
+        PartnerApiKey, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = PushRequestQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["partner", "key"], name="push_request_key_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.partner_id}:{self.key}"

@@ -53,14 +53,16 @@ app.conf.beat_schedule = {
         "task": "notifications.tasks.send_pending_notifications",
         "schedule": scaled(60.0),
     },
+    # Webhooks never enqueued (broker down) or due for a retry (notifications/webhooks.py).
+    "webhooks-sweep": {"task": "notifications.tasks.sweep_webhooks", "schedule": scaled(30.0)},
     "refunds-retry": {"task": "budgets.tasks.retry_refunds", "schedule": scaled(60.0)},
     "card-payments-settle": {"task": "orders.tasks.settle_card_payments", "schedule": scaled(60.0)},
     "orders-dispatch-due": {"task": "partners.tasks.place_due", "schedule": scaled(30.0)},
     "tracking-poll": {"task": "partners.tasks.poll_tracking", "schedule": scaled(30.0)},
-    "payments-reconcile": {
-        "task": "orders.tasks.reconcile_payments",
     # Orders stuck at the partner or the carrier: raised, and closed once they move.
     "order-alerts": {"task": "orders.tasks.order_alerts", "schedule": scaled(3600.0)},
+    "payments-reconcile": {
+        "task": "orders.tasks.reconcile_payments",
         "schedule": crontab(hour=3, minute=30),
     },
     "leases-daily": {

@@ -51,6 +51,7 @@ accounts = [
 urlpatterns = [
     path("accounts/", include(accounts)),
     path("scim/v2/", include("people.urls")),
+    path("api/partner/v1/", include("partners.api.urls")),
     path("admin/search/", admin.site.admin_view(search_view), name="admin-search"),
     path(
         "admin/live/dashboard/",

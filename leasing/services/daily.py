@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from collections import defaultdict
@@ -16,6 +17,7 @@ from companies.models import User
 from companies.services import profiles_touch
 from core.locks import leases_lock
 from devices.models import DeviceStatus
+from notifications import webhooks
 from notifications.services import Message, notify_many
 
 from ..models import (
@@ -160,8 +162,45 @@ def _end_notices(today: date, report: DailyReport, admins) -> None:
                 )
             )
     notify_many(messages)
+    # Webhooks: the company's and the lease's partner's receivers hear of each notice.
+    webhooks.emit_many(
+        webhooks.Event(
+            "lease.ending",
+            f"lease.ending:{lease.pk}:{threshold}",
+            functools.partial(_lease_ending_data, lease, threshold, today),
+            company_id=lease.device.company_id,
+            partner_id=lease.partner_id,
+        )
+        for lease, threshold in due
+    )
     profiles_touch({lease.device.owner_id for lease, _ in due})
     report.end_notices += len(due)
+
+
+def _lease_ending_data(lease: Lease, threshold: int, today: date) -> dict:
+    device = lease.device
+    return {
+        "lease": {
+            "id": lease.pk,
+            "starts_on": lease.starts_on,
+            "ends_on": lease.ends_on,
+            "days_left": (lease.ends_on - today).days,
+            "notice_days": threshold,
+            "status": lease.status,
+            "status_label": lease.get_status_display(),
+            "leasing_company": lease.leasing_company.name,
+        },
+        "device": {
+            "id": device.pk,
+            "name": device.name,
+            "serial_number": device.serial_number,
+            "status": device.status,
+            "status_label": device.status_label,
+        },
+        "employee": {"id": device.owner_id, "name": device.owner.get_full_name()},
+        "company_id": device.company_id,
+        "partner_id": lease.partner_id,
+    }
 
 
 def _escalate(today: date, report: DailyReport, admins) -> None:

@@ -20,6 +20,7 @@ from core.tenancy import SYSTEM, actor_name
 from core.transactions import use_case
 from devices.engine import TransitionRefused, devices_create
 from devices.models import UPDATABLE_STATUSES, Device, DeviceStatus, Source
+from notifications import webhooks
 from notifications.services import notify
 
 from ..models import Order, OrderEvent, OrderLine
@@ -131,9 +132,38 @@ def order_create(
         ]
     devices_create(devices=devices, actor=actor, source=source, at=now)
     order_event(order, actor, OrderEvent.Kind.CREATED, f"Order {order.number} created.", at=now)
+    # Webhooks: the company's and the partner's receivers hear of it (sent after commit).
+    webhooks.emit(
+        event="order.placed",
+        company_id=order.company_id,
+        partner_id=order.partner_id,
+        data=order_webhook_data(order, employee, lines),
+        dedup_key=f"order.placed:{order.pk}",
+    )
     # The partner gets it after commit, through its adapter (API or e-mail).
     transaction.on_commit(lambda: order_place_later(order.pk))
     return order
+
+
+def order_webhook_data(order: Order, employee, lines: list[LineSpec]) -> dict:
+    """What a webhook says of a new order: ids, number, items; no address, no note."""
+    return {
+        "order": {"id": order.pk, "number": order.number, "created_at": order.created_at},
+        "items": [
+            {
+                "name": spec.name,
+                "category": spec.category,
+                "quantity": spec.quantity,
+                "unit_price": spec.unit_price,
+                "currency": spec.currency,
+                "is_leased": spec.is_leased,
+            }
+            for spec in lines
+        ],
+        "employee": {"id": employee.pk, "name": employee.get_full_name()},
+        "company_id": order.company_id,
+        "partner_id": order.partner_id,
+    }
 
 
 @use_case

@@ -25,6 +25,7 @@ from devices.engine import TransitionRefused
 from devices.models import Source
 from leasing.selectors import replacement_candidates
 from leasing.services import replacement_start
+from notifications import webhooks
 from notifications.services import Message, notify, notify_many
 
 from ..models import OrderEvent, Product, ProductRequest, RequestStatus
@@ -343,6 +344,7 @@ def request_approve(*, request_id: int, actor, note: str = "", at=None) -> Produ
         context={"request": request, "order": order},
         dedup_key=f"request_approved:{request.pk}",
     )
+    _request_webhook(request, "request.approved")
     return request
 
 
@@ -373,7 +375,40 @@ def request_reject(*, request_id: int, actor, reason: str) -> ProductRequest:
         context={"request": request, "reason": reason, "released": released, "refunded": refunded},
         dedup_key=f"request_rejected:{request.pk}",
     )
+    _request_webhook(request, "request.rejected")
     return request
+
+
+def _request_webhook(request: ProductRequest, event: str) -> None:
+    """The decision, for the company's receivers (partners see orders, never requests). The
+    reason stays out: it is free text for the employee."""
+
+    def data() -> dict:
+        order = request.order if request.order_id else None
+        return {
+            "request": {
+                "id": request.pk,
+                "number": request.number,
+                "name": request.name,
+                "category": request.category,
+                "amount": request.amount,
+                "currency": request.currency,
+                "status": request.status,
+                "status_label": request.get_status_display(),
+                "decided_at": request.decided_at,
+            },
+            "order": {"id": order.pk, "number": order.number} if order else None,
+            "employee": {"id": request.employee_id, "name": request.employee.get_full_name()},
+            "company_id": request.company_id,
+        }
+
+    webhooks.emit(
+        event=event,
+        company_id=request.company_id,
+        partner_id=None,
+        data=data,
+        dedup_key=f"{event}:{request.pk}",
+    )
 
 
 __all__ = [

@@ -33,6 +33,7 @@ from devices.lifecycle import device_remove
 from devices.models import Device, DeviceStatus, Source, Transition
 from leasing.models import Lease, ReturnReason
 from leasing.services import lease_choose, lease_record_settlement
+from notifications import webhooks
 from notifications.services import notify
 
 from ..models import OffboardingCase, OffboardingItem
@@ -120,6 +121,7 @@ def offboarding_open(*, employee_id: int, exit_date: date, actor) -> Offboarding
             context={"case": case, "employee": employee, "devices": devices},
             dedup_key=f"offboarding_opened:{case.pk}",
         )
+        _case_webhook(case, employee, "offboarding.opened")
     profiles_touch([employee_id])
     return case
 
@@ -507,7 +509,32 @@ def _close(case: OffboardingCase) -> None:
         context={"case": case},
         dedup_key=f"offboarding_closed:{case.pk}",
     )
+    _case_webhook(case, case.employee, "offboarding.closed")
     profiles_touch([case.employee_id])
+
+
+def _case_webhook(case: OffboardingCase, employee, event: str) -> None:
+    """A leaver's case opened or closed, for the company's receivers: the employee's id and
+    name, the dates and the count of devices; nothing of what they chose or paid."""
+    webhooks.emit(
+        event=event,
+        company_id=case.company_id,
+        partner_id=None,
+        data=lambda: {
+            "case": {
+                "id": case.pk,
+                "status": case.status,
+                "status_label": case.get_status_display(),
+                "exit_date": case.exit_date,
+                "opened_at": case.opened_at,
+                "closed_at": case.closed_at,
+                "devices": case.items.count(),
+            },
+            "employee": {"id": employee.pk, "name": employee.get_full_name()},
+            "company_id": case.company_id,
+        },
+        dedup_key=f"{event}:{case.pk}",
+    )
 
 
 def offboarding_sync_payment(*, employee, payment_id: int) -> None:

@@ -56,6 +56,9 @@ PUBLIC = {
     "oidc_start",
     "oidc_callback",
     "signed_out",
+    # The partner API's OpenAPI schema and its reference page: no one's data.
+    "partner-api-schema",
+    "partner-api-docs",
 }
 OWN_PAGES = {
     "home",
@@ -112,6 +115,16 @@ TOKEN_APIS = {
     "scim-groups",
     "scim-group",
 }
+# The partner push API (/api/partner/v1/): a partner's API key, never a session. Every
+# person signed in by a cookie gets a 401 with the API's error body, reading or writing.
+PARTNER_APIS = {
+    "partner-api-orders": None,
+    "partner-api-order": Order,
+    "partner-api-order-accept": Order,
+    "partner-api-order-reject": Order,
+    "partner-api-updates": None,
+    "partner-api-returns": None,
+}
 # Called by the card processor, not by a person: POST only, no login, and nothing without
 # a valid signature (400).
 WEBHOOKS = {"processor-webhook"}
@@ -141,6 +154,8 @@ def classify(name: str) -> str | None:
         return "webhook"
     if name in TOKEN_APIS:
         return "token-api"
+    if name in PARTNER_APIS:
+        return "partner-api"
     if name == "admin:view_on_site":
         return "view-on-site"
     if name in ("admin:<unnamed (?P<url>.*)$>",) or re.fullmatch(
@@ -176,6 +191,8 @@ class Who:
 def world(acme, globex, superuser, after_commit):
     populate(acme, after_commit)
     populate(globex, after_commit)
+    for tenant in (acme, globex):  # webhook endpoints (company's, partner's), a delivery each
+        webhooks_of(tenant)
     shared = PartnerFactory(
         slug="shared", name="Shared Partner", companies=[acme.company, globex.company]
     )
@@ -196,6 +213,22 @@ def world(acme, globex, superuser, after_commit):
         Who("superuser", superuser, ()),
     ]
     return acme, globex, people
+
+
+def webhooks_of(tenant) -> None:
+    from notifications import webhooks
+
+    for actor in (tenant.admin, tenant.partner_staff):
+        webhooks.webhook_endpoint_create(
+            actor=actor, url="https://hooks.example.com/velory", events=["device.shipped"]
+        )
+    webhooks.emit(
+        event="device.shipped",
+        company_id=tenant.company.pk,
+        partner_id=tenant.partner.pk,
+        data={"company": tenant.company.name},
+        dedup_key=f"matrix:{tenant.company.pk}",
+    )
 
 
 def client_for(who: Who) -> Client:
@@ -334,6 +367,29 @@ def test_the_permission_matrix(world):
             assert response.status_code == 401, (who.label, name, response.status_code)
             assert response.json()["status"] == "401"
             cells += 1
+        # The partner API: a session is no credential there either, for reads and writes.
+        for name, model in sorted(PARTNER_APIS.items()):
+            urls = (
+                [reverse(name)]
+                if model is None
+                else [
+                    reverse(name, args=[Order(pk=pk).number])
+                    for pk in [*samples(model, acme, globex), MISSING]
+                ]
+            )
+            for url in urls:
+                for response in (
+                    get(client, url),
+                    client.post(
+                        url,
+                        {"items": []},
+                        content_type="application/json",
+                        headers={"Idempotency-Key": f"matrix-{who.label}"},
+                    ),
+                ):
+                    assert response.status_code == 401, (who.label, name, response.status_code)
+                    assert response.json()["error"]["code"] == "not_authenticated"
+                    cells += 1
         # The processor's webhook: the same for everyone, signed in or not.
         for name in sorted(n for n in names if classify(n) == "webhook"):
             assert get(client, reverse(name)).status_code == 405, (who.label, name)

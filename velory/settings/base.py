@@ -36,6 +36,8 @@ INSTALLED_APPS = [
     "django_fsm_log",
     "axes",
     "csp",
+    "rest_framework",
+    "drf_spectacular",
     "companies",
     "notifications",
     "devices",
@@ -189,6 +191,29 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
+# --- The partner push API (/api/partner/v1/, partners/api/) ------------------------------------
+# Django REST framework serves only that API: JSON in and out (no browsable pages, which
+# would need scripts our CSP refuses), a partner's API key as the one credential.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Velory partner API",
+    "DESCRIPTION": "Partners push order acceptance, item statuses, shipments, serial numbers "
+    "and confirmed returns to Velory. See docs/partner-api.md.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/partner/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+# Requests per API key in a moving window ("N/s", "N/m", "N/h"): over it, 429 + Retry-After.
+PARTNER_API_RATE = env("PARTNER_API_RATE", default="600/m")
+
 # --- Mail -------------------------------------------------------------------------------------
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
@@ -262,6 +287,13 @@ RECOVERY_TIME_SCALE = env.float("VELORY_RECOVERY_TIME_SCALE", default=1.0)
 # With the backoff capped at an hour, 30 attempts keep trying for about a day; after that
 # a row is "failed" and an admin can send it again from the mail list.
 OUTBOX_MAX_ATTEMPTS = 30
+# Outbound webhooks (notifications/webhooks.py, docs/webhooks.md): short timeouts, so a slow
+# receiver holds a worker for seconds, never a page; retried with backoff up to the limit.
+WEBHOOK_CONNECT_TIMEOUT = 3.0
+WEBHOOK_READ_TIMEOUT = 5.0
+WEBHOOK_MAX_ATTEMPTS = 12  # 1 min doubling to a 6-hour cap: about a day of retries
+# http:// endpoints on 127.0.0.1/localhost, for a receiver under test (never in production).
+WEBHOOKS_ALLOW_LOCAL_HTTP = env.bool("VELORY_WEBHOOKS_ALLOW_LOCAL_HTTP", default=True)
 BENCHMARK_BARE_VIEW = env.bool("VELORY_BENCH_BARE_VIEW", default=False)
 # Your Details keeps its rendered hardware sections in the cache (keyed by profile version).
 PAGE_CACHE = env.bool("VELORY_PAGE_CACHE", default=True)

@@ -34,6 +34,9 @@ STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
 PAYMENTS_CHECKOUT_ORIGIN = env("PAYMENTS_CHECKOUT_ORIGIN", default="https://checkout.stripe.com")
 CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"] = ["'self'", PAYMENTS_CHECKOUT_ORIGIN]  # noqa: F405
 
+# Webhook endpoints are on the internet: never this machine (its Redis, its database).
+WEBHOOKS_ALLOW_LOCAL_HTTP = False
+
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")  # required: no default in production
 
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
