@@ -70,20 +70,28 @@ def timed(client, url, method="get", data=None):
 def test_every_portal_page_and_action_answers_within_a_second_with_redis_dead(
     own_redis, acme, login
 ):
+    """The bound is on what Redis being dead adds to a page, measured against the same
+    page with Redis alive, so a loaded machine (the suite runs one process per core)
+    slows both sides alike and only a wait on Redis fails it."""
     _port, process = own_redis
     delivered = device_in(acme, "delivered")
     client = login(acme.employee)
     assert client.get("/me/").status_code == 200  # the cache is in use
     assert core_cache.cache_get("nothing") is None and not core_cache.CACHE_BREAKER.is_open
-    process.kill()
-    process.wait()
     pages = ["/me/", "/me/budget/", "/catalogue/", "/support/", f"/me/devices/{delivered.pk}/"]
     pages += [f"/me/orders/{delivered.order_id}/", f"/me/orders/{delivered.order_id}/track/"]
-    slowest = 0.0
+    alive = {}
     for url in pages * 3:
         response, seconds = timed(client, url)
         assert response.status_code == 200, url
-        slowest = max(slowest, seconds)
+        alive[url] = max(alive.get(url, 0.0), seconds)
+    process.kill()
+    process.wait()
+    added = 0.0
+    for url in pages * 3:
+        response, seconds = timed(client, url)
+        assert response.status_code == 200, url
+        added = max(added, seconds - alive[url])
     response, seconds = timed(
         client,
         f"/me/devices/{delivered.pk}/receive/",
@@ -91,8 +99,8 @@ def test_every_portal_page_and_action_answers_within_a_second_with_redis_dead(
         {"serial_number": "SN1", "received_on": str(delivered.status_changed_at.date())},
     )
     assert response.status_code == 302
-    slowest = max(slowest, seconds)
-    assert slowest < 1.0, slowest
+    assert seconds < 1.0 + max(alive.values()), seconds
+    assert added < 1.0, added  # no page waited on a dead Redis (a timeout is seconds)
     delivered.refresh_from_db()
     assert delivered.status == "received"  # nothing lost: the action was done
 
