@@ -55,8 +55,16 @@ format: install-dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-## make bench: every section; one or more with BENCH_ARGS, e.g. make bench BENCH_ARGS=pages.
+## make bench: every section; one or more by name (make bench api polling) or with BENCH_ARGS.
 ## The pages section installs wrk (apt-get, as root) when missing, else loads with Python.
+# `make bench api polling`: the words after bench are its sections, not targets of their own.
+ifeq (bench,$(firstword $(MAKECMDGOALS)))
+  BENCH_WORDS := $(wordlist 2,$(words $(MAKECMDGOALS)),$(MAKECMDGOALS))
+  ifneq ($(BENCH_WORDS),)
+    BENCH_ARGS ?= $(BENCH_WORDS)
+    $(eval $(BENCH_WORDS):;@:)
+  endif
+endif
 bench: install-dev
 	$(BIN)/python -m tests.perf.bench $(BENCH_ARGS)
 

@@ -392,7 +392,7 @@ def _partner_dashboard(user) -> Dashboard:
     ]
     board.connections = list(
         DistributorConnection.objects.visible_to(user).values(
-            "partner__name", "last_poll_at", "last_error", "consecutive_failures"
+            "partner__name", "last_poll_at", "last_error", "consecutive_failures", "pushes_updates"
         )
     )
     return board

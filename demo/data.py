@@ -6,6 +6,7 @@ nothing. All demo users have the password DEMO_PASSWORD and sign in with their e
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -19,7 +20,8 @@ from devices.models import Category, Transition
 from leasing.models import LeasingArrangement, ReturnSender
 from leasing.services import leases_daily
 from orders.models import Acquisition, DispatchStatus, Order, Product
-from partners.models import Adapter, DistributorConnection
+from partners.models import Adapter, DistributorConnection, PartnerApiKey
+from partners.services import keys as partner_keys
 
 from .hardware import (
     hardware_anna,
@@ -135,6 +137,16 @@ def seed_demo() -> DemoReport:
         website="https://baltic-supply.example",
         offers_tracking=False,
     )
+    fjord = _partner(
+        report,
+        acme,
+        slug="fjord-devices",
+        name="Fjord Devices",
+        support_email="orders@fjord-devices.example",
+        support_phone="+47 22 00 40 40",
+        website="https://fjord-devices.example",
+        offers_tracking=True,
+    )
 
     _user(
         report,
@@ -171,6 +183,14 @@ def seed_demo() -> DemoReport:
         role=Role.PARTNER_STAFF,
         partner=nordic,
         job_title="Order desk",
+    )
+    _user(
+        report,
+        "staff@fjord-devices.example",
+        full_name="Frida Fjord",
+        role=Role.PARTNER_STAFF,
+        partner=fjord,
+        job_title="Integrations",
     )
     _user(
         report,
@@ -220,8 +240,9 @@ def seed_demo() -> DemoReport:
     _single_sign_on(report, acme)
 
     _connections(report, nordic, baltic)
+    _pushing_partner(report, fjord)
     _arrangements(report, acme, lease, nordic, globex, baltic)
-    catalogue = _catalogue(report, acme, nordic, globex, baltic)
+    catalogue = _catalogue(report, acme, nordic, globex, baltic, fjord)
     people = {u.email: u for u in User.objects.filter(email__endswith=".example")}
     before = set(Order.objects.values_list("pk", flat=True))
     hardware_anna(report, people, nordic, lease, catalogue)
@@ -232,6 +253,7 @@ def seed_demo() -> DemoReport:
     # The demo's history was made by hand above: none of it goes to a partner's API.
     Order.objects.exclude(pk__in=before).update(dispatch_status=DispatchStatus.MANUAL)
     _live_order(report, people, catalogue)
+    _live_pushed_order(report, people, catalogue)
     # The lease-end notices due today (Anna's laptop: its 60-day notice, unanswered).
     notices = leases_daily()
     if notices["end_notices"]:
@@ -322,6 +344,58 @@ def _connections(report, nordic, baltic) -> None:
         report.add("Baltic Supply's e-mail connection")
 
 
+FJORD_API_KEY = "fjord-demo-key"  # the distributor API key Velory places Fjord's orders with
+PUSH_KEY_NAME = "Fake distributor (demo push mode)"
+
+
+def _pushing_partner(report, fjord) -> None:
+    """Fjord Devices takes orders through the fake distributor's API like Nordic IT, but
+    pushes what happens to them through the partner API instead of being polled: the fake
+    runs in push mode for its orders (``make run``'s distributor, --push-for), with a push
+    key Frida made, written for the fake to read (FAKE_DISTRIBUTOR_PUSH_KEY_FILE)."""
+    if not DistributorConnection.objects.filter(partner=fjord).exists():
+        connection = DistributorConnection(
+            partner=fjord,
+            adapter=Adapter.HTTP,
+            base_url=settings.FAKE_DISTRIBUTOR_URL,
+            rate_per_second=10,
+            pushes_updates=True,
+        )
+        connection.set_api_key(FJORD_API_KEY)
+        connection.save()
+        report.add("Fjord Devices' API connection (pushes its updates)")
+    path = settings.FAKE_DISTRIBUTOR_PUSH_KEY_FILE
+    if not path:
+        return
+    try:
+        with open(path, encoding="utf-8") as handle:
+            written = handle.read().strip()
+    except OSError:
+        written = ""
+    if written and partner_keys.api_key_authenticate(written) is not None:
+        return  # the key the fake reads is still live
+    frida = User.objects.get(email="staff@fjord-devices.example")
+    for old in PartnerApiKey.objects.live().filter(partner=fjord, name=PUSH_KEY_NAME):
+        partner_keys.api_key_revoke(key_id=old.pk, actor=frida)
+    _key, raw = partner_keys.api_key_create(name=PUSH_KEY_NAME, actor=frida)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(raw + "\n")
+    report.add("Fjord Devices' push key for the fake distributor")
+
+
+def _live_pushed_order(report, people, catalogue) -> None:
+    """Ben's phone from Fjord Devices, approved now: placed with the fake distributor, whose
+    answers come back pushed (Not started, Preparing, Shipped with a serial number and
+    tracking, Delivered) rather than polled."""
+    ben = people["ben@acme.example"]
+    if Order.objects.filter(employee=ben, partner__slug="fjord-devices").exists():
+        return
+    request_made(ben, people["admin@acme.example"], catalogue["Fairphone 5"], days_ago=0.01)
+    report.add("Ben's live order from Fjord Devices (pushed)")
+
+
 def _live_order(report, people, catalogue) -> None:
     """Ben's tablet, approved now and placed with the fake distributor for real: the demo
     moves on its own (Not started, Preparing, Shipped with tracking, Delivered)."""
@@ -336,6 +410,13 @@ def _live_order(report, people, catalogue) -> None:
 
 # company: (partner, [(name, category, price[, monthly price, lease months])])
 PRODUCTS = {
+    "acme-fjord": (
+        "fjord-devices",
+        [
+            ("Fairphone 5", Category.PHONE, "549.00"),
+            ("Logitech MX Master 3S", Category.ACCESSORY, "109.00"),
+        ],
+    ),
     "acme": (
         "nordic-it",
         [
@@ -422,6 +503,17 @@ SPECS = {
         "USB-C",
         "Samsung Knox",
     ),
+    "Fairphone 5": (
+        "128 GB, repairable by design",
+        "6.46-inch OLED",
+        "USB-C",
+        "Five-year warranty",
+    ),
+    "Logitech MX Master 3S": (
+        "Quiet clicks, 8K DPI sensor",
+        "Bluetooth and Logi Bolt",
+        "USB-C charging",
+    ),
     "Poly Voyager Focus 2": (
         "Wireless, Bluetooth and USB-A dongle",
         "Active noise cancelling",
@@ -435,7 +527,7 @@ def _catalogue(report, *tenants) -> dict[str, Product]:
     partners = {p.slug: p for p in tenants if isinstance(p, Partner)}
     products = {}
     for slug, (partner_slug, items) in PRODUCTS.items():
-        company = companies[slug]
+        company = companies[slug.split("-")[0]]
         for name, category, price, *lease in items:
             product, created = Product.objects.get_or_create(
                 company=company,

@@ -393,6 +393,24 @@ def device_save_details(*, device: Device, **fields) -> Device:
     return device
 
 
+def devices_save_details(*, devices: Iterable[Device], fields: dict[int, dict]) -> int:
+    """``device_save_details`` for many devices the caller has locked (device id → its
+    corrected fields): one UPDATE per set of fields, one renewal of the owners' pages."""
+    devices = {d.pk: d for d in devices if fields.get(d.pk)}
+    for values in fields.values():
+        unknown = set(values) - DETAIL_FIELDS
+        if unknown:
+            raise ValueError(f"Not editable here: {', '.join(sorted(unknown))}")
+    rows = {pk: fields[pk] for pk in devices}
+    for pk, values in rows.items():
+        for name, value in values.items():
+            setattr(devices[pk], name, value)
+    updated = update_rows(Device, rows)
+    if devices:
+        profiles_touch({d.owner_id for d in devices.values()})
+    return updated
+
+
 def refusal_message(error) -> str:
     """What to tell the user about a refused change (a refusal or a validation error)."""
     if isinstance(error, ValidationError):
@@ -417,6 +435,7 @@ __all__ = [
     "TransitionRefused",
     "available_transitions",
     "device_save_details",
+    "devices_save_details",
     "device_transition",
     "devices_create",
     "devices_transition",

@@ -384,6 +384,12 @@ class Shipment(models.Model):
         "delivery status", max_length=200, blank=True, help_text="As the carrier words it."
     )
     expected_delivery = models.DateField(null=True, blank=True)
+    # A delivery exception the carrier reports (a failed attempt, a damaged parcel, an
+    # unknown address): what it said, and since when; empty once the carrier moves on.
+    exception = models.CharField(
+        "delivery exception", max_length=200, blank=True, help_text="As the carrier words it."
+    )
+    exception_at = models.DateTimeField(null=True, blank=True)
     shipped_at = models.DateTimeField(default=timezone.now)
     delivered_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -511,6 +517,7 @@ class OrderAlert(models.Model):
     class Kind(models.TextChoices):
         PREPARING_TOO_LONG = "preparing", f"Preparing longer than {AGREED_SHIP_DAYS} days"
         NO_MOVEMENT = "stalled", f"No carrier movement for {STALLED_AFTER_DAYS} days"
+        DELIVERY_EXCEPTION = "exception", "Delivery exception reported by the carrier"
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="alerts")
     company = models.ForeignKey("companies.Company", on_delete=models.CASCADE, related_name="+")

@@ -45,6 +45,7 @@ class ConnectionForm(forms.ModelForm):
             "batch_size",
             "timeout_seconds",
             "enabled",
+            "pushes_updates",
         )
 
     def clean(self):
@@ -107,7 +108,7 @@ class DistributorConnectionAdmin(TenantAdmin):
         if not self.has_change_permission(request, obj):
             api = tuple(f for f in api if f != "api_key")  # nothing to type, nothing to show
         return [
-            (None, {"fields": ("partner", "adapter", "enabled")}),
+            (None, {"fields": ("partner", "adapter", "enabled", "pushes_updates")}),
             (
                 "API",
                 {

@@ -42,6 +42,12 @@ class DistributorConnection(models.Model):
         "call is cut off at twice that.",
     )
     enabled = models.BooleanField(default=True)
+    pushes_updates = models.BooleanField(
+        "pushes its updates",
+        default=False,
+        help_text="The partner pushes statuses and tracking through the partner API "
+        "(docs/partner-api.md): Velory places orders with it but does not poll it.",
+    )
     # State of the polling, for the people who watch it.
     poll_claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
     backoff_until = models.DateTimeField(null=True, blank=True)

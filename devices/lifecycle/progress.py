@@ -64,6 +64,9 @@ class ShipmentReport:
     status_text: str = ""
     expected_delivery: date | None = None
     events: list[TrackingEvent] = field(default_factory=list)
+    # The carrier's delivery exception: None when the report does not say (a person's
+    # form), "" when it says there is none (a partner's answer), else what went wrong.
+    exception: str | None = None
 
 
 # --- The one path ------------------------------------------------------------------------------
@@ -322,6 +325,8 @@ def shipments_record(reports: dict[int, ShipmentReport], now=None) -> dict[int, 
                 tracking_url=report.tracking_url,
                 status_text=report.status_text,
                 expected_delivery=report.expected_delivery,
+                exception=(report.exception or "")[:200],
+                exception_at=now if report.exception else None,
                 shipped_at=report.events[0].at if report.events else now,
             )
             for order_id, report in reports.items()
@@ -343,6 +348,9 @@ def _progress_apply(reports: dict[Shipment, ShipmentReport]) -> None:
                 fresh[name] = getattr(report, name)[: Shipment._meta.get_field(name).max_length]
         if report.expected_delivery:
             fresh["expected_delivery"] = report.expected_delivery
+        if report.exception is not None and report.exception[:200] != shipment.exception:
+            fresh["exception"] = report.exception[:200]
+            fresh["exception_at"] = timezone.now() if report.exception else None
         diff = {k: v for k, v in fresh.items() if getattr(shipment, k) != v}
         if diff:
             for name, value in diff.items():

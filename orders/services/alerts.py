@@ -1,5 +1,6 @@
 """Stuck-order alerts: an order with a device Preparing longer than the partner's agreed
-days, or a parcel without carrier movement for days, is raised to the company admins and
+days, a parcel without carrier movement for days, or a delivery exception the carrier
+reported (through the partner's answer or push), is raised to the company admins and
 the partner's staff, shown on both dashboards, and closed by itself once the order moves.
 
 The sweep is set-based (a few statements whatever the number of orders) and idempotent: an
@@ -45,9 +46,16 @@ def _stuck(now: datetime) -> set[tuple[int, str]]:
         .filter(moved__lt=now - timedelta(days=STALLED_AFTER_DAYS))
         .values_list("order_id", flat=True)
     )
-    return {(pk, K.PREPARING_TOO_LONG) for pk in preparing} | {
-        (pk, K.NO_MOVEMENT) for pk in stalled
-    }
+    exceptions = (
+        Shipment.objects.filter(delivered_at__isnull=True, devices__status=S.SHIPPED)
+        .exclude(exception="")
+        .values_list("order_id", flat=True)
+    )
+    return (
+        {(pk, K.PREPARING_TOO_LONG) for pk in preparing}
+        | {(pk, K.NO_MOVEMENT) for pk in stalled}
+        | {(pk, K.DELIVERY_EXCEPTION) for pk in exceptions}
+    )
 
 
 def order_alerts_sweep(now: datetime | None = None) -> AlertReport:

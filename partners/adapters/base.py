@@ -56,6 +56,7 @@ class ShipmentInfo:
     status_text: str = ""
     expected_delivery: date | None = None
     events: tuple = ()  # (datetime, description, location)
+    exception: str = ""  # the carrier's delivery exception; empty: none
 
 
 @dataclass(frozen=True)

@@ -318,6 +318,7 @@ def parse_entry(entry, asked: set[int]) -> OrderUpdate:
                 status_text=_text(raw.get("status_text"), 200),
                 expected_delivery=_date(raw.get("expected_delivery")),
                 events=tuple(events),
+                exception=_text(raw.get("exception"), 200),
             )
         )
     updated = entry.get("updated_at")

@@ -155,6 +155,14 @@ class ShipmentSerializer(serializers.Serializer):
     status_text = Text(max_length=200, required=False, allow_blank=True, default="")
     expected_delivery = serializers.DateField(required=False, allow_null=True, default=None)
     events = TrackingEventSerializer(many=True, required=False, default=list, max_length=200)
+    exception = Text(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="A delivery exception the carrier reports (a failed attempt, a damaged "
+        "parcel); empty or left out: none. Raises an alert to the company and to you.",
+    )
 
 
 class UpdatesSerializer(serializers.Serializer):

@@ -330,6 +330,7 @@ class UpdatesView(WriteView):
                 status_text=p["status_text"],
                 expected_delivery=p["expected_delivery"],
                 events=tuple((e["at"], e["description"], e["location"]) for e in p["events"]),
+                exception=p["exception"],
             )
             for p in data["shipments"]
         ]

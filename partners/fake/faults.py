@@ -39,6 +39,17 @@ class FakeConfig:
     state_file: str | None = None
     seed: int | None = None
     clock: Callable[[], float] = time.time
+    # A share of orders whose parcel meets a delivery exception instead of being delivered
+    # (decided per order id, so the same orders every time).
+    exception_rate: float = 0
+    # Push mode (pusher.py): the orders placed with key ``push_for`` are pushed to the
+    # Velory partner API at ``push_url`` with the key ``push_key`` (or the one in
+    # ``push_key_file``, read at every round) instead of waiting to be polled.
+    push_url: str | None = None
+    push_for: str | None = None
+    push_key: str | None = None
+    push_key_file: str | None = None
+    push_interval: float = 1.0
 
 
 class Refusal(NamedTuple):

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from .faults import FakeConfig, Faults
+from .pusher import Pusher
 from .simulation import InvalidOrder, Simulation, format_cursor, parse_cursor
 
 MAX_STATUS_IDS = 100
@@ -57,6 +58,8 @@ class FakeDistributor:
         self._thread: threading.Thread | None = None
         self._serving = False
         self.simulation = Simulation(self._config)  # reads the state file
+        # Push mode: the orders of one key are pushed to Velory (pusher.py), not polled.
+        self.pusher = Pusher(self.simulation, self._config)
         self._server: _Server | None = _Server((self._config.host, self._config.port), self)
 
     @property
@@ -67,7 +70,7 @@ class FakeDistributor:
 
     @config.setter
     def config(self, config: FakeConfig) -> None:
-        self._config = self.simulation.config = self.faults.config = config
+        self._config = self.simulation.config = self.faults.config = self.pusher.config = config
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -89,7 +92,14 @@ class FakeDistributor:
             target=self._run, args=(server, 0.05), name="fake-distributor", daemon=True
         )
         self._thread.start()
+        self._start_pushing()
         return self
+
+    def _start_pushing(self) -> None:
+        """In push mode, push in a thread of its own (the tests call ``pusher.push_once()``
+        themselves, with their clock moved, and leave ``push_interval`` at 0)."""
+        if self._config.push_url and self._config.push_for and self._config.push_interval > 0:
+            self.pusher.start()
 
     def serve_forever(self) -> None:
         """Serve in the calling thread until ``stop()`` (from another thread) or an
@@ -98,6 +108,7 @@ class FakeDistributor:
         if self._serving:
             raise RuntimeError("the fake distributor is already serving")
         self._serving = True
+        self._start_pushing()
         self._run(server, 0.2)
 
     def stop(self) -> None:
@@ -106,6 +117,7 @@ class FakeDistributor:
         if server is None:
             return
         self.faults.cut_short()
+        self.pusher.stop()
         if self._serving:
             server.shutdown()  # returns at once when serve_forever() already ended
         if self._thread is not None:

@@ -25,12 +25,16 @@ STATE_FORMAT = 1
 FIRST_REF = 100001
 
 
+EXCEPTION_TEXT = "No one was at the address; the carrier tries again on the next working day"
+
+
 class Settings(Protocol):
     """What the simulation reads of the fake's configuration (FakeConfig), at every use."""
 
     step_seconds: float
     state_file: str | None
     clock: Callable[[], float]
+    exception_rate: float
 
 
 class InvalidOrder(ValueError):
@@ -184,7 +188,19 @@ class Simulation:
             return fixed, version, placed
         step = self.config.step_seconds
         stage = max(0, min(int((now - placed) / step), 3))
+        if stage == 3 and self.meets_exception(record):
+            # the attempt to deliver failed: still Shipped, a new version with the exception
+            return "shipped", 4, placed + 3 * step
         return PROGRESSION[stage], stage + 1, placed + stage * step
+
+    def meets_exception(self, record: dict[str, Any]) -> bool:
+        """Whether this order's parcel meets a delivery exception (a share
+        ``exception_rate`` of orders, the same ones every time)."""
+        rate = getattr(self.config, "exception_rate", 0) or 0
+        if rate <= 0 or record.get("status"):
+            return False
+        digest = hashlib.sha256(("exception:" + record["order_id"]).encode()).hexdigest()
+        return int(digest[:8], 16) / 2**32 < rate
 
     def entry(self, record: dict[str, Any], now: float) -> dict[str, Any]:
         """The order as the status and changes answers show it."""
@@ -201,20 +217,32 @@ class Simulation:
         if status in ("shipped", "delivered"):
             number = _tracking_number(record["order_id"])
             events = [{"at": _iso(ship_at), "description": "Picked up", "location": "Göteborg"}]
+            status_text = "Delivered" if status == "delivered" else "In transit"
+            exception = version == 4 and status == "shipped"
             if status == "delivered":
                 events.append(
                     {"at": _iso(deliver_at), "description": "Delivered", "location": "Stockholm"}
                 )
-            shipments.append(
-                {
-                    "carrier": CARRIER,
-                    "tracking_number": number,
-                    "tracking_url": f"https://tracking.postnord.com/se/?id={number}",
-                    "status_text": "Delivered" if status == "delivered" else "In transit",
-                    "expected_delivery": expected,
-                    "events": events,
-                }
-            )
+            elif exception:
+                events.append(
+                    {
+                        "at": _iso(deliver_at),
+                        "description": "Delivery attempt failed",
+                        "location": "Stockholm",
+                    }
+                )
+                status_text = "Delivery exception"
+            shipment = {
+                "carrier": CARRIER,
+                "tracking_number": number,
+                "tracking_url": f"https://tracking.postnord.com/se/?id={number}",
+                "status_text": status_text,
+                "expected_delivery": expected,
+                "events": events,
+            }
+            if exception:
+                shipment["exception"] = EXCEPTION_TEXT
+            shipments.append(shipment)
         return {
             "order_id": record["order_id"],
             "partner_ref": record["partner_ref"],

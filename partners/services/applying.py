@@ -87,6 +87,7 @@ def tracking_apply(
                     status_text=info.status_text,
                     expected_delivery=info.expected_delivery,
                     events=[TrackingEvent(at, text, where) for at, text, where in info.events],
+                    exception=info.exception,
                 )
                 for u in fresh
                 if u.shipments

@@ -77,9 +77,9 @@ def partners_due(now=None) -> dict[int, int]:
     """Partners with a tracking API, not backing off, and how many of their orders are due
     for a poll (one query)."""
     now = now or timezone.now()
-    live = DistributorConnection.objects.filter(adapter="http", enabled=True).filter(
-        Q(backoff_until__isnull=True) | Q(backoff_until__lte=now)
-    )
+    live = DistributorConnection.objects.filter(
+        adapter="http", enabled=True, pushes_updates=False  # a partner that pushes is not polled
+    ).filter(Q(backoff_until__isnull=True) | Q(backoff_until__lte=now))
     return dict(
         Order.objects.filter(
             tracking_open=True, next_poll_at__lte=now, partner_id__in=live.values("partner_id")

@@ -25,7 +25,7 @@ from django.utils import timezone
 from core.locks import devices_lock, orders_lock
 from core.tenancy import SYSTEM
 from core.transactions import use_case
-from devices.engine import Outcome, Result, device_save_details
+from devices.engine import Outcome, Result, devices_save_details
 from devices.lifecycle import (
     Reported,
     ShipmentReport,
@@ -214,6 +214,7 @@ class ShipmentPush:
     status_text: str = ""
     expected_delivery: date | None = None
     events: tuple = ()  # (at, description, location)
+    exception: str = ""  # the carrier's delivery exception; empty: none
 
 
 @dataclass
@@ -298,6 +299,7 @@ def _items_report(actor, items, shipments, now, missed) -> Answer:
                     status_text=s.status_text,
                     expected_delivery=s.expected_delivery,
                     events=[TrackingEvent(at, text, where) for at, text, where in s.events],
+                    exception=s.exception,
                 )
                 for order_id, s in pushed.items()
             },
@@ -435,8 +437,10 @@ def _serials_save(serials: dict[int, str]) -> set[int]:
     """Write the serial numbers given, through the engine (the one writer of device rows)."""
     if not serials:
         return set()
-    for device in devices_lock(sorted(serials)):
-        device_save_details(device=device, serial_number=serials[device.pk])
+    devices_save_details(
+        devices=devices_lock(sorted(serials)),
+        fields={pk: {"serial_number": serial} for pk, serial in serials.items()},
+    )
     return set(serials)
 
 

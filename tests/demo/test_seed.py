@@ -15,6 +15,7 @@ DEMO_USERS = {
     "olli@globex.example": (Role.EMPLOYEE, "globex"),
     "admin@globex.example": (Role.COMPANY_ADMIN, "globex"),
     "staff@baltic-supply.example": (Role.PARTNER_STAFF, None),
+    "staff@fjord-devices.example": (Role.PARTNER_STAFF, None),
 }
 
 
@@ -33,8 +34,12 @@ def test_seed_follows_the_contract():
     assert not acme.auto_receive_on_delivery and acme.buyout_allowed
     assert acme.leasing_company.name == "Nordic Lease"
     assert globex.auto_receive_on_delivery and not globex.buyout_allowed
-    assert [p.name for p in acme.partners.all()] == ["Nordic IT"]
-    assert acme.partners.get().offers_tracking
+    # One partner polled (Nordic IT), one pushing (Fjord Devices), one by e-mail (Baltic).
+    assert sorted(p.name for p in acme.partners.all()) == ["Fjord Devices", "Nordic IT"]
+    nordic, fjord = acme.partners.get(name="Nordic IT"), acme.partners.get(name="Fjord Devices")
+    assert nordic.offers_tracking and not nordic.connection.pushes_updates
+    assert fjord.offers_tracking and fjord.connection.pushes_updates
+    assert fjord.api_keys.count() == 0  # the push key is made only where the fake reads it
     assert [p.name for p in globex.partners.all()] == ["Baltic Supply"]
     assert not globex.partners.get().offers_tracking
     for email, (role, slug) in DEMO_USERS.items():
@@ -98,3 +103,25 @@ def test_acme_signs_in_through_the_demo_identity_provider_and_sam_only_there():
     assert sam.company == acme and sam.role == Role.EMPLOYEE
     assert not sam.has_usable_password()
     assert "sam@acme.example" in {u["email"] for u in idp.DEMO["users"]}
+
+
+def test_seed_writes_a_live_push_key_for_the_fake_and_keeps_it(settings, tmp_path):
+    import stat
+
+    from partners.models import PartnerApiKey
+    from partners.services import keys
+
+    path = tmp_path / "var" / "push-key"
+    settings.FAKE_DISTRIBUTOR_PUSH_KEY_FILE = str(path)
+    seed_demo()
+    raw = path.read_text().strip()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600  # a secret: for its owner only
+    actor = keys.api_key_authenticate(raw)
+    assert actor is not None and actor.partner.name == "Fjord Devices"
+    seed_demo()
+    assert path.read_text().strip() == raw  # still live: kept
+    PartnerApiKey.objects.update(revoked_at="2026-01-01T00:00:00Z")
+    seed_demo()
+    fresh = path.read_text().strip()
+    assert fresh != raw and keys.api_key_authenticate(fresh) is not None
+    assert keys.api_key_authenticate(raw) is None

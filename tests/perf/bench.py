@@ -105,6 +105,7 @@ def main(argv: list[str]) -> int:
     # Run as __main__, this module is not the one the sections import: use that one's table.
     from tests.perf import (  # noqa: F401
         admin_lists,
+        api,
         bench,
         leasing,
         mixed,

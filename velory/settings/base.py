@@ -326,3 +326,8 @@ CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"] = ["'self'", PAYMENTS_CHECK
 # development: derived from SECRET_KEY. Production requires it.
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEY", default=[])
 FAKE_DISTRIBUTOR_URL = env("FAKE_DISTRIBUTOR_URL", default="http://127.0.0.1:8765")
+# seed_demo writes the demo's partner push key here, for the fake distributor's push mode
+# (Procfile: --push-key-file); empty: not written.
+FAKE_DISTRIBUTOR_PUSH_KEY_FILE = env(
+    "FAKE_DISTRIBUTOR_PUSH_KEY_FILE", default=str(BASE_DIR / "var" / "fake-distributor-push-key")
+)

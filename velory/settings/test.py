@@ -32,3 +32,6 @@ if _worker.startswith("gw") and CACHES["default"]["BACKEND"].endswith("RedisCach
     _base, _, _db = _location.rpartition("/")
     if _db.isdigit():
         CACHES["default"]["LOCATION"] = f"{_base}/{max(int(_db) - 2 - int(_worker[2:]), 0)}"  # noqa: F405
+
+# seed_demo's push key for the fake distributor: the tests that want it say where.
+FAKE_DISTRIBUTOR_PUSH_KEY_FILE = ""

@@ -80,6 +80,36 @@ class Command(BaseCommand):
             "--throttle-rate", type=_rate, default=0, help="share of requests answered 429"
         )
         parser.add_argument("--seed", type=int, default=None, help="for repeatable misbehaviour")
+        parser.add_argument(
+            "--exception-rate",
+            type=_rate,
+            default=float(os.environ.get("FAKE_DISTRIBUTOR_EXCEPTION_RATE", "0")),
+            help="share of parcels that meet a delivery exception instead of being delivered",
+        )
+        push = parser.add_argument_group(
+            "push mode",
+            "push one key's orders to the Velory partner API instead of waiting "
+            "to be polled (docs/partner-api.md)",
+        )
+        push.add_argument(
+            "--push-to",
+            default=os.environ.get("FAKE_DISTRIBUTOR_PUSH_URL") or None,
+            help="the partner API's base URL, e.g. http://127.0.0.1:8000/api/partner/v1/",
+        )
+        push.add_argument(
+            "--push-for",
+            default=os.environ.get("FAKE_DISTRIBUTOR_PUSH_FOR") or None,
+            help="the distributor API key whose orders are pushed (the others are polled)",
+        )
+        push.add_argument(
+            "--push-key-file",
+            default=os.environ.get("FAKE_DISTRIBUTOR_PUSH_KEY_FILE") or None,
+            help="a file holding the partner API key (vpk_…), read at every round; "
+            "seed_demo writes var/fake-distributor-push-key",
+        )
+        push.add_argument(
+            "--push-interval", type=float, default=1.0, help="seconds between push rounds"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["step_seconds"] <= 0:
@@ -106,7 +136,16 @@ class Command(BaseCommand):
             throttle_rate=options["throttle_rate"],
             state_file=state_file or None,
             seed=options["seed"],
+            exception_rate=options["exception_rate"],
+            push_url=options["push_to"],
+            push_for=options["push_for"],
+            push_key_file=options["push_key_file"],
+            push_interval=options["push_interval"],
         )
+        if bool(config.push_url) != bool(config.push_for):
+            raise CommandError("--push-to and --push-for go together.")
+        if config.push_interval <= 0:
+            raise CommandError("--push-interval must be greater than 0.")
         try:
             fake = FakeDistributor(config)
         except OSError as error:
@@ -118,6 +157,11 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Fake distributor serving the Velory distributor API v1 at {fake.url} "
             f"(one step every {config.step_seconds:g} s)"
+            + (
+                f"; pushing the orders of key {config.push_for!r} to {config.push_url}"
+                if config.push_url
+                else ""
+            )
         )
         self.stdout.flush()
         main = threading.current_thread() is threading.main_thread()
