@@ -18,11 +18,16 @@ This module knows no other app: callers pass ids and plain data."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import secrets
+import signal
+import socket
+import threading
 import time
 import uuid
 from collections import defaultdict
@@ -30,6 +35,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+import httpcore
 import httpx
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -43,7 +49,13 @@ from core.jobs import Retry, claim, enqueue_named
 from core.tenancy import Role
 from core.timers import scaled_delta
 
-from .models import WebhookDelivery, WebhookEndpoint, WebhookEvent, webhook_url_validator
+from .models import (
+    LOCAL_HOSTS,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+    webhook_url_validator,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +81,8 @@ SEND_DUE_TASK = "notifications.tasks.send_due_webhooks"
 def claim_seconds() -> int:
     """A sender holds a row this long: well past one request's timeouts (connect, write,
     read), so a slow but alive sender is never doubled; a dead one is replaced after it."""
-    return int(settings.WEBHOOK_CONNECT_TIMEOUT + 2 * settings.WEBHOOK_READ_TIMEOUT) + 45
+    per_read = settings.WEBHOOK_CONNECT_TIMEOUT + 2 * settings.WEBHOOK_READ_TIMEOUT
+    return int(max(per_read, settings.WEBHOOK_DEADLINE)) + 45
 
 
 def max_attempts() -> int:
@@ -349,6 +362,43 @@ def _enqueue_replays(groups: dict[int, list[int]]) -> None:
 # --- Sending ------------------------------------------------------------------------------------
 
 
+class _PublicAddressesOnly(httpcore.SyncBackend):
+    """Connects to a receiver only at an address on the internet, checked when connecting:
+    a name that resolved outside when it was registered and points into Velory's own
+    network now (DNS rebinding) is refused, and the connection goes to the very address
+    that was checked (TLS still verifies the name). This machine's own receivers pass
+    where the URL check lets them (``WEBHOOKS_ALLOW_LOCAL_HTTP``: the demo and tests)."""
+
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        address = _public_address(host, port)
+        return super().connect_tcp(
+            address,
+            port,
+            timeout=timeout,
+            local_address=local_address,
+            socket_options=socket_options,
+        )
+
+
+def _public_address(host: str, port: int) -> str:
+    if host.lower() in LOCAL_HOSTS and getattr(settings, "WEBHOOKS_ALLOW_LOCAL_HTTP", False):
+        return host
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise httpcore.ConnectError(
+            f"The receiver's name {host} does not resolve: {exc}."
+        ) from None
+    addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in found]
+    inside = [a for a in addresses if not a.is_global]
+    if inside or not addresses:
+        raise httpcore.ConnectError(
+            f"{host} resolves to {inside[0] if inside else 'nothing'}, not an address on the "
+            "internet: not sent (a webhook is not a way into Velory's network)."
+        )
+    return str(addresses[0])
+
+
 def _client() -> httpx.Client:
     timeout = httpx.Timeout(
         connect=settings.WEBHOOK_CONNECT_TIMEOUT,
@@ -356,9 +406,41 @@ def _client() -> httpx.Client:
         write=settings.WEBHOOK_READ_TIMEOUT,
         pool=settings.WEBHOOK_CONNECT_TIMEOUT,
     )
+    transport = httpx.HTTPTransport(retries=0)
+    # httpx has no setting for the network backend: its pool's is replaced (httpx and
+    # httpcore are pinned; tests/notifications/test_webhooks.py proves the check runs).
+    transport._pool._network_backend = _PublicAddressesOnly()
     # No redirects (a receiver answers where it was registered) and no proxy from the
     # environment: the request goes to the URL the owner gave.
-    return httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False)
+    return httpx.Client(
+        timeout=timeout, follow_redirects=False, trust_env=False, transport=transport
+    )
+
+
+class _Overdue(Exception):
+    """The receiver did not finish answering within ``WEBHOOK_DEADLINE``."""
+
+
+@contextlib.contextmanager
+def _deadline(seconds: float):
+    """A hard limit on one request, whatever the receiver does (httpx's timeouts are per
+    read, so a receiver trickling a byte every few seconds would hold a worker for hours):
+    a timer signal in the worker's main thread, where Celery's prefork pool runs tasks. In
+    another thread (a test's live server) only the reading loop's own check applies."""
+    if threading.current_thread() is not threading.main_thread() or seconds <= 0:
+        yield
+        return
+
+    def overdue(signum, frame):
+        raise _Overdue
+
+    previous = signal.signal(signal.SIGALRM, overdue)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _retry_after(response: httpx.Response | None) -> float:
@@ -399,14 +481,23 @@ def webhook_send(delivery_id: int, *, client: httpx.Client, wait_for_due: bool =
         error = "The endpoint's secret cannot be read (encryption key missing): rotate it."
     else:
         headers = signed_headers(secret, event_id, int(time.time()), body)
+        deadline = settings.WEBHOOK_DEADLINE
         try:
-            with client.stream("POST", endpoint.url, content=body, headers=headers) as response:
+            with (
+                _deadline(deadline),
+                client.stream("POST", endpoint.url, content=body, headers=headers) as response,
+            ):
                 code = response.status_code
+                read = 0
                 for chunk in response.iter_bytes():  # read a little, never a huge answer
-                    if len(chunk) >= ANSWER_BYTES:
+                    read += len(chunk)
+                    if read >= ANSWER_BYTES or time.monotonic() - started > deadline:
                         break
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"[:2000] or type(exc).__name__
+        except _Overdue:
+            if not (code is not None and 200 <= code < 300):  # a 2xx was its answer: sent
+                error = f"The receiver did not finish answering within {deadline:g} s."
     duration_ms = int((time.monotonic() - started) * 1000)
     if code is not None and 200 <= code < 300:
         mine.update(

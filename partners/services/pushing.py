@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -125,6 +125,28 @@ def _once(actor, key: str, fingerprint: str, work: Callable[[], Answer]) -> Answ
             api_key_id=getattr(actor, "key_id", None),
         )
     return answer
+
+
+# A write's stored answer is kept this long: a retry with its Idempotency-Key within it is
+# answered from the record; after it the key is forgotten (docs/partner-api.md).
+IDEMPOTENCY_DAYS = 7
+PURGE_BATCH = 5000
+
+
+def push_requests_purge(now: datetime | None = None) -> int:
+    """Periodic: forget the stored answers older than IDEMPOTENCY_DAYS, in batches (a
+    partner pushing all day leaves many rows, and one huge DELETE would hold locks)."""
+    cutoff = (now or timezone.now()) - timedelta(days=IDEMPOTENCY_DAYS)
+    purged = 0
+    while True:
+        ids = list(
+            PushRequest.objects.filter(created_at__lt=cutoff).values_list("pk", flat=True)[
+                :PURGE_BATCH
+            ]
+        )
+        if not ids:
+            return purged
+        purged += PushRequest.objects.filter(pk__in=ids).delete()[0]
 
 
 # --- Orders ------------------------------------------------------------------------------------

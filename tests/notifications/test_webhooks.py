@@ -19,6 +19,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from core import crypto
 from devices.models import DeviceStatus
 from notifications import webhooks
 from notifications.models import WebhookDelivery, WebhookEndpoint
@@ -558,3 +559,90 @@ def test_a_leavers_case_emits_opened_then_closed(acme):
     offboarding.offboarding_daily()  # nothing to give back, exit date come: closed
     [closed] = payloads("offboarding.closed")
     assert closed["case"]["status"] == "closed" and closed["case"]["closed_at"]
+
+
+# --- A receiver that trickles, a name that points inside ------------------------------------------
+
+
+class Trickler:
+    """Sends its status line and then one header byte every ``every`` seconds, forever:
+    each read comes within the read timeout, so only a deadline on the whole request
+    stops it."""
+
+    def __init__(self, every=0.2):
+        import socket as sockets
+
+        self.every = every
+        self.server = sockets.socket()
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen()
+        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}/hooks"
+        self.stopped = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            try:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                while not self.stopped.is_set():
+                    conn.sendall(b"a")
+                    time.sleep(self.every)
+            except OSError:
+                pass
+            finally:
+                conn.close()
+
+    def stop(self):
+        self.stopped.set()
+        self.server.close()
+
+
+def test_a_trickling_receiver_is_cut_off_at_the_deadline(acme, settings):
+    settings.WEBHOOK_DEADLINE = 1.5
+    settings.WEBHOOK_READ_TIMEOUT = 1.0  # every trickled byte comes well within it
+    trickler = Trickler()
+    try:
+        endpoint, _secret = endpoint_for(acme.admin, trickler.url)
+        device_in(acme, S.SHIPPED)  # emitted; sent below, in this (the main) thread
+        started = time.monotonic()
+        run_due_again(endpoint)
+        took = time.monotonic() - started
+    finally:
+        trickler.stop()
+    delivery = WebhookDelivery.objects.get(endpoint=endpoint)
+    assert took < 3, took  # the deadline, not the receiver, ended it
+    assert delivery.status == Status.PENDING and "within 1.5 s" in delivery.error
+
+
+def test_a_name_that_resolves_inside_is_not_sent_to(acme, settings, monkeypatch):
+    """DNS rebinding: the name was on the internet when registered, and points at a private
+    address when Velory connects: refused at the connection, nothing sent."""
+    import socket as sockets
+
+    endpoint = WebhookEndpoint.objects.create(
+        company=acme.company,
+        url="https://hooks.acme-receiver.example/velory",
+        events=["device.shipped"],
+        secret_encrypted=crypto.encrypt("whsec_test"),
+    )
+    real = sockets.getaddrinfo
+    asked = []
+
+    def resolve(host, port, *args, **kwargs):
+        if host == "hooks.acme-receiver.example":
+            asked.append(host)
+            return [(sockets.AF_INET, sockets.SOCK_STREAM, 6, "", ("10.0.0.7", port))]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(sockets, "getaddrinfo", resolve)
+    device_in(acme, S.SHIPPED)
+    run_due_again(endpoint)
+    delivery = WebhookDelivery.objects.get(endpoint=endpoint)
+    assert asked  # resolved when connecting
+    assert delivery.status == Status.PENDING and delivery.response_code is None
+    assert "resolves to 10.0.0.7" in delivery.error

@@ -470,3 +470,20 @@ def test_a_partner_pushes_over_http(live_server, acme):
         assert docs.status_code == 200 and "/api/partner/v1/updates/" in docs.text
         assert "script-src 'self'" in docs.headers["Content-Security-Policy"]
     assert statuses(order) == [S.NOT_STARTED]
+
+
+def test_stored_answers_are_forgotten_after_a_week_in_batches(acme, api, monkeypatch):
+    from partners.services import pushing
+
+    order = place_order(acme)
+    assert post(api, f"/orders/{order.number}/accept/", key="old").status_code == 200
+    assert post(api, f"/orders/{order.number}/accept/", key="new").status_code == 200
+    PushRequest.objects.filter(key="old").update(
+        created_at=timezone.now() - timedelta(days=pushing.IDEMPOTENCY_DAYS, minutes=1)
+    )
+    monkeypatch.setattr(pushing, "PURGE_BATCH", 1)
+    assert pushing.push_requests_purge() == 1
+    assert list(PushRequest.objects.values_list("key", flat=True)) == ["new"]
+    assert pushing.push_requests_purge() == 0
+    again = post(api, f"/orders/{order.number}/accept/", key="old")  # forgotten: runs anew
+    assert again.status_code == 200 and "Idempotent-Replayed" not in again.headers

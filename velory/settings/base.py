@@ -291,6 +291,7 @@ OUTBOX_MAX_ATTEMPTS = 30
 # receiver holds a worker for seconds, never a page; retried with backoff up to the limit.
 WEBHOOK_CONNECT_TIMEOUT = 3.0
 WEBHOOK_READ_TIMEOUT = 5.0
+WEBHOOK_DEADLINE = 15.0  # seconds for a whole delivery, however the receiver trickles
 WEBHOOK_MAX_ATTEMPTS = 12  # 1 min doubling to a 6-hour cap: about a day of retries
 # http:// endpoints on 127.0.0.1/localhost, for a receiver under test (never in production).
 WEBHOOKS_ALLOW_LOCAL_HTTP = env.bool("VELORY_WEBHOOKS_ALLOW_LOCAL_HTTP", default=True)
