@@ -191,6 +191,10 @@ class LeasingCompanyAdmin(TenantAdmin):
     list_display = ("name", "contact_email", "contact_phone")
     search_fields = ("name",)
 
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        services.leasing_company_saved(obj)
+
 
 class UserAdminForm(forms.ModelForm):
     class Meta:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 
 from core.tenancy import Role
 from core.transactions import at_end
@@ -209,6 +209,25 @@ def profiles_touch(user_ids) -> None:
 
 def _profiles_bump(ids: set) -> None:
     User.objects.filter(pk__in=sorted(ids)).update(profile_version=F("profile_version") + 1)
+
+
+def leasing_company_saved(leasing_company) -> None:
+    """A leasing company's name or contacts changed (in the admin): the device pages of
+    everyone whose company leases from it, or who holds a lease of it, show them."""
+    profiles_touch(
+        User.objects.filter(
+            Q(company__leasing_company=leasing_company)
+            | Q(devices__lease__leasing_company=leasing_company)
+        )
+        .values_list("pk", flat=True)
+        .distinct()
+    )
+
+
+def company_people_touch(company_id: int) -> None:
+    """Something every employee's device pages show changed for the whole company (a
+    leasing arrangement's return steps, who sends them, the buyout price): renew them."""
+    profiles_touch(User.objects.filter(company_id=company_id).values_list("pk", flat=True))
 
 
 def partner_saved(partner) -> None:

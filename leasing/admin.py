@@ -13,6 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 
+from companies import services as company_services
 from core.exports import payroll_response
 from core.forms import BoundedForm
 from core.money import money
@@ -222,6 +223,11 @@ class LeasingArrangementAdmin(TenantAdmin):
             messages.error(request, "; ".join(error.messages))
             raise
         super().save_model(request, obj, form, change)
+        company_services.company_people_touch(obj.company_id)  # their device pages show it
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        company_services.company_people_touch(obj.company_id)
 
 
 @admin.register(Buyout)

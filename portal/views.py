@@ -2,6 +2,8 @@
 turn a refusal into a message. Every object is looked up through the tenant scope, so
 another employee's device or order is a 404."""
 
+import zlib
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
@@ -110,6 +112,48 @@ def me_live(request):
     return _fragment(_hardware(request))
 
 
+# The device page's and the order page's main parts, cached like Your Details' hardware:
+# keyed by the profile version (every writer of what they show renews it: the table in
+# docs/architecture.md), the company's settings as read with the user (its policy shapes
+# the buttons), and the day (a return chosen today is due on a date counted from today).
+PAGES = LocalCache(size=1000, seconds=ME_CACHE_SECONDS)
+
+
+def _company_mark(user) -> str:
+    """A short fingerprint of the user's company row, read with the user anyway: a policy
+    change (buyouts, grace days, the leasing company) gives the pages a new key."""
+    company = user.company
+    if company is None:
+        return "-"
+    values = [getattr(company, f.attname) for f in company._meta.concrete_fields]
+    return f"{zlib.crc32(repr(values).encode()):08x}"
+
+
+def _cached_page(request, kind: str, object_id: int, build) -> dict:
+    """``{"title": ..., "body": ...}`` of one of the user's pages, from the cache when
+    nothing it shows has changed; ``build()`` renders it (and raises Http404 for another
+    person's object, which is then never cached under this user's key)."""
+    user = request.user
+    key = (
+        f"{kind}:v1:{user.pk}:{user.date_joined.timestamp():.0f}:{user.profile_version}"
+        f":{_company_mark(user)}:{timezone.localdate():%Y%m%d}:{object_id}"
+    )
+    cached = None
+    if settings.PAGE_CACHE:
+        cached = PAGES.get(key) or cache_get(key)
+    if cached is None:
+        title, body = build()
+        cached = f"{title.replace(chr(0), '')}\x00{body}"
+        if settings.PAGE_CACHE:
+            cache_set(key, cached, ME_CACHE_SECONDS)
+    if settings.PAGE_CACHE:
+        PAGES.set(key, cached)
+    title, body = cached.split("\x00", 1)
+    if CSRF_SLOT in body:  # a form in the cached part: this request's token
+        body = body.replace(CSRF_SLOT, get_token(request))
+    return {"title": title, "body": mark_safe(body)}  # noqa: S308  (our own template)
+
+
 def _fragment(html: str) -> HttpResponse:
     response = HttpResponse(html)
     response["Vary"] = "X-Requested-With"
@@ -118,21 +162,21 @@ def _fragment(html: str) -> HttpResponse:
 
 @require_GET
 def device_detail(request, device_id: int):
-    device = _get_or_404(selectors.device_detail_for, request.user, device_id)
-    can_receive = device.status in IN_TRANSIT_STATUSES  # the portal shows own devices only
-    panel = selectors.lease_panel_for(device)
-    return render(
-        request,
-        "portal/device_detail.html",
-        {
-            "nav": "me",
+    def build():
+        device = _get_or_404(selectors.device_detail_for, request.user, device_id)
+        panel = selectors.lease_panel_for(device)
+        context = {
             "device": device,
-            "can_receive": can_receive,
+            "can_receive": device.status in IN_TRANSIT_STATUSES,  # own devices only
             "events": device.events.all(),
             "has_lease": panel is not None,
             **(panel or {}),
-        },
-    )
+            "csrf_token": CSRF_SLOT,
+        }
+        return device.name, render_to_string("portal/_device_body.html", context, request)
+
+    page = _cached_page(request, "device", device_id, build)
+    return render(request, "portal/device_detail.html", {"nav": "me", **page})
 
 
 LEASE_CHOICES = ("return", "buyout")
@@ -293,44 +337,51 @@ def _order_live_context(order, devices: list, user) -> dict:
 
 @require_http_methods(["GET", "POST"])
 def order_detail(request, order_id: int):
+    if request.method != "POST":
+
+        def build():
+            order = _get_or_404(order_detail_for, request.user, order_id)
+            live = _order_live_context(order, list(order.devices.all()), request.user)
+            return f"Order {order.number}", _order_body(request, order, live, None)
+
+        page = _cached_page(request, "order", order_id, build)
+        return render(request, "portal/order_detail.html", {"nav": "me", **page})
     order = _get_or_404(order_detail_for, request.user, order_id)
     live = _order_live_context(order, list(order.devices.all()), request.user)
-    updatable = live["updatable"]
-    form = None
-    if request.method == "POST":
-        form = OrderDetailsForm(request.POST)
-        if form.is_valid():
-            try:
-                order_services.order_update_details(
-                    order_id=order.pk,
-                    actor=request.user,
-                    delivery_address=form.cleaned_data["delivery_address"],
-                    note=form.cleaned_data["note"],
-                )
-            except TransitionRefused as refusal:
-                messages.error(request, str(refusal))
-                return redirect(f"/me/orders/{order.pk}/")
-            except ValidationError as error:
-                form.add_error(None, error)
-            else:
-                messages.success(
-                    request, f"Order {order.number} is updated and {order.partner.name} was told."
-                )
-                return redirect(f"/me/orders/{order.pk}/")
-    elif updatable:
+    form = OrderDetailsForm(request.POST)
+    if form.is_valid():
+        try:
+            order_services.order_update_details(
+                order_id=order.pk,
+                actor=request.user,
+                delivery_address=form.cleaned_data["delivery_address"],
+                note=form.cleaned_data["note"],
+            )
+        except TransitionRefused as refusal:
+            messages.error(request, str(refusal))
+            return redirect(f"/me/orders/{order.pk}/")
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(
+                request, f"Order {order.number} is updated and {order.partner.name} was told."
+            )
+            return redirect(f"/me/orders/{order.pk}/")
+    # A refused change, with its errors: this request's own page, never cached.
+    body = _order_body(request, order, live, form, csrf=None)
+    page = {"title": f"Order {order.number}", "body": mark_safe(body)}  # noqa: S308
+    return render(request, "portal/order_detail.html", {"nav": "me", **page})
+
+
+def _order_body(request, order, live: dict, form, csrf=CSRF_SLOT) -> str:
+    if form is None and live["updatable"]:
         form = OrderDetailsForm(
             initial={"delivery_address": order.delivery_address, "note": order.note}
         )
-    return render(
-        request,
-        "portal/order_detail.html",
-        {
-            "nav": "me",
-            **live,
-            "form": form if updatable else None,
-            "events": order.events.all(),
-        },
-    )
+    context = {**live, "form": form if live["updatable"] else None, "events": order.events.all()}
+    if csrf:
+        context["csrf_token"] = csrf
+    return render_to_string("portal/_order_body.html", context, request)
 
 
 @require_GET

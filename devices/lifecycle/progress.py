@@ -334,11 +334,17 @@ def shipments_record(reports: dict[int, ShipmentReport], now=None) -> dict[int, 
         ]
     )
     shipments.update({s.order_id: s for s in new})
-    _progress_apply({shipments[o]: r for o, r in reports.items() if o in shipments})
+    if _progress_apply({shipments[o]: r for o, r in reports.items() if o in shipments}) or new:
+        # what the order's pages show of the parcel changed: renew the employees' pages
+        profiles_touch(
+            Order.objects.filter(pk__in=list(reports)).values_list("employee_id", flat=True)
+        )
     return shipments
 
 
-def _progress_apply(reports: dict[Shipment, ShipmentReport]) -> None:
+def _progress_apply(reports: dict[Shipment, ShipmentReport]) -> bool:
+    """Apply what the reports say of recorded parcels; whether any of them said something
+    (changed fields or carrier scans)."""
     changed: dict[int, dict] = {}
     for shipment, report in reports.items():
         fresh = {}
@@ -371,6 +377,7 @@ def _progress_apply(reports: dict[Shipment, ShipmentReport]) -> None:
     if new:
         ShipmentEvent.objects.bulk_create(new, ignore_conflicts=True)
         _events_trim({event.shipment_id for event in new})
+    return bool(changed or new)
 
 
 def _events_trim(shipment_ids) -> None:

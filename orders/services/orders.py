@@ -14,6 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from companies.models import Partner, User
+from companies.services import profiles_touch
 from core.jobs import enqueue_named
 from core.locks import devices_lock, order_lock
 from core.tenancy import SYSTEM, actor_name
@@ -52,6 +53,9 @@ def order_place_later(order_id: int) -> None:
 
 
 def order_event(order: Order, actor, kind: str, message: str, data=None, at=None) -> OrderEvent:
+    """The one writer of an order's history, which its page shows: renews the employee's
+    pages (``profiles_touch``)."""
+    profiles_touch([order.employee_id])
     return OrderEvent.objects.create(
         order=order,
         company_id=order.company_id,

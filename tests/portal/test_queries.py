@@ -55,6 +55,8 @@ def test_order_page_and_track_page_cost_the_same_for_1_or_20_items(
     # session, user, order (+partner, employee, company), devices, events
     with django_assert_num_queries(5):
         assert client.get(f"/me/orders/{order.pk}/").status_code == 200
+    with django_assert_num_queries(2):  # session, user: the page's main part is cached
+        assert client.get(f"/me/orders/{order.pk}/").status_code == 200
     # session, user, order (+partner), devices, shipments, shipment events
     with django_assert_num_queries(6):
         assert client.get(f"/me/orders/{order.pk}/track/").status_code == 200
@@ -65,6 +67,8 @@ def test_device_page_costs_a_fixed_number_of_queries(login, acme, django_assert_
     client = login(acme.employee)
     # session, user, device (+company, partner, order, shipment, lease, owner), history
     with django_assert_num_queries(4):
+        assert client.get(f"/me/devices/{device.pk}/").status_code == 200
+    with django_assert_num_queries(2):  # session, user: the page's main part is cached
         assert client.get(f"/me/devices/{device.pk}/").status_code == 200
 
 
