@@ -40,3 +40,11 @@ def poll_tracking() -> dict[int, int]:
 @shared_task(name="partners.tasks.poll_partner", acks_late=True)
 def poll_partner(partner_id: int) -> dict:
     return services.partner_poll(partner_id).__dict__
+
+
+@shared_task(name="partners.tasks.purge_push_requests", acks_late=True)
+def purge_push_requests() -> int:
+    """Daily: forget the partner API's stored answers older than a week."""
+    from .services.pushing import push_requests_purge
+
+    return push_requests_purge()

@@ -59,6 +59,11 @@ app.conf.beat_schedule = {
     "card-payments-settle": {"task": "orders.tasks.settle_card_payments", "schedule": scaled(60.0)},
     "orders-dispatch-due": {"task": "partners.tasks.place_due", "schedule": scaled(30.0)},
     "tracking-poll": {"task": "partners.tasks.poll_tracking", "schedule": scaled(30.0)},
+    # The partner API's stored answers (Idempotency-Key) are kept a week.
+    "push-requests-purge": {
+        "task": "partners.tasks.purge_push_requests",
+        "schedule": crontab(hour=4, minute=10),
+    },
     # Orders stuck at the partner or the carrier: raised, and closed once they move.
     "order-alerts": {"task": "orders.tasks.order_alerts", "schedule": scaled(3600.0)},
     "payments-reconcile": {
