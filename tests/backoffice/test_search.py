@@ -60,3 +60,21 @@ def test_the_search_page_costs_the_same_queries_however_many_rows(acme, login):
 
 def test_an_employee_cannot_use_the_console_search(acme, login):
     assert login(acme.employee).get("/admin/search/?q=x").status_code == 403
+
+
+def test_a_changelist_search_is_counted_up_to_its_cap_and_says_more_than(acme, login, monkeypatch):
+    from backoffice.admin.devices import DeviceAdmin
+
+    for _ in range(4):
+        place_order(acme, name="MacBook Air", items=2)  # 8 matching devices
+    monkeypatch.setattr(DeviceAdmin, "search_count_cap", 5)
+    monkeypatch.setattr(DeviceAdmin, "list_per_page", 3)
+    client = login(acme.admin)
+    body = client.get("/admin/devices/device/?q=MacBook").content.decode()
+    assert "More than 5 results" in body and "More than 5 devices" in body
+    assert body.count('class="action-select"') == 3  # the first page, as always
+    few = client.get("/admin/devices/device/?q=MacBook&p=2").content.decode()
+    assert few.count('class="action-select"') == 3
+    monkeypatch.setattr(DeviceAdmin, "search_count_cap", 100)
+    exact = client.get("/admin/devices/device/?q=MacBook").content.decode()
+    assert "More than" not in exact and "8 results" in exact

@@ -435,6 +435,45 @@ def _typed(statement: str, params: dict) -> str:
     return statement
 
 
+def _column_defaults(cursor) -> None:
+    """The inserts above name the columns the bench is about; every other NOT NULL column
+    gets its model's own default in this (bench-only) database, so a field added to a
+    model later needs no change here."""
+    from django.apps import apps
+    from django.db import connection
+    from psycopg import sql
+
+    now_defaults = {"now", "localdate"}
+    for model in apps.get_models():
+        if model._meta.db_table not in TABLES or not model._meta.managed:
+            continue
+        for f in model._meta.concrete_fields:
+            if f.null or f.primary_key:
+                continue
+            if not f.has_default():
+                if not f.empty_strings_allowed or f.get_internal_type() in ("JSONField",):
+                    continue
+                default = ""  # a text column: Django's empty value
+            else:
+                default = f.default
+            if callable(default):
+                name = getattr(default, "__name__", "")
+                if name in now_defaults:
+                    literal = sql.SQL("now()")
+                elif default in (dict, list):
+                    literal = sql.Literal("{}" if default is dict else "[]")
+                else:
+                    continue
+            else:
+                value = f.get_db_prep_save(default, connection)
+                literal = sql.Literal(getattr(value, "obj", value))
+            cursor.execute(
+                sql.SQL("ALTER TABLE {} ALTER COLUMN {} SET DEFAULT {}")
+                .format(sql.Identifier(model._meta.db_table), sql.Identifier(f.column), literal)
+                .as_string(cursor.cursor.connection)
+            )
+
+
 def seeded() -> bool:
     from notifications.models import Notification
 
@@ -472,6 +511,7 @@ def seed(*, companies: int = COMPANIES, employees: int = EMPLOYEES) -> float | N
         # only queue millions of checks (the integrity query below checks them at once).
         cursor.execute("SET LOCAL session_replication_role = replica")
         cursor.execute("SET LOCAL synchronous_commit = off")
+        _column_defaults(cursor)
         for name, sql in STEPS:
             step = time.perf_counter()
             for statement in filter(str.strip, sql.split(";\n")):
