@@ -59,6 +59,8 @@ def tracking_apply(
             for o in orders_lock(
                 polled,
                 filters=Q(partner_id=partner_id),
+                # what the batch decides on: not the order's other thirty columns
+                only=("pk", "partner_version", "poll_interval", "employee_id"),
             )
         }
         fresh = [

@@ -1,7 +1,8 @@
 """The tracking poller: ``partner_poll`` claims a chunk of one partner's due orders (SKIP
-LOCKED, so several pollers of a partner take different chunks and share its request rate),
-fetches them in batches with bounded concurrency within a time budget, and hands each batch
-to ``applying.tracking_apply``. A partner whose calls all fail backs off alone."""
+LOCKED, so several pollers of a partner, on any worker, take different chunks and share its
+one request rate), fetches them in batches with bounded concurrency within a time budget,
+and hands the answers, a few batches at a time, to ``applying.tracking_apply``. A partner
+whose calls all fail backs off alone."""
 
 from __future__ import annotations
 
@@ -29,15 +30,24 @@ logger = logging.getLogger("velory.distributors")
 # A partner whose every call fails waits 30 s, 1 min, 2 … up to 30 min before the next poll.
 PARTNER_BACKOFF = Retry(base=30, cap=1800)
 
-# Orders one polling task takes on: five calls of a hundred; a partner with more due orders
-# gets several tasks, which share its request rate and run side by side on the workers.
-POLL_CHUNK = 500
-# Tasks one periodic run starts per partner (the rest wait for the next run, 30 s later).
-MAX_TASKS_PER_PARTNER = 20
+# Orders one polling task takes on: ten calls of a hundred, applied in two transactions. A
+# partner with more due orders gets several tasks, which share its request rate and run
+# side by side on the workers (100,000 orders of 20 partners: 100 tasks for 4 processes, so
+# the last ones end close together).
+POLL_CHUNK = 1000
+# Tasks one periodic run starts per partner: 30,000 orders, about what a partner answering
+# 10 calls a second can be asked in a 30 s beat (the rest wait for the next run).
+MAX_TASKS_PER_PARTNER = 30
+# Answers applied in one transaction: five calls' worth. An apply takes the same statements
+# for 500 orders as for 100, so fewer, larger applies cost less per order (measured: 1.6
+# times the orders a second); the calls of the next group are fetched meanwhile.
+APPLY_ORDERS = 500
 # Calls in flight to one partner at once (within its rate limit): hides the latency.
 FETCH_CONCURRENCY = 4
-# A failed call is tried again this many times in the same run before its orders wait.
-FETCH_RETRIES = 2
+# A failed call is tried again this many times in the same run before its orders wait: a
+# partner failing one call in twenty (5xx, hangs, bad answers, 429s) then fails a batch for
+# good once in three million, not once in eight thousand (100,000 orders are 1,000 batches).
+FETCH_RETRIES = 4
 # A poll stops starting calls after this, well inside the task's soft time limit (120 s):
 # the batches left are polled again soon.
 POLL_BUDGET_SECONDS = 60
@@ -78,7 +88,9 @@ def partners_due(now=None) -> dict[int, int]:
     for a poll (one query)."""
     now = now or timezone.now()
     live = DistributorConnection.objects.filter(
-        adapter="http", enabled=True, pushes_updates=False  # a partner that pushes is not polled
+        adapter="http",
+        enabled=True,
+        pushes_updates=False,  # a partner that pushes is not polled
     ).filter(Q(backoff_until__isnull=True) | Q(backoff_until__lte=now))
     return dict(
         Order.objects.filter(
@@ -139,6 +151,7 @@ def partner_poll(partner_id: int, *, max_orders: int = POLL_CHUNK) -> PollReport
     try:
         with ThreadPoolExecutor(max_workers=FETCH_CONCURRENCY) as pool:
             futures = {pool.submit(_fetch, adapter, batch, budget_ends): batch for batch in batches}
+            group: list[tuple[list[int], object]] = []  # answers waiting to be applied
             for future in as_completed(futures):
                 batch = futures[future]
                 result, calls, error = future.result()
@@ -151,24 +164,45 @@ def partner_poll(partner_id: int, *, max_orders: int = POLL_CHUNK) -> PollReport
                     continue
                 report.rejected += len(result.rejected)
                 report.unknown += len(result.unknown)
-                try:
-                    applied = tracking_apply(partner_id, result.updates, batch, now=timezone.now())
-                except Exception as exc:  # one batch's failure never takes the others down
-                    logger.exception(
-                        "poll batch could not be applied partner=%s orders=%s",
-                        connection.partner.name,
-                        ",".join(order_number(pk) for pk in batch[:20]),
-                    )
-                    report.failed += len(batch)
-                    failed += batch
-                    errors.append(f"Velory could not apply an answer: {type(exc).__name__}.")
-                    continue
-                report.changed += applied.changed_orders
+                group.append((batch, result))
+                if sum(len(b) for b, _ in group) >= APPLY_ORDERS:
+                    _apply(connection, group, report, errors, failed)
+                    group = []
+            if group:
+                _apply(connection, group, report, errors, failed)
     finally:
         _finish_poll(connection, report, errors, failed)
         report.seconds = time.monotonic() - started
         report.log()
     return report
+
+
+def _apply(connection, group: list, report: PollReport, errors: list, failed: list) -> None:
+    """Apply a group of answers in one transaction; if that fails, each call's answer on its
+    own, so that one batch's failure never takes the others down."""
+    try:
+        applied = tracking_apply(
+            connection.partner_id,
+            [u for _, result in group for u in result.updates],
+            [pk for batch, _ in group for pk in batch],
+            now=timezone.now(),
+        )
+    except Exception as exc:
+        if len(group) > 1:
+            for one in group:
+                _apply(connection, [one], report, errors, failed)
+            return
+        [(batch, _)] = group
+        logger.exception(
+            "poll batch could not be applied partner=%s orders=%s",
+            connection.partner.name,
+            ",".join(order_number(pk) for pk in batch[:20]),
+        )
+        report.failed += len(batch)
+        failed += batch
+        errors.append(f"Velory could not apply an answer: {type(exc).__name__}.")
+        return
+    report.changed += applied.changed_orders
 
 
 def _fetch(adapter, batch, budget_ends: float | None = None):

@@ -177,6 +177,36 @@ def test_changed_orders_cost_statements_per_transition_not_per_order(acme, fake_
     assert counts[1] <= counts[0] + 2, counts
 
 
+def test_answers_are_applied_together_and_a_bad_batch_fails_alone(
+    acme, fake_distributor, clock, monkeypatch
+):
+    """The answers of several calls go into one transaction; when that transaction fails,
+    each call's answer is applied on its own, so only the bad one's orders wait."""
+    from partners.services import polling
+
+    connection = connect(acme.partner, fake_distributor)
+    connection.batch_size = 1  # one order a call: three calls, one group
+    connection.save()
+    orders = placed(acme, n=3)
+    clock.advance(15)
+    due_now(*orders)
+    bad = orders[1].pk
+    applies = []
+    original = polling.tracking_apply
+
+    def apply(partner_id, updates, polled, now=None):
+        applies.append(sorted(polled))
+        if bad in polled:
+            raise RuntimeError("a bug in one answer")
+        return original(partner_id, updates, polled, now=now)
+
+    monkeypatch.setattr(polling, "tracking_apply", apply)
+    report = partners.partner_poll(acme.partner.pk)
+    assert applies[0] == sorted(o.pk for o in orders)  # all three at once first
+    assert (report.changed, report.failed) == (2, 1)
+    assert [statuses(o) for o in orders] == [[S.PREPARING], [S.ORDERED], [S.PREPARING]]
+
+
 def test_a_broken_partner_backs_off_alone(acme, globex, fake_distributor, clock, caplog):
     from partners.fake import FakeConfig, FakeDistributor
 
