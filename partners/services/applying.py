@@ -128,24 +128,33 @@ def _reschedule(orders: dict, fresh: list[OrderUpdate], now, report: ApplyReport
         .values_list("pk", flat=True)
     )
     rows = {}
+    # Quiet orders (most of a beat's) share their few new values: one plain UPDATE per
+    # (interval, still open) instead of their rows' values one by one.
+    quiet: dict[tuple[int, bool], list[int]] = {}
     for pk, order in orders.items():
         update = changed.get(pk)
-        interval = (
-            MIN_POLL_SECONDS
-            if update
-            else min(max(order.poll_interval * 2, MIN_POLL_SECONDS), MAX_POLL_SECONDS)
-        )
+        if update is None:
+            interval = min(max(order.poll_interval * 2, MIN_POLL_SECONDS), MAX_POLL_SECONDS)
+            quiet.setdefault((interval, pk not in done), []).append(pk)
+            continue
         row = {
-            "poll_interval": interval,
-            "next_poll_at": now + timedelta(seconds=interval),
+            "poll_interval": MIN_POLL_SECONDS,
+            "next_poll_at": now + timedelta(seconds=MIN_POLL_SECONDS),
             "tracking_open": pk not in done,
+            "partner_version": update.version,
+            "partner_status": update.raw_status[:40],
         }
-        if update:
-            row.update(partner_version=update.version, partner_status=update.raw_status[:40])
-            if update.expected_delivery is not None:
-                row["expected_delivery"] = update.expected_delivery
+        if update.expected_delivery is not None:
+            row["expected_delivery"] = update.expected_delivery
         rows[pk] = row
     update_rows(Order, rows, {"last_polled_at": now})
+    for (interval, still_open), pks in sorted(quiet.items()):
+        Order.objects.filter(pk__in=pks).update(
+            poll_interval=interval,
+            next_poll_at=now + timedelta(seconds=interval),
+            tracking_open=still_open,
+            last_polled_at=now,
+        )
     touched = {o.employee_id for pk, o in orders.items() if pk in changed}
     if touched:
         profiles_touch(touched)
