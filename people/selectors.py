@@ -9,10 +9,11 @@ from datetime import date
 from django.db.models import Case, Count, Min, Q, When
 from django.utils import timezone
 
+from core import fastread
 from core.money import money
 from devices.models import DeviceStatus
 
-from .models import OffboardingCase, OffboardingItem
+from .models import Attestation, OffboardingCase, OffboardingItem
 from .services.offboarding import return_by
 
 S = DeviceStatus
@@ -178,22 +179,50 @@ class LeavingNote:
         return (self.exit_date - timezone.localdate()).days
 
 
-def inbox_for(user) -> tuple[LeavingNote | None, object | None]:
-    """What Your Details' action inbox needs of the people lifecycle: the open offboarding
-    case (with how many devices wait for a choice or to be settled) and the open
-    "Do you still have these devices?" question. Two queries."""
-    from .models import Attestation
-
-    case = (
-        OffboardingCase.objects.visible_to(user)
+def _open_case(actor):
+    """The actor's open offboarding case, with how many devices wait for a choice or to be
+    settled."""
+    return fastread.first_of(
+        OffboardingCase.objects.visible_to(actor)
         .open()
-        .filter(employee=user)
+        .filter(employee_id=actor.pk)
         .annotate(
             to_choose=Count("items", filter=Q(items__outcome="", items__choice="")),
             to_settle=Count("items", filter=Q(items__outcome="")),
         )
-        .first()
     )
-    note = LeavingNote(case.exit_date, case.to_choose, case.to_settle) if case else None
-    attestation = Attestation.objects.visible_to(user).open().filter(employee=user).first()
+
+
+def _open_attestation(actor):
+    return fastread.first_of(
+        Attestation.objects.visible_to(actor).open().filter(employee_id=actor.pk)
+    )
+
+
+OPEN_CASE = fastread.Statement(OffboardingCase, _open_case)
+OPEN_ATTESTATION = fastread.Statement(Attestation, _open_attestation)
+
+
+def _note(cases: list[OffboardingCase]) -> LeavingNote | None:
+    return (
+        LeavingNote(cases[0].exit_date, cases[0].to_choose, cases[0].to_settle) if cases else None
+    )
+
+
+def _first(rows: list):
+    return rows[0] if rows else None
+
+
+def inbox_reads(user) -> tuple[fastread.Read, fastread.Read]:
+    """``inbox_for``'s two reads, for a page that sends them with its own (core.fastread.run):
+    their results are the note and the question."""
+    return OPEN_CASE.bind(user, then=_note), OPEN_ATTESTATION.bind(user, then=_first)
+
+
+def inbox_for(user) -> tuple[LeavingNote | None, object | None]:
+    """What Your Details' action inbox needs of the people lifecycle: the open offboarding
+    case (with how many devices wait for a choice or to be settled) and the open
+    "Do you still have these devices?" question. Two queries, compiled once
+    (core.fastread), in one round trip."""
+    note, attestation = fastread.run(*inbox_reads(user))
     return note, attestation

@@ -48,7 +48,6 @@ app.conf.update(
 )
 
 
-
 @worker_process_init.connect
 def _freeze_start_up_objects(**_kwargs) -> None:
     """A worker process starts with Django, the models and the URL conf in memory: moved out
