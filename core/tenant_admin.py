@@ -102,10 +102,7 @@ class KeysFirstPaginator(Paginator):
         number = self.validate_number(number)
         bottom = (number - 1) * self.per_page
         rows = self.object_list
-        # A search's matches are many and joined late: its pages are read by their keys
-        # from the first one on, so only the shown rows get their relations joined.
-        searching = self.cap is not None
-        if (bottom < self.deep and not searching) or not isinstance(rows, QuerySet):
+        if bottom < self.deep or not isinstance(rows, QuerySet):
             return super().page(number)
         top = bottom + self.per_page
         if top + self.orphans >= self.count:
