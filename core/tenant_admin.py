@@ -6,7 +6,7 @@ deleted" redirect."""
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import SEARCH_VAR
-from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.db.models.constants import LOOKUP_SEP
@@ -428,3 +428,43 @@ class NoteForm(BoundedForm):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Optional, shown to the employee.",
     )
+
+
+class IssuedSecretAdminMixin:
+    """The "add" page of a secret Velory issues (core.issued): a name, then the secret shown
+    once (templates/admin/secret_new.html, which the page's own template extends); only its
+    hash is kept. A page sets the form, its template, what the secret is called and its
+    field's id, and makes the secret through its service (``issue_secret``)."""
+
+    secret_form: type[forms.Form]
+    secret_template: str
+    secret_what = "key"
+    secret_id = "secret"
+
+    def issue_secret(self, request, name: str):
+        """(the new row, the raw secret), through the secret's service."""
+        raise NotImplementedError
+
+    def secret_context(self, request) -> dict:
+        """What the page says about where the secret is used (base URL, documents)."""
+        return {}
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = self.secret_form(request.POST or None)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"New {self.opts.verbose_name}",
+            "form": form,
+            "what": self.secret_what,
+            "secret_id": self.secret_id,
+            **self.secret_context(request),
+        }
+        if request.method == "POST" and form.is_valid():
+            row, raw = self.issue_secret(request, form.cleaned_data["name"])
+            context.update(
+                secret_name=row.name, raw=raw, title=f"Your new {self.opts.verbose_name}"
+            )
+        return TemplateResponse(request, self.secret_template, context)

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied
 from django.db.models import Count, OuterRef, Subquery
-from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
 from core.forms import BoundedForm
 from core.tenancy import Role
 from core.tenant_admin import (
+    IssuedSecretAdminMixin,
     ObjectAction,
     ObjectActionsAdmin,
     TenantAdmin,
@@ -165,7 +164,7 @@ def _is_partner_staff(request) -> bool:
 
 
 @admin.register(PartnerApiKey)
-class PartnerApiKeyAdmin(ObjectActionsAdmin):
+class PartnerApiKeyAdmin(IssuedSecretAdminMixin, ObjectActionsAdmin):
     """A partner's staff make keys for its systems (shown once, kept as a hash) and revoke
     them; Velory's support sees every partner's keys and may revoke a leaked one."""
 
@@ -217,20 +216,15 @@ class PartnerApiKeyAdmin(ObjectActionsAdmin):
         keys.api_key_revoke(key_id=obj.pk, actor=request.user)
         return f"{obj} is revoked."
 
-    def add_view(self, request, form_url="", extra_context=None):
-        """Make a key and show it once: only its hash is kept."""
-        if not self.has_add_permission(request):
-            raise PermissionDenied
-        form = ApiKeyForm(request.POST or None)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "title": "New partner API key",
-            "form": form,
+    secret_form = ApiKeyForm
+    secret_template = "admin/partners/api_key_new.html"
+    secret_id = "api-key"
+
+    def issue_secret(self, request, name):
+        return keys.api_key_create(name=name, actor=request.user)
+
+    def secret_context(self, request):
+        return {
             "base_url": request.build_absolute_uri("/api/partner/v1/"),
             "docs_url": request.build_absolute_uri(reverse("partner-api-docs")),
         }
-        if request.method == "POST" and form.is_valid():
-            key, raw = keys.api_key_create(name=form.cleaned_data["name"], actor=request.user)
-            context.update(key=key, raw=raw, title="Your new partner API key")
-        return TemplateResponse(request, "admin/partners/api_key_new.html", context)

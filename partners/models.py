@@ -8,6 +8,7 @@ from django.db import models
 from django.utils import timezone
 
 from core.crypto import decrypt, encrypt
+from core.issued import IssuedSecret
 from core.tenancy import TenantQuerySet, TenantScope, by_partner
 
 
@@ -91,7 +92,7 @@ class ApiKeyQuerySet(TenantQuerySet):
         return self.filter(revoked_at__isnull=True)
 
 
-class PartnerApiKey(models.Model):
+class PartnerApiKey(IssuedSecret):
     """A key a partner's systems push through (``Authorization: Bearer <key>``). Only its
     SHA-256 is stored: the key is shown once, when the partner's staff make it, and never
     again. A revoked key is refused from its next request."""
@@ -100,32 +101,12 @@ class PartnerApiKey(models.Model):
         "companies.Partner", on_delete=models.CASCADE, related_name="api_keys"
     )
     name = models.CharField(max_length=100, help_text="Where it is used, e.g. our ERP.")
-    prefix = models.CharField(max_length=16, editable=False, help_text="Its first characters.")
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
-    created_by = models.ForeignKey(
-        "companies.User",
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        editable=False,
-        related_name="+",
-    )
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
-    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = ApiKeyQuerySet.as_manager()
 
-    class Meta:
-        ordering = ["-created_at"]
+    class Meta(IssuedSecret.Meta):
         verbose_name = "partner API key"
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.prefix}…)"
-
-    @property
-    def is_live(self) -> bool:
-        return self.revoked_at is None
 
 
 class PushRequestQuerySet(TenantQuerySet):

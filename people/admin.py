@@ -21,7 +21,13 @@ from core.exports import payroll_response
 from core.forms import BoundedForm
 from core.money import money
 from core.tenancy import acts_as_company_admin
-from core.tenant_admin import ObjectAction, ObjectActionsAdmin, ReadOnlyInline, TenantAdmin
+from core.tenant_admin import (
+    IssuedSecretAdminMixin,
+    ObjectAction,
+    ObjectActionsAdmin,
+    ReadOnlyInline,
+    TenantAdmin,
+)
 
 from .models import (
     Attestation,
@@ -138,7 +144,7 @@ class TokenForm(BoundedForm):
 
 
 @admin.register(ScimToken)
-class ScimTokenAdmin(ObjectActionsAdmin):
+class ScimTokenAdmin(IssuedSecretAdminMixin, ObjectActionsAdmin):
     list_display = ("name", "prefix_shown", "created_at", "last_used_at", "state")
     readonly_fields = ("name", "prefix_shown", "created_by", "created_at", "last_used_at")
     fields = readonly_fields
@@ -176,24 +182,16 @@ class ScimTokenAdmin(ObjectActionsAdmin):
         tokens.scim_token_revoke(token_id=obj.pk, actor=request.user)
         return f"{obj} is revoked."
 
-    def add_view(self, request, form_url="", extra_context=None):
-        """Make a token and show it once: only its hash is kept."""
-        if not self.has_add_permission(request):
-            raise PermissionDenied
-        form = TokenForm(request.POST or None)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "title": "New SCIM token",
-            "form": form,
-            "base_url": request.build_absolute_uri("/scim/v2/"),
-        }
-        if request.method == "POST" and form.is_valid():
-            token, raw = tokens.scim_token_create(
-                company=request.user.company, name=form.cleaned_data["name"], actor=request.user
-            )
-            context.update(token=token, raw=raw, title="Your new SCIM token")
-        return TemplateResponse(request, "admin/people/scim_token_new.html", context)
+    secret_form = TokenForm
+    secret_template = "admin/people/scim_token_new.html"
+    secret_what = "token"
+    secret_id = "scim-token"
+
+    def issue_secret(self, request, name):
+        return tokens.scim_token_create(company=request.user.company, name=name, actor=request.user)
+
+    def secret_context(self, request):
+        return {"base_url": request.build_absolute_uri("/scim/v2/")}
 
 
 # --- CSV import ----------------------------------------------------------------------------

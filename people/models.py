@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from core.issued import IssuedSecret
 from core.tenancy import TenantQuerySet, TenantScope, by_company, by_user
 
 
@@ -19,7 +20,7 @@ class ScimTokenQuerySet(TenantQuerySet):
         return self.filter(revoked_at__isnull=True)
 
 
-class ScimToken(models.Model):
+class ScimToken(IssuedSecret):
     """A bearer token the company's directory (Microsoft Entra, Okta) provisions with. Only
     its SHA-256 is stored: the token is shown once, when it is made, and never again."""
 
@@ -27,32 +28,12 @@ class ScimToken(models.Model):
         "companies.Company", on_delete=models.CASCADE, related_name="scim_tokens"
     )
     name = models.CharField(max_length=100, help_text="Where it is used, e.g. Microsoft Entra.")
-    prefix = models.CharField(max_length=16, editable=False, help_text="Its first characters.")
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        editable=False,
-        related_name="+",
-    )
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
-    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = ScimTokenQuerySet.as_manager()
 
-    class Meta:
-        ordering = ["-created_at"]
+    class Meta(IssuedSecret.Meta):
         verbose_name = "SCIM token"
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.prefix}…)"
-
-    @property
-    def is_live(self) -> bool:
-        return self.revoked_at is None
 
 
 class CsvImportQuerySet(TenantQuerySet):

@@ -3,13 +3,13 @@ hash only (as SCIM tokens are: ``people.services.tokens``)."""
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from core.issued import secret_hash
 from core.tenancy import Role
 
 from ..actors import PartnerApiActor
@@ -18,10 +18,6 @@ from ..models import PartnerApiKey
 PREFIX = "vpk_"
 # A key's "last used" is written at most this often: not one UPDATE per pushed request.
 LAST_USED_EVERY = timedelta(minutes=5)
-
-
-def _hash(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
 
 
 def _is_partner_staff(actor, partner_id: int | None = None) -> bool:
@@ -43,7 +39,7 @@ def api_key_create(*, name: str, actor) -> tuple[PartnerApiKey, str]:
         partner_id=actor.partner_id,
         name=(name or "").strip()[:100] or "API",
         prefix=raw[: len(PREFIX) + 4],
-        key_hash=_hash(raw),
+        key_hash=secret_hash(raw),
         created_by=actor,
     )
     return key, raw
@@ -67,7 +63,12 @@ def api_key_authenticate(raw: str) -> PartnerApiActor | None:
     every few minutes."""
     if not raw or not raw.startswith(PREFIX) or len(raw) > 200:
         return None
-    key = PartnerApiKey.objects.live().select_related("partner").filter(key_hash=_hash(raw)).first()
+    key = (
+        PartnerApiKey.objects.live()
+        .select_related("partner")
+        .filter(key_hash=secret_hash(raw))
+        .first()
+    )
     if key is None:
         return None
     now = timezone.now()

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from core.issued import secret_hash
 from core.tenancy import acts_as_company_admin
 
 from ..models import ScimToken
@@ -16,10 +16,6 @@ from ..models import ScimToken
 PREFIX = "vscim_"
 # A token's "last used" is written at most this often: not one UPDATE per SCIM request.
 LAST_USED_EVERY = timedelta(minutes=5)
-
-
-def _hash(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
 
 
 def scim_token_create(*, company, name: str, actor) -> tuple[ScimToken, str]:
@@ -32,7 +28,7 @@ def scim_token_create(*, company, name: str, actor) -> tuple[ScimToken, str]:
         company=company,
         name=(name or "").strip() or "Directory",
         prefix=raw[: len(PREFIX) + 4],
-        token_hash=_hash(raw),
+        token_hash=secret_hash(raw),
         created_by=actor if getattr(actor, "pk", None) else None,
     )
     return token, raw
@@ -53,7 +49,12 @@ def scim_token_authenticate(raw: str) -> ScimToken | None:
     """The live token this bearer token is, with its company; None for anything else."""
     if not raw or not raw.startswith(PREFIX):
         return None
-    token = ScimToken.objects.live().select_related("company").filter(token_hash=_hash(raw)).first()
+    token = (
+        ScimToken.objects.live()
+        .select_related("company")
+        .filter(token_hash=secret_hash(raw))
+        .first()
+    )
     if token is None:
         return None
     now = timezone.now()
