@@ -1,7 +1,11 @@
 """Tenants and people: companies (the customers), partners (resellers/distributors who ship
 the hardware), leasing companies, and users with their role."""
 
+import zoneinfo
+
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -10,6 +14,11 @@ from django.utils import timezone
 
 from core.crypto import decrypt, encrypt
 from core.tenancy import Role, TenantQuerySet, TenantScope, by_company, by_partner, by_user
+
+
+def valid_time_zone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError("Enter a time zone such as Europe/Stockholm.")
 
 
 class Currency(models.TextChoices):
@@ -66,6 +75,19 @@ class Company(models.Model):
     name = models.CharField(max_length=120, unique=True)
     slug = models.SlugField(max_length=60, unique=True)
     currency = models.CharField(max_length=3, choices=Currency.choices, default=Currency.EUR)
+    default_language = models.CharField(
+        "language",
+        max_length=10,
+        choices=settings.LANGUAGES,
+        default=settings.LANGUAGE_CODE,
+        help_text="The language of pages and e-mails for people who have not chosen their own.",
+    )
+    time_zone = models.CharField(
+        max_length=64,
+        default=settings.TIME_ZONE,
+        validators=[valid_time_zone],
+        help_text="Dates and times on pages and in e-mails are shown in this time zone.",
+    )
     auto_receive_on_delivery = models.BooleanField(
         "auto-receive on delivery",
         default=False,
@@ -278,6 +300,12 @@ class User(AbstractBaseUser, PermissionsMixin):
         Partner, on_delete=models.PROTECT, null=True, blank=True, related_name="staff"
     )
     job_title = models.CharField(max_length=120, blank=True)
+    language = models.CharField(
+        max_length=10,
+        choices=settings.LANGUAGES,
+        blank=True,
+        help_text="Pages and e-mails in this language. Empty: the company's language.",
+    )
     phone = models.CharField(max_length=40, blank=True)
     delivery_address = models.TextField(
         blank=True, help_text="Default delivery address for new requests."

@@ -58,6 +58,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "core.i18n.LanguageMiddleware",  # the person's language and their company's time zone
     "core.middleware.SecurityHeadersMiddleware",  # no-store for signed-in pages, Permissions-Policy
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -153,7 +154,17 @@ CSRF_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 
 # --- I18N -------------------------------------------------------------------------------------
+# The languages Velory speaks (docs/glossary.md; README: adding a language). A person's own
+# choice wins, then their company's, then the browser's (core.i18n.LanguageMiddleware).
 LANGUAGE_CODE = "en-gb"
+LANGUAGES = [
+    ("en-gb", "English"),
+    ("sv", "Svenska"),
+    ("fi", "Suomi"),
+    ("nb", "Norsk bokmål"),
+    ("da", "Dansk"),
+]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env("VELORY_TIME_ZONE", default="Europe/Stockholm")
 USE_I18N = True
 USE_TZ = True
