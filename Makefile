@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # settings unless told otherwise; nothing falls back to them silently outside make.
 export DJANGO_SETTINGS_MODULE ?= velory.settings.local
 
-.PHONY: run install install-dev migrate seed test lint format bench lock check-deploy clean
+.PHONY: run install install-dev migrate seed test lint messages format bench lock check-deploy clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,11 @@ lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports  # the layers of docs/architecture.md
+	$(BIN)/python manage.py catalogues check  # every marked string translated and compiled
+
+## make messages: gather the marked strings into locale/*/django.po and compile them (gettext).
+messages: install-dev
+	$(BIN)/python manage.py catalogues update
 
 format: install-dev
 	$(BIN)/ruff check --fix .

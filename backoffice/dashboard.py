@@ -16,7 +16,8 @@ from decimal import Decimal
 from django.db import connection
 from django.db.models import Count, F, Min, Q, Sum
 from django.db.models.functions import TruncMonth
-from django.utils import timezone
+from django.utils import dateformat, timezone
+from django.utils.translation import ngettext
 
 from budgets.models import Budget, BudgetEntry, PaymentMismatch, Refund
 from core.cache import cache_get, cache_set
@@ -46,7 +47,7 @@ WAITING_ON_PARTNER = [S.ORDERED, S.NOT_STARTED, S.PREPARING, S.ON_HOLD, S.BACKOR
 
 @dataclass
 class InboxItem:
-    label: str
+    label: str  # translated where the item is made (it names what is counted)
     count: int
     oldest: datetime | date | None
     url: str
@@ -60,18 +61,30 @@ class InboxItem:
         oldest = self.oldest
         if isinstance(oldest, date) and not isinstance(oldest, datetime):
             days = (timezone.localdate() - oldest).days
-            return _days(days) if days >= 0 else f"in {_days(-days)}"
+            if days >= 0:
+                return _days(days)
+            # Translators: when the first of the items is due ("oldest: in 3 days").
+            return ngettext("in %(count)s day", "in %(count)s days", -days) % {"count": -days}
         delta = timezone.now() - oldest
         if delta < timedelta(hours=1):
-            return f"{max(1, int(delta.total_seconds() // 60))} min"
+            minutes = max(1, int(delta.total_seconds() // 60))
+            # Translators: an age in minutes, abbreviated ("oldest: 5 min").
+            return ngettext("%(count)s min", "%(count)s min", minutes) % {"count": minutes}
         if delta < timedelta(days=1):
             hours = int(delta.total_seconds() // 3600)
-            return f"{hours} hour{'s' * (hours != 1)}"
+            # Translators: an age ("oldest: 5 hours").
+            return ngettext("%(count)s hour", "%(count)s hours", hours) % {"count": hours}
         return _days(delta.days)
 
 
 def _days(n: int) -> str:
-    return f"{n} day{'s' * (n != 1)}"
+    # Translators: an age ("oldest: 3 days").
+    return ngettext("%(count)s day", "%(count)s days", n) % {"count": n}
+
+
+def _month(month: date) -> str:
+    """A bar's month, "Jan 2026", in the active language."""
+    return dateformat.format(month, "M Y")
 
 
 @dataclass
@@ -173,20 +186,35 @@ def _company_dashboard(user) -> Dashboard:
     )
     board.inbox = [
         InboxItem(
-            "Requests waiting for approval",
+            ngettext(
+                # Translators: each dashboard item is shown after its count ("3 Requests waiting
+                # for approval"); the English is the same for one and many: give the forms your
+                # language needs after a number.
+                "Requests waiting for approval",
+                "Requests waiting for approval",
+                requests["pending"],
+            ),
             requests["pending"],
             requests["pending_oldest"],
             "/admin/orders/productrequest/?status__exact=pending",
         ),
         InboxItem(
-            "Requests waiting for the employee's card",
+            ngettext(
+                "Requests waiting for the employee's card",
+                "Requests waiting for the employee's card",
+                requests["card"],
+            ),
             requests["card"],
             requests["card_oldest"],
             "/admin/orders/productrequest/?status__exact=awaiting_payment",
             tone="info",
         ),
         InboxItem(
-            "Orders that could not be placed",
+            ngettext(
+                "Orders that could not be placed",
+                "Orders that could not be placed",
+                orders["failed"],
+            ),
             orders["failed"],
             orders["failed_oldest"],
             "/admin/orders/order/?dispatch_status__exact=failed",
@@ -194,61 +222,74 @@ def _company_dashboard(user) -> Dashboard:
         ),
         _stuck_item(user),
         InboxItem(
-            f"Deliveries not confirmed after {UNCONFIRMED_AFTER_DAYS} days",
+            ngettext(
+                "Deliveries not confirmed after %(days)s days",
+                "Deliveries not confirmed after %(days)s days",
+                devices["unconfirmed"],
+            )
+            % {"days": UNCONFIRMED_AFTER_DAYS},
             devices["unconfirmed"],
             devices["unconfirmed_oldest"],
             "/admin/devices/device/?status__exact=delivered",
         ),
         InboxItem(
-            "Returns due",
+            ngettext("Returns due", "Returns due", leases["due"]),
             leases["due"],
             leases["due_first"],
             "/admin/leasing/lease/?overdue=open",
             tone="info",
         ),
         InboxItem(
-            "Returns overdue",
+            ngettext("Returns overdue", "Returns overdue", leases["overdue"]),
             leases["overdue"],
             leases["overdue_oldest"],
             "/admin/leasing/lease/?overdue=yes",
             tone="bad",
         ),
         InboxItem(
-            "Buyouts not paid",
+            ngettext("Buyouts not paid", "Buyouts not paid", buyouts["unpaid"]),
             buyouts["unpaid"],
             buyouts["unpaid_oldest"],
             "/admin/leasing/buyout/?status__exact=pending",
         ),
         InboxItem(
-            "Leases ending within 90 days",
+            ngettext(
+                "Leases ending within 90 days", "Leases ending within 90 days", leases["ending"]
+            ),
             leases["ending"],
             leases["ending_first"],
             "/admin/leasing/lease/?ending=90",
             tone="info",
         ),
         InboxItem(
-            "Refunds failing",
+            ngettext("Refunds failing", "Refunds failing", refunds["failing"]),
             refunds["failing"],
             refunds["failing_oldest"],
             "/admin/budgets/refund/?status__exact=failed",
             tone="bad",
         ),
         InboxItem(
-            "Payment differences to resolve",
+            ngettext(
+                "Payment differences to resolve",
+                "Payment differences to resolve",
+                mismatches["open"],
+            ),
             mismatches["open"],
             mismatches["oldest"],
             "/admin/budgets/paymentmismatch/?resolved_at__isnull=True",
             tone="bad",
         ),
         InboxItem(
-            "Leavers with hardware to settle",
+            ngettext(
+                "Leavers with hardware to settle", "Leavers with hardware to settle", cases_total
+            ),
             cases_total,
             cases[0].case.exit_date if cases else None,
             "/admin/people/offboardingcase/?status__exact=open",
             tone="info",
         ),
         InboxItem(
-            "Mail that could not be sent",
+            ngettext("Mail that could not be sent", "Mail that could not be sent", mail["failed"]),
             mail["failed"],
             mail["oldest"],
             "/admin/notifications/notification/?status__exact=failed",
@@ -256,26 +297,34 @@ def _company_dashboard(user) -> Dashboard:
         ),
     ]
     board.cases = cases
-    totals = Budget.objects.visible_to(user).aggregate(
-        allowance=Sum("allowance"),
-        spent=Sum("spent"),
-        committed=Sum("committed"),
-        reserved=Sum("reserved"),
-        first_currency=Min("currency"),
-        currencies=Count("currency", distinct=True),
+    # One figure per currency: money in SEK and in EUR is never added up.
+    home = user.company.currency if getattr(user, "company_id", None) else ""
+    per_currency = (
+        Budget.objects.visible_to(user)
+        .values("currency")
+        .annotate(
+            allowance=Sum("allowance"),
+            spent=Sum("spent"),
+            committed=Sum("committed"),
+            reserved=Sum("reserved"),
+        )
+        .order_by("currency")
     )
-    used = sum((totals[k] or Decimal("0")) for k in ("spent", "committed", "reserved"))
-    allowance = totals["allowance"] or Decimal("0")
-    board.spend = {
-        "allowance": allowance,
-        "spent": totals["spent"] or Decimal("0"),
-        "committed": totals["committed"] or Decimal("0"),
-        "reserved": totals["reserved"] or Decimal("0"),
-        "used": used,
-        "share": round(100 * used / allowance) if allowance else 0,
-        "currency": totals["first_currency"] or "",
-        "mixed": (totals["currencies"] or 0) > 1,
-    }
+    board.spend = []
+    for totals in sorted(per_currency, key=lambda t: (t["currency"] != home, t["currency"])):
+        used = sum((totals[k] or Decimal("0")) for k in ("spent", "committed", "reserved"))
+        allowance = totals["allowance"] or Decimal("0")
+        board.spend.append(
+            {
+                "allowance": allowance,
+                "spent": totals["spent"] or Decimal("0"),
+                "committed": totals["committed"] or Decimal("0"),
+                "reserved": totals["reserved"] or Decimal("0"),
+                "used": used,
+                "share": round(100 * used / allowance) if allowance else 0,
+                "currency": totals["currency"],
+            }
+        )
     months = _months(date(today.year, today.month, 1), 12)
     ends = dict(
         Lease.objects.visible_to(user)
@@ -286,21 +335,29 @@ def _company_dashboard(user) -> Dashboard:
         .annotate(n=Count("pk"))
         .values_list("month", "n")
     )
-    board.leases_by_month = _bars([(m.strftime("%b %Y"), ends.get(m, 0)) for m in months])
+    board.leases_by_month = _bars([(_month(m), ends.get(m, 0)) for m in months])
     first = _months(date(today.year - 1, today.month, 1), 13)[1]
     past = _months(first, 12)
-    spent = {
-        (m.date() if isinstance(m, datetime) else m): v
-        for m, v in BudgetEntry.objects.visible_to(user)
+    spent: dict[str, dict] = {}
+    for m, currency, v in (
+        BudgetEntry.objects.visible_to(user)
         .filter(kind=BudgetEntry.Kind.SPEND, created_at__date__gte=first)
         .annotate(month=TruncMonth("created_at"))
-        .values("month")
+        .values("month", "budget__currency")
         .annotate(total=Sum(F("spent_delta")))
-        .values_list("month", "total")
-    }
-    board.spend_by_month = _bars(
-        [(m.strftime("%b %Y"), abs(spent.get(m) or Decimal("0"))) for m in past]
-    )
+        .values_list("month", "budget__currency", "total")
+    ):
+        spent.setdefault(currency, {})[m.date() if isinstance(m, datetime) else m] = v
+    currencies = sorted(set(spent) | ({home} if home else set()), key=lambda c: (c != home, c))
+    board.spend_by_month = [
+        {
+            "currency": currency,
+            "bars": _bars(
+                [(_month(m), abs(spent.get(currency, {}).get(m) or Decimal("0"))) for m in past]
+            ),
+        }
+        for currency in currencies
+    ]
     return board
 
 
@@ -310,7 +367,9 @@ def _stuck_item(user) -> InboxItem:
         OrderAlert.objects.visible_to(user).open().aggregate(n=Count("pk"), oldest=Min("opened_at"))
     )
     return InboxItem(
-        "Orders stuck (late or not moving)",
+        ngettext(
+            "Orders stuck (late or not moving)", "Orders stuck (late or not moving)", alerts["n"]
+        ),
         alerts["n"],
         alerts["oldest"],
         "/admin/orders/orderalert/?open=yes",
@@ -361,10 +420,13 @@ def _partner_dashboard(user) -> Dashboard:
                 "sla": figures or dict.fromkeys(SLA_WINDOWS, NO_FIGURES),
             }
         )
+    to_work = sum(r["n"] for (c, s), r in waiting.items() if s != S.PROCESSING_TRADE_IN)
+    to_confirm = sum(r["n"] for (c, s), r in waiting.items() if s == S.PROCESSING_TRADE_IN)
+    not_placed = sum(failed.values())
     board.inbox = [
         InboxItem(
-            "Items waiting on you",
-            sum(r["n"] for (c, s), r in waiting.items() if s != S.PROCESSING_TRADE_IN),
+            ngettext("Items waiting on you", "Items waiting on you", to_work),
+            to_work,
             min(
                 (r["oldest"] for (c, s), r in waiting.items() if s != S.PROCESSING_TRADE_IN),
                 default=None,
@@ -372,8 +434,8 @@ def _partner_dashboard(user) -> Dashboard:
             "/admin/orders/workqueueorder/",
         ),
         InboxItem(
-            "Returns to confirm",
-            sum(r["n"] for (c, s), r in waiting.items() if s == S.PROCESSING_TRADE_IN),
+            ngettext("Returns to confirm", "Returns to confirm", to_confirm),
+            to_confirm,
             min(
                 (r["oldest"] for (c, s), r in waiting.items() if s == S.PROCESSING_TRADE_IN),
                 default=None,
@@ -382,8 +444,10 @@ def _partner_dashboard(user) -> Dashboard:
             tone="info",
         ),
         InboxItem(
-            "Orders that could not be placed",
-            sum(failed.values()),
+            ngettext(
+                "Orders that could not be placed", "Orders that could not be placed", not_placed
+            ),
+            not_placed,
             None,
             "/admin/orders/order/?dispatch_status__exact=failed",
             tone="bad",

@@ -6,6 +6,8 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from core.forms import BoundedForm
 from core.tenant_admin import ReasonForm
@@ -37,25 +39,28 @@ def offered(transition: str, device) -> bool:
 def https_only(value: str) -> None:
     """Tracking links open from employees' pages: only https ones."""
     if value and not value.startswith("https://"):
-        raise ValidationError("Give an https:// link.")
+        raise ValidationError(_("Give an https:// link."))
 
 
 class ShipForm(BoundedForm):
-    carrier = forms.CharField(max_length=80)
+    carrier = forms.CharField(max_length=80, label=gettext_lazy("Carrier"))
     tracking_number = forms.CharField(
         max_length=80,
         required=False,
-        help_text="Required where your company shares tracking with employees.",
+        label=gettext_lazy("Tracking number"),
+        help_text=gettext_lazy("Required where your company shares tracking with employees."),
     )
     tracking_url = forms.URLField(
         max_length=500,
         required=False,
-        label="Tracking link",
+        label=gettext_lazy("Tracking link"),
         assume_scheme="https",
         validators=[https_only],
     )
     expected_delivery = forms.DateField(
-        required=False, widget=forms.DateInput(attrs={"type": "date"})
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        label=gettext_lazy("Expected delivery"),
     )
 
 
@@ -86,10 +91,25 @@ def report(request, transition: str, outcomes, names: dict[int, str]) -> None:
     same = [o for o in outcomes if o.result is Result.UNCHANGED]
     refused = [o for o in outcomes if o.result in (Result.REFUSED, Result.NOT_FOUND)]
     if done:
-        messages.success(request, f"{verb}: done for {len(done)} of {len(outcomes)}.")
+        messages.success(
+            request,
+            # Translators: after a bulk step, e.g. "Ship: done for 3 of 4."
+            _("%(action)s: done for %(done)s of %(total)s.")
+            % {"action": verb, "done": len(done), "total": len(outcomes)},
+        )
     for o in same:
         messages.info(request, f"{names.get(o.device_id, o.device_id)}: {o.message}")
     for o in refused[:50]:
-        messages.warning(request, f"{names.get(o.device_id, o.device_id)}: refused — {o.message}")
+        messages.warning(
+            request,
+            # Translators: an item's name (order, device, employee), then why it was refused.
+            _("%(item)s: refused — %(reason)s")
+            % {"item": names.get(o.device_id, o.device_id), "reason": o.message},
+        )
     if len(refused) > 50:
-        messages.warning(request, f"… and {len(refused) - 50} more refused.")
+        more = len(refused) - 50
+        messages.warning(
+            request,
+            ngettext("… and %(count)s more refused.", "… and %(count)s more refused.", more)
+            % {"count": more},
+        )

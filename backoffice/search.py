@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from django.contrib import admin
 from django.db.models import Q
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 
 from companies.models import User
 from devices.models import LABELS, Device
@@ -84,7 +85,9 @@ def search_view(request):
     results = console_search(request.user, request.GET.get("q", ""))
     context = {
         **admin.site.each_context(request),
-        "title": f"Search: {results.query}" if results.query else "Search",
+        "title": (
+            _("Search: %(query)s") % {"query": results.query} if results.query else _("Search")
+        ),
         "results": results,
     }
     return render(request, "admin/search.html", context)

@@ -5,7 +5,10 @@ failed refund shows here and is retried."""
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
+from companies.models import Currency
 from core.dates import add_months_checked
 from core.forms import BoundedForm
 from core.money import money
@@ -39,26 +42,27 @@ class BudgetEntryInline(ReadOnlyInline):
     fields = ("created_at", "what", "available_change", "moved", "request", "order", "who")
     readonly_fields = fields
     ordering = ("-created_at", "-id")
-    verbose_name_plural = "ledger"
+    verbose_name_plural = gettext_lazy("ledger")
     view_only = True
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("budget")
 
-    @admin.display(description="what")
+    @admin.display(description=gettext_lazy("what"))
     def what(self, obj):
         return f"{obj.get_kind_display()}{f' — {obj.reason}' if obj.reason else ''}"
 
-    @admin.display(description="available")
+    @admin.display(description=gettext_lazy("available"))
     def available_change(self, obj):
         delta = obj.allowance_delta - obj.reserved_delta - obj.committed_delta - obj.spent_delta
         return money(delta, obj.budget.currency, signed=True)
 
-    @admin.display(description="amount")
+    @admin.display(description=gettext_lazy("amount"))
     def moved(self, obj):
         return money(obj.amount, obj.budget.currency)
 
-    @admin.display(description="by")
+    # Translators: a column of the budget ledger: who made the entry.
+    @admin.display(description=gettext_lazy("by"))
     def who(self, obj):
         return obj.actor_name
 
@@ -67,15 +71,28 @@ class AdjustForm(BoundedForm):
     amount = forms.DecimalField(
         max_digits=12,
         decimal_places=2,
-        help_text="Positive to raise, negative to lower (this period).",
+        label=gettext_lazy("Amount"),
+        help_text=gettext_lazy("Positive to raise, negative to lower (this period)."),
     )
-    reason = forms.CharField(max_length=300, widget=forms.Textarea(attrs={"rows": 2}))
+    reason = forms.CharField(
+        max_length=300, widget=forms.Textarea(attrs={"rows": 2}), label=gettext_lazy("Reason")
+    )
 
 
 class BudgetForm(forms.ModelForm):
+    currency = forms.ChoiceField(
+        label=gettext_lazy("Currency"),
+        choices=[("", gettext_lazy("The company's currency")), *Currency.choices],
+        required=False,
+        help_text=gettext_lazy(
+            "A request is paid only from a budget in its product's currency: an office that "
+            "buys in SEK budgets in SEK."
+        ),
+    )
+
     class Meta:
         model = Budget
-        fields = ("employee", "category", "allowance", "period_months", "period_start")
+        fields = ("employee", "category", "allowance", "currency", "period_months", "period_start")
 
     def clean(self):
         data = super().clean()
@@ -111,23 +128,23 @@ class BudgetAdmin(ObjectActionsAdmin):
     def get_inlines(self, request, obj=None):
         return self.inlines if obj is not None else []
 
-    @admin.display(description="allowance", ordering="allowance")
+    @admin.display(description=gettext_lazy("allowance"), ordering="allowance")
     def allowance_money(self, obj):
         return money(obj.allowance, obj.currency)
 
-    @admin.display(description="adjustments", ordering="adjustments")
+    @admin.display(description=gettext_lazy("adjustments"), ordering="adjustments")
     def adjustments_money(self, obj):
         return money(obj.adjustments, obj.currency, signed=True)
 
-    @admin.display(description="reserved", ordering="reserved")
+    @admin.display(description=gettext_lazy("reserved"), ordering="reserved")
     def reserved_money(self, obj):
         return money(obj.reserved, obj.currency)
 
-    @admin.display(description="committed", ordering="committed")
+    @admin.display(description=gettext_lazy("committed"), ordering="committed")
     def committed_money(self, obj):
         return money(obj.committed, obj.currency)
 
-    @admin.display(description="spent", ordering="spent")
+    @admin.display(description=gettext_lazy("spent"), ordering="spent")
     def spent_money(self, obj):
         return money(obj.spent, obj.currency)
 
@@ -171,15 +188,16 @@ class BudgetAdmin(ObjectActionsAdmin):
             allowance=form.cleaned_data["allowance"],
             period_months=form.cleaned_data["period_months"],
             period_start=form.cleaned_data["period_start"],
+            currency=form.cleaned_data.get("currency") or "",
             actor=request.user,
         )
         obj.pk, obj._state.adding = budget.pk, False
 
-    @admin.display(description="category")
+    @admin.display(description=gettext_lazy("category"))
     def category_label(self, obj):
         return obj.category_label
 
-    @admin.display(description="available")
+    @admin.display(description=gettext_lazy("available"))
     def available_display(self, obj):
         return money(obj.available, obj.currency)
 
@@ -187,12 +205,14 @@ class BudgetAdmin(ObjectActionsAdmin):
         return [
             ObjectAction(
                 "adjust",
-                "Adjust budget",
+                _("Adjust budget"),
                 self._adjust,
                 form=AdjustForm,
                 allowed=is_company_admin,
-                help_text="Raise or lower this period's allowance. The change is a ledger entry "
-                "with your reason; the employee sees it in their budget history.",
+                help_text=_(
+                    "Raise or lower this period's allowance. The change is a ledger entry "
+                    "with your reason; the employee sees it in their budget history."
+                ),
             )
         ]
 
@@ -200,7 +220,9 @@ class BudgetAdmin(ObjectActionsAdmin):
         services.budget_adjust(
             budget_id=obj.pk, amount=data["amount"], reason=data["reason"], actor=request.user
         )
-        return f"The budget is adjusted by {money(data['amount'], obj.currency, signed=True)}."
+        return _("The budget is adjusted by %(amount)s.") % {
+            "amount": money(data["amount"], obj.currency, signed=True)
+        }
 
 
 class RefundInline(ReadOnlyInline):
@@ -264,12 +286,16 @@ class PaymentMismatchAdmin(RecordAdmin):
     actions = ["mark_resolved"]
     company_admin_actions = ("mark_resolved",)
 
-    @admin.action(description="Mark the selected differences as resolved")
+    @admin.action(description=gettext_lazy("Mark the selected differences as resolved"))
     def mark_resolved(self, request, queryset):
         done = services.payment_mismatches_resolve(
             actor=request.user, mismatch_ids=list(queryset.values_list("pk", flat=True))
         )
-        messages.success(request, f"{done} marked as resolved.")
+        messages.success(
+            request,
+            ngettext("%(count)s marked as resolved.", "%(count)s marked as resolved.", done)
+            % {"count": done},
+        )
 
 
 @admin.register(ProcessorEvent)
@@ -323,13 +349,22 @@ class RefundAdmin(RecordAdmin):
     actions = ["retry_now"]
     company_admin_actions = ("retry_now",)  # money and people's data: theirs alone
 
-    @admin.action(description="Retry the selected refunds now")
+    @admin.action(description=gettext_lazy("Retry the selected refunds now"))
     def retry_now(self, request, queryset):
         results = [services.refund_execute(pk) for pk in queryset.values_list("pk", flat=True)]
         messages.info(
             request,
-            f"{results.count('refunded')} refunded, {results.count('error')} failed again, "
-            f"{results.count('skipped')} already done or in progress.",
+            _(
+                # Translators: after retrying refunds: how many were refunded, failed again, and
+                # were already done or in progress.
+                "%(refunded)s refunded, %(failed)s failed again, "
+                "%(skipped)s already done or in progress."
+            )
+            % {
+                "refunded": results.count("refunded"),
+                "failed": results.count("error"),
+                "skipped": results.count("skipped"),
+            },
         )
 
 
@@ -342,12 +377,12 @@ class BudgetPolicyAdmin(TenantAdmin):
     list_filter = ("category",)
 
     def get_fields(self, request, obj=None):
-        fields = ["category", "allowance", "period_months", "group", "cost_centre"]
+        fields = ["category", "allowance", "currency", "period_months", "group", "cost_centre"]
         return ["company", *fields] if request.user.is_superuser else fields
 
-    @admin.display(description="allowance")
+    @admin.display(description=gettext_lazy("allowance"))
     def allowance_shown(self, obj):
-        return money(obj.allowance, obj.company.currency)
+        return money(obj.allowance, obj.currency or obj.company.currency)
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("company", "group")
@@ -356,5 +391,5 @@ class BudgetPolicyAdmin(TenantAdmin):
         if not request.user.is_superuser:
             obj.company_id = request.user.company_id
         if obj.group_id and obj.group.company_id != obj.company_id:
-            raise ValidationError("The group belongs to another company.")
+            raise ValidationError(_("The group belongs to another company."))
         super().save_model(request, obj, form, change)

@@ -14,7 +14,11 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q, Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
+from companies.models import Currency
+from core.money import money
 from core.tenancy import TenantQuerySet, TenantScope, by_company, by_user
 from devices.models import Category
 
@@ -44,15 +48,21 @@ class Budget(models.Model):
         max_length=20,
         choices=Category.choices,
         blank=True,
-        help_text="Empty: the budget covers every category without a budget of its own.",
+        help_text=gettext_lazy(
+            "Empty: the budget covers every category without a budget of its own."
+        ),
     )
     allowance = models.DecimalField(
-        max_digits=12, decimal_places=2, help_text="Available each period, before adjustments."
+        max_digits=12,
+        decimal_places=2,
+        help_text=gettext_lazy("Available each period, before adjustments."),
     )
     currency = models.CharField(max_length=3)
     period_months = models.PositiveSmallIntegerField(default=36)
     period_start = models.DateField()
-    period_end = models.DateField(db_index=True, help_text="The day the next period starts.")
+    period_end = models.DateField(
+        db_index=True, help_text=gettext_lazy("The day the next period starts.")
+    )
     # Totals of the current period, kept in step with the ledger under the row lock.
     adjustments = money_field()
     reserved = money_field()
@@ -78,11 +88,16 @@ class Budget(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.employee} · {self.category_label} budget"
+        # Translators: a budget as the console names it: "Nina Nordic · Laptop budget".
+        return _("%(employee)s · %(category)s budget") % {
+            "employee": self.employee,
+            "category": self.category_label,
+        }
 
     @property
     def category_label(self) -> str:
-        return self.get_category_display() if self.category else "Hardware"
+        # Translators: the kind of a budget that covers every category of hardware.
+        return self.get_category_display() if self.category else _("Hardware")
 
     @property
     def total_allowance(self) -> Decimal:
@@ -123,27 +138,38 @@ class BudgetPolicy(models.Model):
         null=True,
         blank=True,
         related_name="budget_policies",
-        help_text="Only for members of this group.",
+        help_text=gettext_lazy("Only for members of this group."),
     )
     cost_centre = models.CharField(
-        max_length=60, blank=True, help_text="Only for people of this cost centre."
+        max_length=60, blank=True, help_text=gettext_lazy("Only for people of this cost centre.")
     )
     category = models.CharField(
         max_length=20,
         choices=Category.choices,
         blank=True,
-        help_text="Empty: the budget covers every category without a budget of its own.",
+        help_text=gettext_lazy(
+            "Empty: the budget covers every category without a budget of its own."
+        ),
     )
     allowance = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(
+        max_length=3,
+        choices=Currency.choices,
+        blank=True,
+        help_text=gettext_lazy(
+            "Empty: the company's currency. An office that budgets in its own currency "
+            "(a Stockholm office in SEK) gets its budgets in it."
+        ),
+    )
     period_months = models.PositiveSmallIntegerField(
-        "renewal period (months)", default=36, validators=[MinValueValidator(1)]
+        gettext_lazy("renewal period (months)"), default=36, validators=[MinValueValidator(1)]
     )
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = BudgetPolicyQuerySet.as_manager()
 
     class Meta:
-        verbose_name_plural = "budget policies"
+        verbose_name_plural = gettext_lazy("budget policies")
         ordering = ["category", "cost_centre"]
         constraints = [
             models.CheckConstraint(
@@ -156,9 +182,12 @@ class BudgetPolicy(models.Model):
         ]
 
     def __str__(self) -> str:
-        who = self.group.name if self.group_id else (self.cost_centre or "everyone")
-        label = self.get_category_display() if self.category else "Hardware"
-        return f"{label} for {who}"
+        # Translators: whom a budget policy is for when it names no group or cost centre.
+        who = self.group.name if self.group_id else (self.cost_centre or _("everyone"))
+        label = self.get_category_display() if self.category else _("Hardware")
+        # Translators: a budget policy as the console names it: "Laptop for Engineering",
+        # "Hardware for everyone".
+        return _("%(category)s for %(who)s") % {"category": label, "who": who}
 
     @property
     def specificity(self) -> int:
@@ -175,16 +204,19 @@ class BudgetEntry(models.Model):
     """One change to a budget, never edited or deleted."""
 
     class Kind(models.TextChoices):
-        RESERVE = "reserve", "Reserved for a request"
-        COMMIT = "commit", "Committed on approval"
-        RELEASE = "release", "Released"
-        SPEND = "spend", "Spent on receipt"
-        RESET = "reset", "Reset at renewal"
-        ADJUST = "adjust", "Adjusted"
+        # Translators: this and the following are the kinds of lines in a budget's ledger.
+        RESERVE = "reserve", gettext_lazy("Reserved for a request")
+        COMMIT = "commit", gettext_lazy("Committed on approval")
+        RELEASE = "release", gettext_lazy("Released")
+        SPEND = "spend", gettext_lazy("Spent on receipt")
+        RESET = "reset", gettext_lazy("Reset at renewal")
+        ADJUST = "adjust", gettext_lazy("Adjusted")
 
     budget = models.ForeignKey(Budget, on_delete=models.PROTECT, related_name="entries")
     kind = models.CharField(max_length=10, choices=Kind.choices)
-    amount = models.DecimalField(max_digits=12, decimal_places=2, help_text="As shown to people.")
+    amount = models.DecimalField(
+        max_digits=12, decimal_places=2, help_text=gettext_lazy("As shown to people.")
+    )
     allowance_delta = money_field()
     reserved_delta = money_field()
     committed_delta = money_field()
@@ -202,7 +234,9 @@ class BudgetEntry(models.Model):
     )
     actor_name = models.CharField(max_length=200)
     key = models.CharField(
-        max_length=120, unique=True, help_text="One entry per event: a retry writes nothing."
+        max_length=120,
+        unique=True,
+        help_text=gettext_lazy("One entry per event: a retry writes nothing."),
     )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
@@ -210,7 +244,7 @@ class BudgetEntry(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        verbose_name_plural = "budget entries"
+        verbose_name_plural = gettext_lazy("budget entries")
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.amount}"
@@ -237,21 +271,25 @@ class CardPayment(models.Model):
     carries it out runs after commit, claimed like any job, and is retried until done."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Waiting for card authentication"
-        AUTHORIZED = "authorized", "Authorized (held)"
-        SUCCEEDED = "succeeded", "Charged"
-        VOIDED = "voided", "Released"
-        EXPIRED = "expired", "Hold expired"
-        FAILED = "failed", "Failed"
+        # Translators: this and the following are the product's card payment status names:
+        # translate them as docs/glossary.md says.
+        PENDING = "pending", gettext_lazy("Waiting for card authentication")
+        AUTHORIZED = "authorized", gettext_lazy("Authorized (held)")
+        SUCCEEDED = "succeeded", gettext_lazy("Charged")
+        VOIDED = "voided", gettext_lazy("Released")
+        EXPIRED = "expired", gettext_lazy("Hold expired")
+        FAILED = "failed", gettext_lazy("Failed")
 
     class Decision(models.TextChoices):
-        NONE = "", "None"
-        CAPTURE = "capture", "Capture"
-        VOID = "void", "Void"
+        # Translators: this and the following are what Velory decided to do with a card hold.
+        NONE = "", gettext_lazy("None")
+        CAPTURE = "capture", gettext_lazy("Capture")
+        VOID = "void", gettext_lazy("Void")
 
     class Capture(models.TextChoices):
-        MANUAL = "manual", "Held, captured on approval"
-        AUTOMATIC = "automatic", "Captured at once"
+        # Translators: this and the following are how a card payment is taken.
+        MANUAL = "manual", gettext_lazy("Held, captured on approval")
+        AUTOMATIC = "automatic", gettext_lazy("Captured at once")
 
     company = models.ForeignKey("companies.Company", on_delete=models.PROTECT, related_name="+")
     employee = models.ForeignKey(
@@ -271,12 +309,16 @@ class CardPayment(models.Model):
     payment_method = models.CharField(
         max_length=100,
         blank=True,
-        help_text="Payments before hosted checkout: the old sandbox's token for the card.",
+        help_text=gettext_lazy(
+            "Payments before hosted checkout: the old sandbox's token for the card."
+        ),
     )
     card_brand = models.CharField(max_length=20, blank=True)
     card_last4 = models.CharField(max_length=4, blank=True)
     charge_id = models.CharField(
-        max_length=100, blank=True, help_text="The processor's payment (PaymentIntent) id."
+        max_length=100,
+        blank=True,
+        help_text=gettext_lazy("The processor's payment (PaymentIntent) id."),
     )
     checkout_session_id = models.CharField(max_length=120, blank=True, db_index=True)
     checkout_url = models.URLField(max_length=500, blank=True)
@@ -335,11 +377,11 @@ class CardPayment(models.Model):
         processor has done it (reads the prefetched refunds)."""
         if self.status == self.Status.SUCCEEDED:
             if any(r.status != "succeeded" for r in self.refunds.all()):
-                return "Refund under way", "warn"
+                return _("Refund under way"), "warn"
             if self.refunded >= self.amount:
-                return "Refunded", "final"
+                return _("Refunded"), "final"
             if self.refunded:
-                return "Partly refunded", "ok"
+                return _("Partly refunded"), "ok"
             return self.get_status_display(), "ok"
         tone = {
             self.Status.FAILED: "bad",
@@ -360,14 +402,15 @@ class ProcessorEvent(models.Model):
     a retry or a replay of the same event finds the row and changes nothing."""
 
     class Outcome(models.TextChoices):
-        WAITING = "", "Not processed yet"
-        APPLIED = "applied", "Applied"
-        NOTHING = "nothing", "Nothing to change"
-        IGNORED = "ignored", "Ignored"
+        # Translators: this and the following are what became of a card processor's event.
+        WAITING = "", gettext_lazy("Not processed yet")
+        APPLIED = "applied", gettext_lazy("Applied")
+        NOTHING = "nothing", gettext_lazy("Nothing to change")
+        IGNORED = "ignored", gettext_lazy("Ignored")
 
     event_id = models.CharField(max_length=100, unique=True)
     type = models.CharField(max_length=80)
-    created = models.DateTimeField(help_text="When the processor made the event.")
+    created = models.DateTimeField(help_text=gettext_lazy("When the processor made the event."))
     received_at = models.DateTimeField(default=timezone.now)
     payload = models.JSONField()
     payment = models.ForeignKey(
@@ -404,11 +447,13 @@ class PaymentMismatch(models.Model):
     and the processor's list, shown to the superuser and the company admin until resolved."""
 
     class Kind(models.TextChoices):
-        MISSING_AT_PROCESSOR = "missing_processor", "Missing at the processor"
-        MISSING_IN_VELORY = "missing_velory", "Missing in Velory"
-        AMOUNT = "amount", "Amount differs"
-        STATUS = "status", "Status differs"
-        DISPUTE = "dispute", "Dispute opened"
+        # Translators: this and the following are the kinds of differences between Velory's
+        # payments and the card processor's.
+        MISSING_AT_PROCESSOR = "missing_processor", gettext_lazy("Missing at the processor")
+        MISSING_IN_VELORY = "missing_velory", gettext_lazy("Missing in Velory")
+        AMOUNT = "amount", gettext_lazy("Amount differs")
+        STATUS = "status", gettext_lazy("Status differs")
+        DISPUTE = "dispute", gettext_lazy("Dispute opened")
 
     company = models.ForeignKey(
         "companies.Company", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
@@ -417,7 +462,7 @@ class PaymentMismatch(models.Model):
         CardPayment, on_delete=models.PROTECT, null=True, blank=True, related_name="mismatches"
     )
     kind = models.CharField(max_length=20, choices=Kind.choices)
-    reference = models.CharField(max_length=120, help_text="The processor's id.")
+    reference = models.CharField(max_length=120, help_text=gettext_lazy("The processor's id."))
     detail = models.CharField(max_length=300)
     key = models.CharField(max_length=200, unique=True)
     found_at = models.DateTimeField(default=timezone.now)
@@ -427,7 +472,7 @@ class PaymentMismatch(models.Model):
 
     class Meta:
         ordering = ["-found_at", "-id"]
-        verbose_name_plural = "payment mismatches"
+        verbose_name_plural = gettext_lazy("payment mismatches")
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.reference}"
@@ -445,10 +490,12 @@ class Refund(models.Model):
     after commit, retried with backoff until the gateway confirms."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        SUCCEEDED = "succeeded", "Refunded"
-        FAILED = "failed", "Failed — retrying"
-        REFUSED = "refused", "Refused by the card processor"
+        # Translators: this and the following are the product's refund status names: translate
+        # them as docs/glossary.md says.
+        PENDING = "pending", gettext_lazy("Pending")
+        SUCCEEDED = "succeeded", gettext_lazy("Refunded")
+        FAILED = "failed", gettext_lazy("Failed — retrying")
+        REFUSED = "refused", gettext_lazy("Refused by the card processor")
 
     payment = models.ForeignKey(CardPayment, on_delete=models.PROTECT, related_name="refunds")
     amount = models.DecimalField(max_digits=12, decimal_places=2)
@@ -472,7 +519,8 @@ class Refund(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Refund {self.amount} {self.payment.currency}"
+        # Translators: a refund as the console names it: "Refund 120.00 EUR".
+        return _("Refund %(amount)s") % {"amount": money(self.amount, self.payment.currency)}
 
 
 class SandboxTransaction(models.Model):
@@ -480,8 +528,8 @@ class SandboxTransaction(models.Model):
     would keep one. Used by the demo and the tests."""
 
     class Kind(models.TextChoices):
-        CHARGE = "charge", "Charge"
-        REFUND = "refund", "Refund"
+        CHARGE = "charge", gettext_lazy("Charge")
+        REFUND = "refund", gettext_lazy("Refund")
 
     kind = models.CharField(max_length=10, choices=Kind.choices)
     idempotency_key = models.CharField(max_length=120, unique=True)

@@ -21,12 +21,15 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
+from companies.models import Currency
 from companies.services import profiles_touch
 from core.dates import add_months, add_months_checked
 from core.forms import MONEY_LIMIT
 from core.jobs import Retry, claim, due, enqueue_named
 from core.locks import budget_lock, payment_lock
+from core.money import money
 from core.tenancy import SYSTEM, acts_as_company_admin
 from core.timers import scaled, scaled_delta
 from core.transactions import use_case
@@ -58,17 +61,20 @@ def clean_amount(value, *, allow_negative: bool = False, allow_zero: bool = Fals
     try:
         amount = Decimal(str(value).strip().replace(",", "."))
     except Exception:
-        raise ValidationError("Enter an amount as a number, like 120.00.") from None
+        raise ValidationError(_("Enter an amount as a number, like 120.00.")) from None
     if not amount.is_finite():
-        raise ValidationError("Enter an amount as a number, like 120.00.")
+        raise ValidationError(_("Enter an amount as a number, like 120.00."))
     if amount != amount.quantize(CENT):
-        raise ValidationError("Amounts have at most two decimals.")
+        raise ValidationError(_("Amounts have at most two decimals."))
     if amount == 0 and not allow_zero:
-        raise ValidationError("The amount cannot be zero.")
+        raise ValidationError(_("The amount cannot be zero."))
     if amount < 0 and not allow_negative:
-        raise ValidationError("The amount must be more than zero.")
+        raise ValidationError(_("The amount must be more than zero."))
     if abs(amount) > MONEY_LIMIT:
-        raise ValidationError(f"Amounts are at most {MONEY_LIMIT:,} (a field of 12 digits).")
+        raise ValidationError(
+            _("Amounts are at most %(limit)s (a field of 12 digits).")
+            % {"limit": f"{MONEY_LIMIT:,}"}
+        )
     return amount.quantize(CENT)
 
 
@@ -144,14 +150,21 @@ def budget_create(
     category: str = "",
     period_months: int = 36,
     period_start=None,
+    currency: str = "",
     actor=SYSTEM,
 ) -> Budget:
-    """Give an employee a budget (per category, or overall with an empty category)."""
+    """Give an employee a budget (per category, or overall with an empty category), in
+    ``currency`` (the company's when empty: an office may budget in its own)."""
     allowance = clean_amount(allowance)
     if employee.company_id is None:
-        raise ValidationError("Only an employee of a company has a budget.")
+        raise ValidationError(_("Only an employee of a company has a budget."))
+    currency = currency or employee.company.currency
+    if currency not in Currency.values:
+        raise ValidationError(
+            _("%(currency)s is not a currency Velory budgets in.") % {"currency": currency}
+        )
     if period_months <= 0:
-        raise ValidationError("A period is at least a month.")
+        raise ValidationError(_("A period is at least a month."))
     start = period_start or timezone.localdate()
     end = add_months_checked(start, period_months)
     budget = Budget.objects.create(
@@ -159,7 +172,7 @@ def budget_create(
         employee=employee,
         category=category,
         allowance=allowance,
-        currency=employee.company.currency,
+        currency=currency,
         period_months=period_months,
         period_start=start,
         period_end=end,
@@ -200,6 +213,7 @@ def budget_policies_apply(*, employee, actor=SYSTEM) -> list[Budget]:
             allowance=policy.allowance,
             category=category,
             period_months=policy.period_months,
+            currency=policy.currency,
             actor=actor,
         )
         for category, policy in sorted(budget_policies_for(employee).items())
@@ -214,11 +228,16 @@ def budget_reserve(
     """Reserve ``amount`` for a request on a budget the caller has locked; refused when it
     is more than what is available."""
     if amount <= 0:
-        raise BudgetRefused("Nothing to reserve.")
+        raise BudgetRefused(_("Nothing to reserve."))
     if amount > budget.available:
+        # Translators: %(category)s is the budget's kind in lower case ("laptop", "hardware").
         raise BudgetRefused(
-            f"This needs {amount} {budget.currency} of your {budget.category_label.lower()} "
-            f"budget, and {budget.available} {budget.currency} is available."
+            _("This needs %(amount)s of your %(category)s budget, and %(available)s is available.")
+            % {
+                "amount": money(amount, budget.currency),
+                "category": budget.category_label.lower(),
+                "available": money(budget.available, budget.currency),
+            }
         )
     return _write(
         budget,
@@ -343,16 +362,16 @@ def budget_adjust(*, budget_id: int, amount, reason: str, actor) -> BudgetEntry:
     """A company admin raises or lowers a budget for this period, with a reason."""
     amount = clean_amount(amount, allow_negative=True)
     if not reason.strip():
-        raise ValidationError("Say why the budget changes.")
+        raise ValidationError(_("Say why the budget changes."))
     budget = budget_lock(budget_id, actor=actor)
     if not acts_as_company_admin(actor):
-        raise BudgetRefused("Only a company admin can adjust a budget.")
+        raise BudgetRefused(_("Only a company admin can adjust a budget."))
     if budget.total_allowance + amount < 0:
-        raise BudgetRefused("A budget cannot go below zero.")
+        raise BudgetRefused(_("A budget cannot go below zero."))
     if budget.total_allowance + amount > MONEY_LIMIT or abs(budget.adjustments + amount) > (
         MONEY_LIMIT
     ):
-        raise BudgetRefused(f"A budget holds at most {MONEY_LIMIT:,}.")
+        raise BudgetRefused(_("A budget holds at most %(limit)s.") % {"limit": f"{MONEY_LIMIT:,}"})
     return _write(
         budget,
         BudgetEntry.Kind.ADJUST,
@@ -393,7 +412,7 @@ def budgets_renew(today: date | None = None) -> int:
                 amount=budget.total_allowance,
                 allowance=-budget.adjustments,
                 spent=-budget.spent,
-                reason=f"New period from {start:%d %b %Y}.",
+                reason=f"New period from {start:%d %b %Y}.",  # stored as written
             )
             budget.period_start = start
             budget.period_end = add_months(start, budget.period_months)
@@ -604,6 +623,7 @@ def payment_state_apply(payment_id: int, state: PaymentState, *, source: str) ->
     elif change in (VOIDED, EXPIRED, FAILED):
         status = {VOIDED: S.VOIDED, EXPIRED: S.EXPIRED, FAILED: S.FAILED}[change]
         fields.update(status=status, completed_at=now)
+        # (the error is stored as written: the processor's words, or these)
         if change == FAILED:
             fields["error"] = (state.error or "The card payment was not completed.")[:300]
         if change == EXPIRED:
@@ -729,9 +749,9 @@ def payment_dismiss(*, payment_id: int, actor) -> CardPayment:
     """The employee clears a failed or released attempt from their list."""
     payment = CardPayment.objects.visible_to(actor).filter(employee=actor).get(pk=payment_id)
     if payment.status not in (S.FAILED, S.VOIDED, S.EXPIRED):
-        raise BudgetRefused("Only a failed or released payment can be dismissed.")
+        raise BudgetRefused(_("Only a failed or released payment can be dismissed."))
     if payment.request_id and payment.status == S.EXPIRED:
-        raise BudgetRefused("Authorize this payment again, or withdraw its request.")
+        raise BudgetRefused(_("Authorize this payment again, or withdraw its request."))
     CardPayment.objects.filter(pk=payment.pk).update(dismissed_at=timezone.now())
     profiles_touch([actor.pk])
     return payment
@@ -795,6 +815,7 @@ def refund_execute(refund_id: int, *, due_only: bool = False) -> str:
         logger.warning("refund %s failed (attempt %s): %s", refund.pk, refund.attempts, exc)
         return "error"
     if result.status == "failed":
+        # (stored as written, with the difference it records)
         refund_refused(refund.pk, "The card processor could not refund to this card.")
         return "refused"
     if result.status != "succeeded":

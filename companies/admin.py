@@ -1,7 +1,9 @@
 from django import forms
 from django.contrib import admin, messages
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import dateformat, timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from core.crypto import encrypted_at
 from core.tenancy import Role
@@ -42,11 +44,13 @@ class CompanyForm(forms.ModelForm):
     actor = None  # the signed-in admin (set by CompanyAdmin.get_form)
 
     sso_client_secret = forms.CharField(
-        label="client secret",
+        label=gettext_lazy("client secret"),
         required=False,
         max_length=500,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="Stored encrypted and never shown again. Leave empty to keep the current secret.",
+        help_text=gettext_lazy(
+            "Stored encrypted and never shown again. Leave empty to keep the current secret."
+        ),
     )
 
     class Meta:
@@ -70,8 +74,10 @@ class CompanyForm(forms.ModelForm):
             if not (issuer and client_id and secret):
                 self.add_error(
                     "sso_password_allowed",
-                    "Password sign-in can be switched off only once single sign-on is set "
-                    "up: issuer, client ID and client secret.",
+                    _(
+                        "Password sign-in can be switched off only once single sign-on is set "
+                        "up: issuer, client ID and client secret."
+                    ),
                 )
         return data
 
@@ -92,31 +98,39 @@ class CompanyAdmin(TenantAdmin):
             signed_out = request.build_absolute_uri(reverse("signed_out"))
             sso_section = [
                 (
-                    "Single sign-on",
+                    _("Single sign-on"),
                     {
                         "fields": SSO_FIELDS,
-                        "description": "Sign-in through your identity provider (OpenID "
-                        "Connect). Register Velory there as a web application with the "
-                        f"redirect URI {callback} and the scopes openid, email and "
-                        "profile (and, to sign out there too, the post-logout redirect URI "
-                        f"{signed_out}); enter the issuer, client ID and secret it gives you, "
-                        "and the e-mail domains of your people.",
+                        "description": _(
+                            # Translators: "openid", "email" and "profile" are the OpenID Connect
+                            # scopes' names: keep them as they are.
+                            "Sign-in through your identity provider (OpenID "
+                            "Connect). Register Velory there as a web application with the "
+                            "redirect URI %(callback)s and the scopes openid, email and "
+                            "profile (and, to sign out there too, the post-logout redirect URI "
+                            "%(signed_out)s); enter the issuer, client ID and secret it gives "
+                            "you, and the e-mail domains of your people."
+                        )
+                        % {"callback": callback, "signed_out": signed_out},
                     },
                 )
             ]
         return [
             (None, {"fields": name}),
-            ("Policy", {"fields": POLICY_FIELDS}),
-            ("Support contact", {"fields": SUPPORT_FIELDS}),
-            ("Leasing", {"fields": ("leasing_company",)}),
+            (_("Policy"), {"fields": POLICY_FIELDS}),
+            (_("Language and time zone"), {"fields": ("default_language", "time_zone")}),
+            (_("Support contact"), {"fields": SUPPORT_FIELDS}),
+            (_("Leasing"), {"fields": ("leasing_company",)}),
             (
-                "Returns and buyouts",
+                _("Returns and buyouts"),
                 {
                     "fields": RETURN_FIELDS,
-                    "description": "A leaver's or an owned device's buyout price is its value "
-                    "on the exit date: its price, less a straight line over its useful life, "
-                    "never below the lowest value. Leased devices use the leasing "
-                    "company's residual value.",
+                    "description": _(
+                        "A leaver's or an owned device's buyout price is its value "
+                        "on the exit date: its price, less a straight line over its useful "
+                        "life, never below the lowest value. Leased devices use the leasing "
+                        "company's residual value."
+                    ),
                 },
             ),
             *sso_section,
@@ -132,12 +146,17 @@ class CompanyAdmin(TenantAdmin):
         form = super().get_form(request, obj, change=change, **kwargs)
         return type(form.__name__, (form,), {"actor": request.user})
 
-    @admin.display(description="client secret")
+    @admin.display(description=gettext_lazy("client secret"))
     def sso_secret_status(self, obj):
         if not obj or not obj.sso_client_secret_encrypted:
-            return "Not set"
+            return _("Not set")
         at = encrypted_at(obj.sso_client_secret_encrypted)
-        return f"Set on {timezone.localtime(at):%d %b %Y, %H:%M}" if at else "Set"
+        if not at:
+            return _("Set")
+        # Translators: when a secret was set, e.g. "Set on 03 Mar 2026, 14:05".
+        return _("Set on %(when)s") % {
+            "when": dateformat.format(timezone.localtime(at), "d M Y, H:i")
+        }
 
     def get_readonly_fields(self, request, obj=None):
         if request.user.is_superuser:
@@ -275,12 +294,23 @@ class UserAdmin(TenantAdmin):
         user = services.user_create(**data)
         obj.pk, obj._state.adding = user.pk, False
         services.user_invite(user=user, actor=request.user)
-        messages.info(request, f"An invitation to choose a password was sent to {user.email}.")
+        messages.info(
+            request,
+            _("An invitation to choose a password was sent to %(email)s.") % {"email": user.email},
+        )
 
-    @admin.action(description="Send an invitation to choose a password")
+    @admin.action(description=gettext_lazy("Send an invitation to choose a password"))
     def send_invitation(self, request, queryset):
         count = 0
         for user in queryset:
             services.user_invite(user=user, actor=request.user)
             count += 1
-        messages.success(request, f"Invitations queued for {count} people.")
+        messages.success(
+            request,
+            ngettext(
+                "Invitations queued for %(count)s people.",
+                "Invitations queued for %(count)s people.",
+                count,
+            )
+            % {"count": count},
+        )

@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext_lazy as _
 
 from .sso_session import end_session_url
 
@@ -43,9 +44,10 @@ class NoExistenceLeakMixin:
 
 
 class VeloryAdminSite(admin.AdminSite):
-    site_header = "Velory admin"
-    site_title = "Velory admin"
-    index_title = "Work"
+    site_header = _("Velory admin")
+    site_title = _("Velory admin")
+    # Translators: the title of the console's landing page (what waits on the user).
+    index_title = _("Work")
     site_url = "/me/"
     index_template = "admin/dashboard.html"
 

@@ -1,12 +1,22 @@
 from functools import cache
 
+from django.conf import settings
 from django.urls import get_script_prefix, reverse
 
 from core.tenancy import Role
 
 # The page shell's links, reversed once per process (and script prefix): nine {% url %}
 # tags were a fifth of a cached Your Details.
-SHELL_URLS = ("home", "me", "catalogue", "support", "password_change", "logout", "admin:index")
+SHELL_URLS = (
+    "home",
+    "me",
+    "catalogue",
+    "support",
+    "password_change",
+    "logout",
+    "admin:index",
+    "language",
+)
 
 
 @cache
@@ -16,7 +26,7 @@ def _shell_urls(prefix: str) -> dict[str, str]:
 
 def shell(request):
     """What the page shell needs: no queries (the user is loaded with company and partner)."""
-    urls = {"urls": _shell_urls(get_script_prefix())}
+    urls = {"urls": _shell_urls(get_script_prefix()), "shell_languages": settings.LANGUAGES}
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return urls

@@ -2,6 +2,7 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.utils import timezone
 from django.utils.functional import cached_property
+from django.utils.translation import gettext_lazy
 
 from notifications.services import PasswordLink, notify
 
@@ -14,7 +15,7 @@ class EmailStepForm(forms.Form):
     (their company's identity provider, a password, or either)."""
 
     username = forms.EmailField(
-        label="E-mail",
+        label=gettext_lazy("E-mail"),
         max_length=254,
         widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "username"}),
     )
@@ -28,21 +29,31 @@ class EmailStepForm(forms.Form):
 
 class EmailAuthenticationForm(AuthenticationForm):
     username = forms.EmailField(
-        label="E-mail",
+        label=gettext_lazy("E-mail"),
         widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "email"}),
     )
     error_messages = {
         # Deliberately the same whether or not the address exists.
-        "invalid_login": "That e-mail and password do not match an account. Check both and "
-        "try again, or reset your password.",
-        "inactive": "That e-mail and password do not match an account.",
+        "invalid_login": gettext_lazy(
+            "That e-mail and password do not match an account. Check both and "
+            "try again, or reset your password."
+        ),
+        "inactive": gettext_lazy("That e-mail and password do not match an account."),
         # By the address's domain alone, so these too say nothing of whether it has an
         # account: people without a Velory password (SSO-only) learn where to go instead.
-        "invalid_login_sso": "That e-mail and password do not match an account. If you "
-        "have no Velory password, sign in with %(company)s's single sign-on: “Continue with "
-        "single sign-on” below.",
-        "sso_only": "%(company)s signs in with single sign-on only, not with a Velory "
-        "password: use “Continue with single sign-on” below.",
+        "invalid_login_sso": gettext_lazy(
+            # Translators: %(company)s is the company's name; “Continue with single sign-on” is
+            # the sign-in page's button below the message (use its translation).
+            "That e-mail and password do not match an account. If you "
+            "have no Velory password, sign in with %(company)s's single sign-on: “Continue with "
+            "single sign-on” below."
+        ),
+        "sso_only": gettext_lazy(
+            # Translators: %(company)s is the company's name; “Continue with single sign-on” is
+            # the sign-in page's button below the message (use its translation).
+            "%(company)s signs in with single sign-on only, not with a Velory "
+            "password: use “Continue with single sign-on” below."
+        ),
     }
 
     @cached_property
@@ -80,7 +91,9 @@ class OutboxPasswordResetForm(PasswordResetForm):
     the address has an account."""
 
     email = forms.EmailField(
-        label="E-mail", max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"})
+        label=gettext_lazy("E-mail"),
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
     )
 
     def save(self, **kwargs):

@@ -11,6 +11,8 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from core.crypto import decrypt, encrypt
 from core.tenancy import Role, TenantQuerySet, TenantScope, by_company, by_partner, by_user
@@ -18,7 +20,7 @@ from core.tenancy import Role, TenantQuerySet, TenantScope, by_company, by_partn
 
 def valid_time_zone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
-        raise ValidationError("Enter a time zone such as Europe/Stockholm.")
+        raise ValidationError(gettext("Enter a time zone such as Europe/Stockholm."))
 
 
 class Currency(models.TextChoices):
@@ -51,7 +53,7 @@ class LeasingCompany(models.Model):
 
     class Meta:
         ordering = ["name"]
-        verbose_name_plural = "leasing companies"
+        verbose_name_plural = _("leasing companies")
 
     def __str__(self) -> str:
         return self.name
@@ -76,114 +78,133 @@ class Company(models.Model):
     slug = models.SlugField(max_length=60, unique=True)
     currency = models.CharField(max_length=3, choices=Currency.choices, default=Currency.EUR)
     default_language = models.CharField(
-        "language",
+        _("language"),
         max_length=10,
         choices=settings.LANGUAGES,
-        default=settings.LANGUAGE_CODE,
-        help_text="The language of pages and e-mails for people who have not chosen their own.",
+        blank=True,  # empty: each person's browser decides
+        help_text=_("The language of pages and e-mails for people who have not chosen their own."),
     )
     time_zone = models.CharField(
         max_length=64,
         default=settings.TIME_ZONE,
         validators=[valid_time_zone],
-        help_text="Dates and times on pages and in e-mails are shown in this time zone.",
+        help_text=_("Dates and times on pages and in e-mails are shown in this time zone."),
     )
     auto_receive_on_delivery = models.BooleanField(
-        "auto-receive on delivery",
+        _("auto-receive on delivery"),
         default=False,
-        help_text="A device the carrier reports delivered becomes Received without the "
-        "employee marking it.",
+        help_text=_(
+            "A device the carrier reports delivered becomes Received without the "
+            "employee marking it."
+        ),
     )
     buyout_allowed = models.BooleanField(
-        "buyout allowed",
+        _("buyout allowed"),
         default=False,
-        help_text="Employees may buy out their leased devices instead of returning them.",
+        help_text=_("Employees may buy out their leased devices instead of returning them."),
     )
     buyout_payment = models.CharField(
-        "buyouts are paid by",
+        _("buyouts are paid by"),
         max_length=10,
-        choices=[("card", "The employee's card"), ("salary", "Salary deduction (payroll)")],
+        choices=[
+            ("card", _("The employee's card")),
+            ("salary", _("Salary deduction (payroll)")),
+        ],
         default="card",
-        help_text="How an employee pays for a device they buy out.",
+        help_text=_("How an employee pays for a device they buy out."),
     )
     card_payments_allowed = models.BooleanField(
-        "card top-up allowed",
+        _("card top-up allowed"),
         default=False,
-        help_text="An employee may pay the part of a request over their budget with their own "
-        "card.",
+        help_text=_(
+            "An employee may pay the part of a request over their budget with their own card."
+        ),
     )
     support_name = models.CharField(
-        "IT support contact", max_length=120, blank=True, help_text="Shown on the Support page."
+        _("IT support contact"),
+        max_length=120,
+        blank=True,
+        help_text=_("Shown on the Support page."),
     )
-    support_email = models.EmailField("IT support e-mail", blank=True)
-    support_phone = models.CharField("IT support phone", max_length=40, blank=True)
+    support_email = models.EmailField(_("IT support e-mail"), blank=True)
+    support_phone = models.CharField(_("IT support phone"), max_length=40, blank=True)
     leasing_company = models.ForeignKey(
         LeasingCompany,
         on_delete=models.PROTECT,
         null=True,
         blank=True,
         related_name="companies",
-        help_text="Finances this company's leased hardware.",
+        help_text=_("Finances this company's leased hardware."),
     )
     # Receipt: reminders go 2 and 5 days after delivery; this closes the loop.
     auto_receive_after_days = models.PositiveSmallIntegerField(
-        "auto-receive after (days)",
+        _("auto-receive after (days)"),
         null=True,
         blank=True,
         validators=[MinValueValidator(1), MaxValueValidator(90)],
-        help_text="A delivered device the employee has not marked received becomes Received "
-        "this many days after delivery (recorded as done by the system). Empty: never.",
+        help_text=_(
+            "A delivered device the employee has not marked received becomes Received "
+            "this many days after delivery (recorded as done by the system). Empty: never."
+        ),
     )
     return_grace_days = models.PositiveSmallIntegerField(
-        "days to return a device",
+        _("days to return a device"),
         default=14,
         validators=[MinValueValidator(0), MaxValueValidator(120)],
-        help_text="After a lease ends, after a leaver's exit date or after a leased "
-        "replacement is delivered, the employee has this many days to send the old device.",
+        help_text=_(
+            "After a lease ends, after a leaver's exit date or after a leased "
+            "replacement is delivered, the employee has this many days to send the old device."
+        ),
     )
     attestation_months = models.PositiveSmallIntegerField(
-        "ask employees to confirm their devices every (months)",
+        _("ask employees to confirm their devices every (months)"),
         null=True,
         blank=True,
         validators=[MinValueValidator(1), MaxValueValidator(24)],
-        help_text="Employees answer “Do you still have these devices?” on Your Details. "
-        "Empty: never.",
+        help_text=_(
+            "Employees answer “Do you still have these devices?” on Your Details. Empty: never."
+        ),
     )
     # Depreciation: what a company-owned device is worth on a day (a leaver's buyout).
     useful_life_months = models.PositiveSmallIntegerField(
-        "useful life (months)",
+        _("useful life (months)"),
         default=36,
         validators=[MinValueValidator(1), MaxValueValidator(120)],
-        help_text="Owned devices lose value in a straight line over this many months.",
+        help_text=_("Owned devices lose value in a straight line over this many months."),
     )
     depreciation_floor_percent = models.DecimalField(
-        "lowest value (% of the price)",
+        # xgettext:no-python-format
+        _("lowest value (% of the price)"),
         max_digits=5,
         decimal_places=2,
         default=10,
         validators=[MinValueValidator(0), MaxValueValidator(100)],
-        help_text="An owned device is never worth less than this share of its price.",
+        help_text=_("An owned device is never worth less than this share of its price."),
     )
     # Single sign-on (OpenID Connect): configured by a superuser or the company admin.
     sso_issuer = models.URLField(
-        "identity provider (issuer URL)",
+        _("identity provider (issuer URL)"),
         blank=True,
-        help_text="The OpenID Connect issuer, e.g. https://login.microsoftonline.com/…/v2.0. "
-        "Empty: no single sign-on.",
+        help_text=_(
+            "The OpenID Connect issuer, e.g. https://login.microsoftonline.com/…/v2.0. "
+            "Empty: no single sign-on."
+        ),
     )
-    sso_client_id = models.CharField("client ID", max_length=255, blank=True)
+    sso_client_id = models.CharField(_("client ID"), max_length=255, blank=True)
     sso_client_secret_encrypted = models.TextField(blank=True, editable=False)
     sso_domains = models.CharField(
-        "e-mail domains",
+        _("e-mail domains"),
         max_length=500,
         blank=True,
-        help_text="Comma-separated: people whose address ends in one of these sign in with "
-        "the identity provider.",
+        help_text=_(
+            "Comma-separated: people whose address ends in one of these sign in with "
+            "the identity provider."
+        ),
     )
     sso_password_allowed = models.BooleanField(
-        "password sign-in still allowed",
+        _("password sign-in still allowed"),
         default=True,
-        help_text="Off: people of this company sign in only through the identity provider.",
+        help_text=_("Off: people of this company sign in only through the identity provider."),
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -191,7 +212,7 @@ class Company(models.Model):
 
     class Meta:
         ordering = ["name"]
-        verbose_name_plural = "companies"
+        verbose_name_plural = _("companies")
 
     def __str__(self) -> str:
         return self.name
@@ -231,8 +252,10 @@ class Partner(models.Model):
     website = models.URLField(blank=True)
     offers_tracking = models.BooleanField(
         default=False,
-        help_text="The partner reports carrier and tracking numbers (Track Order). Without "
-        "it, employees follow their orders by status markings only.",
+        help_text=_(
+            "The partner reports carrier and tracking numbers (Track Order). Without "
+            "it, employees follow their orders by status markings only."
+        ),
     )
     companies = models.ManyToManyField(Company, related_name="partners", blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -304,51 +327,58 @@ class User(AbstractBaseUser, PermissionsMixin):
         max_length=10,
         choices=settings.LANGUAGES,
         blank=True,
-        help_text="Pages and e-mails in this language. Empty: the company's language.",
+        help_text=_("Pages and e-mails in this language. Empty: the company's language."),
     )
     phone = models.CharField(max_length=40, blank=True)
     delivery_address = models.TextField(
-        blank=True, help_text="Default delivery address for new requests."
+        blank=True, help_text=_("Default delivery address for new requests.")
     )
     # From the company's directory (SCIM, CSV) and identity provider (SSO).
     external_id = models.CharField(
-        "directory ID",
+        _("directory ID"),
         max_length=255,
         blank=True,
-        help_text="The person's ID in the company's directory (SCIM externalId, CSV).",
+        help_text=_("The person's ID in the company's directory (SCIM externalId, CSV)."),
     )
     sso_subject = models.CharField(
-        "identity provider subject",
+        _("identity provider subject"),
         max_length=255,
         blank=True,
         editable=False,
-        help_text="Who the identity provider says this is (the ID token's sub).",
+        help_text=_("Who the identity provider says this is (the ID token's sub)."),
     )
-    cost_centre = models.CharField("cost centre", max_length=60, blank=True)
+    cost_centre = models.CharField(_("cost centre"), max_length=60, blank=True)
     leaver_date = models.DateField(
-        "exit date",
+        _("exit date"),
         null=True,
         blank=True,
-        help_text="The person's last day: an offboarding case collects their hardware.",
+        help_text=_("The person's last day: an offboarding case collects their hardware."),
     )
     directory_active = models.BooleanField(
         default=True,
         editable=False,
-        help_text="What the company's directory last said (SCIM active): a person it "
-        "deactivated is a leaver, whose account closes once their hardware is settled.",
+        help_text=_(
+            "What the company's directory last said (SCIM active): a person it "
+            "deactivated is a leaver, whose account closes once their hardware is settled."
+        ),
     )
     provisioned_by = models.CharField(
         max_length=10,
-        choices=[("", "By hand"), ("scim", "SCIM"), ("csv", "CSV import"), ("sso", "SSO")],
+        choices=[
+            ("", _("By hand")),
+            ("scim", "SCIM"),
+            ("csv", _("CSV import")),
+            ("sso", "SSO"),
+        ],
         blank=True,
         default="",
         editable=False,
     )
-    is_staff = models.BooleanField(default=False, help_text="May sign in to the admin.")
+    is_staff = models.BooleanField(default=False, help_text=_("May sign in to the admin."))
     profile_version = models.PositiveIntegerField(
         default=0,
         editable=False,
-        help_text="Bumped with every change shown on Your Details: the page's cache key.",
+        help_text=_("Bumped with every change shown on Your Details: the page's cache key."),
     )
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
@@ -368,8 +398,10 @@ class User(AbstractBaseUser, PermissionsMixin):
                 Lower("email"),
                 name="user_email_ci_unique",
                 # Said the same whoever holds the address: it may be another company's.
-                violation_error_message="This e-mail address cannot be used for a new "
-                "account. Check it, or ask Velory support.",
+                violation_error_message=_(
+                    "This e-mail address cannot be used for a new "
+                    "account. Check it, or ask Velory support."
+                ),
             ),
             models.CheckConstraint(
                 condition=(
@@ -431,7 +463,7 @@ class EmployeeGroup(models.Model):
 
     company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="groups")
     name = models.CharField(max_length=200)
-    external_id = models.CharField("directory ID", max_length=255, blank=True)
+    external_id = models.CharField(_("directory ID"), max_length=255, blank=True)
     members = models.ManyToManyField(User, related_name="employee_groups", blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 

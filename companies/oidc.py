@@ -7,6 +7,7 @@ company's issuer, keys and client ID."""
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
 from . import services, sso
@@ -54,8 +55,8 @@ class CompanyOIDCBackend(OIDCAuthenticationBackend):
         except Exception as exc:  # the provider refused the code, or did not answer
             sso.logger.warning("SSO: token exchange with %s failed: %s", self.company, exc)
             raise sso.ProviderError(
-                f"{self.company.name}'s identity provider did not complete the sign-in. "
-                "Start again."
+                _("%(company)s's identity provider did not complete the sign-in. Start again.")
+                % {"company": self.company.name}
             ) from exc
 
     def verify_token(self, token, **kwargs):

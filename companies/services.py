@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
+from django.utils.translation import gettext as _
 
 from core.tenancy import Role
 from core.transactions import at_end
@@ -42,9 +44,9 @@ def user_create(
 ) -> User:
     """Create a user in their tenant with the role's admin access and group."""
     if role == Role.PARTNER_STAFF and partner is None:
-        raise ValidationError("Partner staff belong to a partner.")
+        raise ValidationError(_("Partner staff belong to a partner."))
     if role in (Role.EMPLOYEE, Role.COMPANY_ADMIN) and company is None:
-        raise ValidationError("Employees and company admins belong to a company.")
+        raise ValidationError(_("Employees and company admins belong to a company."))
     user = User(
         email=User.objects.normalize_email(email).lower(),
         full_name=full_name,
@@ -119,6 +121,8 @@ def company_update_policy(
         "support_name",
         "support_email",
         "support_phone",
+        "default_language",
+        "time_zone",
     }
     unknown = set(fields) - allowed
     if unknown and not getattr(actor, "is_superuser", False):
@@ -138,8 +142,10 @@ def company_update_policy(
     ):
         raise ValidationError(
             {
-                "sso_password_allowed": "Password sign-in can be switched off only once single "
-                "sign-on is set up: issuer, client ID and client secret."
+                "sso_password_allowed": _(
+                    "Password sign-in can be switched off only once single "
+                    "sign-on is set up: issuer, client ID and client secret."
+                )
             }
         )
     company.full_clean()
@@ -158,29 +164,39 @@ def user_sso_match(*, company: Company, subject: str, email: str, email_verified
     person of another company, whatever the address, and never a new account: people are
     added by an admin, SCIM or a CSV import. An inactive person is refused. A refusal
     raises ``SSORefused`` and writes nothing."""
-    ask = "Ask your IT admin to add you."
-    inactive = f"Your Velory account at {company.name} is not active. Ask your IT admin."
+    names = {"company": company.name}
+    inactive = _("Your Velory account at %(company)s is not active. Ask your IT admin.") % names
     user = User.objects.filter(company=company, sso_subject=subject).first()
     if user is None:
         address = normalized_email(email)
+        names["address"] = address
         if not address or not email_verified:
             raise sso.SSORefused(
-                f"{company.name}'s identity provider did not confirm your e-mail address, and "
-                f"Velory knows no one there by that sign-in yet. {ask}"
+                _(
+                    "%(company)s's identity provider did not confirm your e-mail address, and "
+                    "Velory knows no one there by that sign-in yet. Ask your IT admin to add you."
+                )
+                % names
             )
         if sso.email_domain(address) not in company.sso_domain_list:
             raise sso.SSORefused(
-                f"{address} is not an address of {company.name}'s single sign-on. Sign in "
-                "with your own company's address."
+                _(
+                    "%(address)s is not an address of %(company)s's single sign-on. Sign in "
+                    "with your own company's address."
+                )
+                % names
             )
         user = User.objects.filter(company=company, email__iexact=address).first()
         if user is None:
-            raise sso.SSORefused(f"{company.name} has no Velory account for {address}. {ask}")
-        if user.sso_subject:
             raise sso.SSORefused(
-                f"The Velory account of {address} is linked to another person at "
-                f"{company.name}'s identity provider. {ask}"
+                _(
+                    "%(company)s has no Velory account for %(address)s. Ask your IT admin to "
+                    "add you."
+                )
+                % names
             )
+        if user.sso_subject:
+            raise sso.SSORefused(_linked_to_another() % names)
         if not user.is_active:
             raise sso.SSORefused(inactive)
         try:
@@ -189,13 +205,31 @@ def user_sso_match(*, company: Company, subject: str, email: str, email_verified
         except IntegrityError:  # the subject was linked to someone else meanwhile
             linked = 0
         if not linked:
-            raise sso.SSORefused(
-                f"The Velory account of {address} is linked to another person at "
-                f"{company.name}'s identity provider. {ask}"
-            )
+            raise sso.SSORefused(_linked_to_another() % names)
         user.sso_subject = subject
     if not user.is_active:
         raise sso.SSORefused(inactive)
+    return user
+
+
+def _linked_to_another() -> str:
+    return _(
+        "The Velory account of %(address)s is linked to another person at %(company)s's "
+        "identity provider. Ask your IT admin to add you."
+    )
+
+
+@transaction.atomic
+def user_language_set(*, user: User, language: str) -> User:
+    """The language a person reads Velory in, pages and e-mails (the switch in their profile
+    menu); '' follows their company's. Their Your Details is rendered anew in it."""
+    codes = {code for code, _name in settings.LANGUAGES}
+    if language and language not in codes:
+        raise ValidationError(_("Choose one of the languages in the list."))
+    if user.language != language:
+        User.objects.filter(pk=user.pk).update(language=language)
+        user.language = language
+        profiles_touch([user.pk])
     return user
 
 

@@ -26,6 +26,7 @@ import jwt
 import requests
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 
 from core.cache import cache_get, cache_set
 
@@ -117,11 +118,17 @@ def _get_json(url: str, *, what: str, company: Company) -> dict:
     except (requests.RequestException, ValueError) as exc:
         logger.warning("SSO: %s of %s (%s) failed: %s", what, company, url, exc)
         raise ProviderError(
-            f"{company.name}'s identity provider does not answer right now. Try again in a "
-            "minute, or ask your IT admin."
+            _(
+                "%(company)s's identity provider does not answer right now. Try again in a "
+                "minute, or ask your IT admin."
+            )
+            % {"company": company.name}
         ) from exc
     if not isinstance(data, dict):
-        raise ProviderError(f"{company.name}'s identity provider answered something unexpected.")
+        raise ProviderError(
+            _("%(company)s's identity provider answered something unexpected.")
+            % {"company": company.name}
+        )
     return data
 
 
@@ -137,8 +144,11 @@ def provider_metadata(company: Company) -> dict:
         if str(metadata.get("issuer", "")).rstrip("/") != issuer:
             logger.warning("SSO: %s's discovery names issuer %r", company, metadata.get("issuer"))
             raise ProviderError(
-                f"{company.name}'s identity provider names another issuer than the one "
-                "entered in Velory. Ask your IT admin to check the issuer URL."
+                _(
+                    "%(company)s's identity provider names another issuer than the one "
+                    "entered in Velory. Ask your IT admin to check the issuer URL."
+                )
+                % {"company": company.name}
             )
         missing = [
             name
@@ -147,8 +157,13 @@ def provider_metadata(company: Company) -> dict:
         ]
         if missing:
             raise ProviderError(
-                f"{company.name}'s identity provider does not offer the sign-in Velory uses "
-                f"(no {', '.join(missing)})."
+                _(
+                    # Translators: %(missing)s lists technical names of OpenID Connect endpoints,
+                    # such as token_endpoint: keep them as they are.
+                    "%(company)s's identity provider does not offer the sign-in Velory uses "
+                    "(no %(missing)s)."
+                )
+                % {"company": company.name, "missing": ", ".join(missing)}
             )
         cache_set(key, metadata, METADATA_SECONDS)
     return metadata
@@ -186,8 +201,11 @@ def signing_key(company: Company, header: dict):
         key = _matching_key(_jwks(company, fresh=True), header)
     if key is None:
         raise SSORefused(
-            f"The answer of {company.name}'s identity provider is signed with a key it does "
-            "not publish. Sign-in refused."
+            _(
+                "The answer of %(company)s's identity provider is signed with a key it does "
+                "not publish. Sign-in refused."
+            )
+            % {"company": company.name}
         )
     return key
 
@@ -200,15 +218,29 @@ def id_token_claims(token: str, *, company: Company, nonce: str | None) -> dict:
     signed (RS256) by one of the provider's published keys, issued by the company's issuer,
     for the company's client ID (``aud``, and ``azp`` when there are several audiences), not
     expired (60 s of clock skew), with this sign-in's nonce. Anything else is refused."""
-    refused = f"{company.name}'s identity provider sent a sign-in Velory cannot accept"
+    names = {"company": company.name}
     if not token or not isinstance(token, str):
-        raise SSORefused(f"{refused} (no ID token).")
+        raise SSORefused(
+            _("%(company)s's identity provider sent a sign-in Velory cannot accept (no ID token).")
+            % names
+        )
     try:
         header = jwt.get_unverified_header(token)
     except jwt.InvalidTokenError as exc:
-        raise SSORefused(f"{refused} (not a token).") from exc
+        raise SSORefused(
+            _("%(company)s's identity provider sent a sign-in Velory cannot accept (not a token).")
+            % names
+        ) from exc
     if header.get("alg") not in SIGNING_ALGORITHMS:
-        raise SSORefused(f"{refused} (signed with {header.get('alg')!r}, not RS256).")
+        raise SSORefused(
+            _(
+                # Translators: %(algorithm)s is a signature algorithm's technical name,
+                # such as 'HS256'.
+                "%(company)s's identity provider sent a sign-in Velory cannot accept (signed "
+                "with %(algorithm)s, not RS256)."
+            )
+            % {**names, "algorithm": repr(header.get("alg"))}
+        )
     key = signing_key(company, header)
     issuer = provider_metadata(company)["issuer"]
     try:
@@ -222,21 +254,53 @@ def id_token_claims(token: str, *, company: Company, nonce: str | None) -> dict:
             options={"require": ["iss", "aud", "exp", "iat", "sub"]},
         )
     except jwt.ExpiredSignatureError as exc:
-        raise SSORefused(f"{refused}: it had expired. Sign in again.") from exc
+        raise SSORefused(
+            _(
+                "%(company)s's identity provider sent a sign-in Velory cannot accept: it had "
+                "expired. Sign in again."
+            )
+            % names
+        ) from exc
     except jwt.InvalidAudienceError as exc:
-        raise SSORefused(f"{refused}: it was meant for another application.") from exc
+        raise SSORefused(_other_application() % names) from exc
     except jwt.InvalidIssuerError as exc:
-        raise SSORefused(f"{refused}: it names another issuer.") from exc
+        raise SSORefused(
+            _(
+                "%(company)s's identity provider sent a sign-in Velory cannot accept: it names "
+                "another issuer."
+            )
+            % names
+        ) from exc
     except jwt.InvalidTokenError as exc:
-        raise SSORefused(f"{refused} ({exc}).") from exc
+        raise SSORefused(
+            # Translators: %(error)s is the token library's own description of the problem.
+            _("%(company)s's identity provider sent a sign-in Velory cannot accept (%(error)s).")
+            % {**names, "error": exc}
+        ) from exc
     audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
     if len(audiences) > 1 and claims.get("azp") != company.sso_client_id:
-        raise SSORefused(f"{refused}: it was meant for another application.")
+        raise SSORefused(_other_application() % names)
     if nonce is None or claims.get("nonce") != nonce:
-        raise SSORefused(f"{refused}: it belongs to another sign-in. Start again.")
+        raise SSORefused(
+            _(
+                "%(company)s's identity provider sent a sign-in Velory cannot accept: it "
+                "belongs to another sign-in. Start again."
+            )
+            % names
+        )
     if not isinstance(claims["sub"], str) or not claims["sub"]:
-        raise SSORefused(f"{refused} (no subject).")
+        raise SSORefused(
+            _("%(company)s's identity provider sent a sign-in Velory cannot accept (no subject).")
+            % names
+        )
     return claims
+
+
+def _other_application() -> str:
+    return _(
+        "%(company)s's identity provider sent a sign-in Velory cannot accept: it was meant "
+        "for another application."
+    )
 
 
 # --- What an admin may enter ------------------------------------------------------------------
@@ -262,13 +326,13 @@ def issuer_check(value: str) -> str:
         return ""
     parts = urlsplit(value)
     if parts.query or parts.fragment or not parts.hostname:
-        raise ValidationError("Enter the issuer URL alone, e.g. https://login.example.com/.")
+        raise ValidationError(_("Enter the issuer URL alone, e.g. https://login.example.com/."))
     if parts.scheme == "https":
         return value
     if parts.scheme == "http" and _is_loopback(parts.hostname):
         return value
     raise ValidationError(
-        "The issuer must be an https:// address (plain http only for 127.0.0.1 or localhost)."
+        _("The issuer must be an https:// address (plain http only for 127.0.0.1 or localhost).")
     )
 
 
@@ -283,19 +347,27 @@ def domains_check(value: str, *, company: Company, actor=None) -> str:
         if not domain:
             continue
         if not DOMAIN_RE.match(domain):
-            raise ValidationError(f"“{raw.strip()}” is not a domain name (e.g. acme.example).")
+            raise ValidationError(
+                _("“%(value)s” is not a domain name (e.g. acme.example).") % {"value": raw.strip()}
+            )
         if domain not in domains:
             domains.append(domain)
     for domain in domains:
         others = Company.objects.exclude(pk=company.pk).filter(sso_domains__icontains=domain)
         if any(domain in other.sso_domain_list for other in others):
-            raise ValidationError(f"{domain} is already used by another company's single sign-on.")
+            raise ValidationError(
+                _("%(domain)s is already used by another company's single sign-on.")
+                % {"domain": domain}
+            )
         added = domain not in company.sso_domain_list
         if added and actor is not None and not getattr(actor, "is_superuser", False):
             at_domain = User.objects.filter(email__iendswith=f"@{domain}")
             if at_domain.exclude(company=company).exists() or not at_domain.exists():
                 raise ValidationError(
-                    f"{domain}: only a domain of your own company's people can be added. "
-                    "Ask Velory support."
+                    _(
+                        "%(domain)s: only a domain of your own company's people can be added. "
+                        "Ask Velory support."
+                    )
+                    % {"domain": domain}
                 )
     return ", ".join(domains)

@@ -11,17 +11,24 @@ import logging
 import time
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpResponseRedirect
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils import translation
 from django.utils.decorators import method_decorator
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 from django.views.generic import TemplateView, View
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
-from . import sso
+from core import i18n
+
+from . import services, sso
 from .backends import normalized_email
 from .forms import EmailAuthenticationForm, EmailStepForm
 from .models import Company
@@ -106,7 +113,7 @@ class SSOStartView(OIDCAuthenticationRequestView):
         start = request.session.get(START_KEY) or {}
         company = Company.objects.filter(pk=start.get("company") or 0).first()
         if company is None or not company.sso_enabled:
-            messages.error(request, "Enter your e-mail address to sign in.")
+            messages.error(request, _("Enter your e-mail address to sign in."))
             return redirect("login")
         try:
             metadata = sso.provider_metadata(company)
@@ -146,15 +153,19 @@ class SSOCallbackView(OIDCAuthenticationCallbackView):
         company = Company.objects.filter(pk=(entry or {}).get("company") or 0).first()
         if company is None:
             return self.refused(
-                "That sign-in cannot be completed: it was used already, or started in another "
-                "browser. Start again."
+                _(
+                    "That sign-in cannot be completed: it was used already, or started in "
+                    "another browser. Start again."
+                )
             )
         if time.time() - float(entry.get("added_on") or 0) > sso.STATE_SECONDS:
-            return self.refused("That sign-in took longer than ten minutes. Start again.")
+            return self.refused(_("That sign-in took longer than ten minutes. Start again."))
         if request.GET.get("error"):
             reason = request.GET.get("error_description") or request.GET["error"]
             return self.refused(
-                f"{company.name}'s identity provider did not sign you in ({reason[:200]})."
+                # Translators: %(reason)s is the identity provider's own message, as it sent it.
+                _("%(company)s's identity provider did not sign you in (%(reason)s).")
+                % {"company": company.name, "reason": reason[:200]}
             )
         backend = CompanyOIDCBackend()
         try:
@@ -170,11 +181,14 @@ class SSOCallbackView(OIDCAuthenticationCallbackView):
         except Exception:
             logger.exception("SSO: sign-in at %s failed", company)
             return self.refused(
-                f"The sign-in with {company.name}'s identity provider could not be completed. "
-                "Try again, or ask your IT admin."
+                _(
+                    "The sign-in with %(company)s's identity provider could not be completed. "
+                    "Try again, or ask your IT admin."
+                )
+                % {"company": company.name}
             )
         if user is None:
-            return self.refused("That sign-in cannot be completed. Start again.")
+            return self.refused(_("That sign-in cannot be completed. Start again."))
         user.backend = SESSION_BACKEND
         self.user = user
         response = self.login_success()
@@ -209,3 +223,34 @@ class SignedOutView(TemplateView):
     """Where the identity provider sends a person back after signing them out."""
 
     template_name = "registration/logged_out.html"
+
+
+@login_not_required
+@require_POST
+def language_view(request):
+    """The language switch (profile menu, and the footer before sign-in): a signed-in
+    person's choice is saved on their profile, so pages and e-mails follow it everywhere;
+    before sign-in it is kept in a cookie. Back to the page it was chosen on."""
+    code = request.POST.get("language", "")
+    back = request.POST.get("next") or request.headers.get("referer") or "/"
+    if not url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure()):
+        back = "/"
+    response = redirect(back)
+    if code not in i18n.LANGUAGE_CODES:
+        messages.error(request, _("Choose one of the languages in the list."))
+        return response
+    if request.user.is_authenticated:
+        services.user_language_set(user=request.user, language=code)
+    response.set_cookie(
+        settings.LANGUAGE_COOKIE_NAME,
+        code,
+        max_age=365 * 24 * 60 * 60,
+        samesite="Lax",
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+    )
+    with translation.override(code):
+        # Translators: after the language switch; the language's own name, e.g. "Svenska".
+        done = _("Velory is now in %(language)s.") % {"language": i18n.LANGUAGE_NAMES[code]}
+    messages.success(request, done)
+    return response

@@ -15,6 +15,12 @@ from django.utils import timezone, translation
 from django.utils.cache import patch_vary_headers
 
 LANGUAGE_CODES = {code for code, _name in settings.LANGUAGES}
+LANGUAGE_NAMES = dict(settings.LANGUAGES)
+# The partner API and SCIM answer programs: their messages and labels stay English.
+MACHINE_PATHS = ("/api/", "/scim/")
+PAGES_FOR_PEOPLE = {
+    "/api/partner/v1/docs/"
+}  # the API's reference page, read by developers  # each in its own language: "Svenska", "Suomi"
 
 
 def language_for(user) -> str:
@@ -43,6 +49,19 @@ def for_recipient(user):
         yield
 
 
+@contextmanager
+def for_company(company):
+    """Render inside this block for a mail to one of ``company``'s addresses that is no
+    person's (a partner's support address, for an order of the company): the company's
+    language and time zone (English and the site's zone without a company)."""
+    language = getattr(company, "default_language", "") if company is not None else ""
+    if language not in LANGUAGE_CODES:
+        language = settings.LANGUAGE_CODE
+    zone = (getattr(company, "time_zone", "") if company is not None else "") or settings.TIME_ZONE
+    with translation.override(language), timezone.override(_zone(zone)):
+        yield
+
+
 def _zone(name: str):
     try:
         return zoneinfo.ZoneInfo(name)
@@ -59,9 +78,14 @@ class LanguageMiddleware:
 
     def __call__(self, request):
         user = getattr(request, "user", None)
-        language = language_for(user)
-        if not language:
-            language = translation.get_language_from_request(request)
+        if (
+            request.path_info.startswith(MACHINE_PATHS)
+            and request.path_info not in PAGES_FOR_PEOPLE
+        ):
+            language = settings.LANGUAGE_CODE  # machines read one language, whoever asks
+        else:
+            language = language_for(user) or translation.get_language_from_request(request)
+        before = translation.get_language()
         translation.activate(language)
         request.LANGUAGE_CODE = translation.get_language()
         zone = None
@@ -71,6 +95,8 @@ class LanguageMiddleware:
         try:
             response = self.get_response(request)
         finally:
+            # The thread goes back as it came (a worker thread serves the next person next).
+            translation.activate(before) if before else translation.deactivate()
             if zone is not None:
                 timezone.deactivate()
         patch_vary_headers(response, ("Accept-Language", "Cookie"))

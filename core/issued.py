@@ -9,6 +9,7 @@ import hashlib
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 def secret_hash(raw: str) -> str:
@@ -19,7 +20,7 @@ class IssuedSecret(models.Model):
     """The fields and behaviour every issued secret shares; the concrete model adds its
     owner (a partner, a company), its ``name`` and its hash column."""
 
-    prefix = models.CharField(max_length=16, editable=False, help_text="Its first characters.")
+    prefix = models.CharField(max_length=16, editable=False, help_text=_("Its first characters."))
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,

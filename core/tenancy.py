@@ -22,12 +22,13 @@ from typing import Any
 
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 
 class Role(models.TextChoices):
-    EMPLOYEE = "employee", "Employee"
-    COMPANY_ADMIN = "company_admin", "Company admin"
-    PARTNER_STAFF = "partner_staff", "Partner staff"
+    EMPLOYEE = "employee", _("Employee")
+    COMPANY_ADMIN = "company_admin", _("Company admin")
+    PARTNER_STAFF = "partner_staff", _("Partner staff")
 
 
 class SystemActor:

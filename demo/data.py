@@ -29,6 +29,7 @@ from .hardware import (
     hardware_leo,
     hardware_olli,
     hardware_olli_leased,
+    hardware_saga,
     request_made,
 )
 from .idp import config as idp
@@ -84,7 +85,12 @@ def _user(report: DemoReport, email: str, *, password=DEMO_PASSWORD, **fields) -
         user = User.objects.create_superuser(email, password, **fields)
     else:
         # No password (None): an unusable one, so the person signs in only through SSO.
+        language = fields.pop("language", "")
         user = company_services.user_create(email=email, password=password, **fields)
+        if language and settings.DEMO_PROFILE_LANGUAGES:
+            # The demo's people read Velory in their own language (the tests, in English).
+            User.objects.filter(pk=user.pk).update(language=language)
+            user.language = language
     report.add(f"user {email}")
     return user
 
@@ -155,6 +161,7 @@ def seed_demo() -> DemoReport:
         role=Role.EMPLOYEE,
         company=acme,
         job_title="Product designer",
+        language="sv",
         phone="+46 70 111 22 33",
         delivery_address="Anna Andersson\nAcme AB\nStorgatan 1\n111 22 Stockholm\nSweden",
     )
@@ -199,7 +206,21 @@ def seed_demo() -> DemoReport:
         role=Role.EMPLOYEE,
         company=globex,
         job_title="Sales manager",
+        language="fi",
         delivery_address="Olli Ojala\nGlobex Oy\nMannerheimintie 5\n00100 Helsinki\nFinland",
+    )
+    # Globex's second office, in Stockholm, budgets in SEK.
+    _user(
+        report,
+        "saga@globex.example",
+        full_name="Saga Sjöberg",
+        role=Role.EMPLOYEE,
+        company=globex,
+        job_title="Key account manager",
+        language="sv",
+        cost_centre="Stockholm office",
+        delivery_address="Saga Sjöberg\nGlobex Oy, Stockholm office\nKungsgatan 10\n"
+        "111 43 Stockholm\nSweden",
     )
     _user(
         report,
@@ -249,6 +270,7 @@ def seed_demo() -> DemoReport:
     hardware_olli(report, people, baltic, catalogue)
     hardware_ben(report, people)
     hardware_olli_leased(report, people)
+    hardware_saga(report, people, catalogue)
     hardware_leo(report, people)
     # The demo's history was made by hand above: none of it goes to a partner's API.
     Order.objects.exclude(pk__in=before).update(dispatch_status=DispatchStatus.MANUAL)
@@ -409,6 +431,8 @@ def _live_order(report, people, catalogue) -> None:
 
 
 # company: (partner, [(name, category, price[, monthly price, lease months])])
+SWEDEN = " (Sweden)"  # a product of a price list in SEK
+PRICE_LIST_CURRENCY = {"globex-stockholm": "SEK"}  # else the company's currency
 PRODUCTS = {
     "acme-fjord": (
         "fjord-devices",
@@ -427,6 +451,15 @@ PRODUCTS = {
             ("Dell UltraSharp 27 4K", Category.MONITOR, "649.00"),
             ("Apple Magic Keyboard", Category.ACCESSORY, "149.00"),
             ("Samsung Galaxy Tab S9", Category.TABLET, "899.00"),
+        ],
+    ),
+    # Baltic Supply's Swedish price list, for Globex's Stockholm office (budgets in SEK).
+    "globex-stockholm": (
+        "baltic-supply",
+        [
+            ("Lenovo ThinkPad T14" + SWEDEN, Category.LAPTOP, "15990.00"),
+            ("Samsung Galaxy S25" + SWEDEN, Category.PHONE, "10490.00"),
+            ("Poly Voyager Focus 2" + SWEDEN, Category.HEADSET, "2490.00"),
         ],
     ),
     "globex": (
@@ -535,9 +568,9 @@ def _catalogue(report, *tenants) -> dict[str, Product]:
                 defaults={
                     "partner": partners[partner_slug],
                     "category": category,
-                    "description": "\n".join(SPECS.get(name, ())),
+                    "description": "\n".join(SPECS.get(name.removesuffix(SWEDEN), ())),
                     "price": Decimal(price),
-                    "currency": company.currency,
+                    "currency": PRICE_LIST_CURRENCY.get(slug, company.currency),
                     "acquisition": Acquisition.LEASE if lease else Acquisition.PURCHASE,
                     "monthly_price": Decimal(lease[0]) if lease else None,
                     "lease_months": lease[1] if lease else None,

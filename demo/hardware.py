@@ -140,7 +140,13 @@ def ago(days: float):
 
 
 def budget_give(
-    employee, allowance: str, *, category: str = "", months: int = 36, started_days_ago: int = 0
+    employee,
+    allowance: str,
+    *,
+    category: str = "",
+    months: int = 36,
+    started_days_ago: int = 0,
+    currency: str = "",
 ):
 
     existing = Budget.objects.filter(employee=employee, category=category).first()
@@ -150,6 +156,7 @@ def budget_give(
         allowance=Decimal(allowance),
         period_months=months,
         period_start=timezone.localdate() - timedelta(days=started_days_ago),
+        currency=currency,
     )
 
 
@@ -305,6 +312,22 @@ def hardware_olli(report, people, baltic, catalogue) -> None:
         device_ids=ids, transition=T.START_PREPARING, actor=staff, source=Source.ADMIN, at=ago(2)
     )
     report.add("Olli's hardware")
+
+
+def hardware_saga(report, people, catalogue) -> None:
+    """Saga, at Globex's Stockholm office: her budget is in SEK, so her catalogue is
+    Baltic Supply's Swedish price list, and her laptop is being prepared."""
+    saga = people["saga@globex.example"]
+    if Order.objects.filter(employee=saga).exists():
+        return
+    staff = people["staff@baltic-supply.example"]
+    admin = people["admin@globex.example"]
+    budget_give(saga, "30000.00", months=36, started_days_ago=40, currency="SEK")
+    _, _, ids = request_made(saga, admin, catalogue["Lenovo ThinkPad T14 (Sweden)"], days_ago=5)
+    lifecycle.devices_advance(
+        device_ids=ids, transition=T.START_PREPARING, actor=staff, source=Source.ADMIN, at=ago(3)
+    )
+    report.add("Saga's hardware (in SEK)")
 
 
 def hardware_ben(report, people) -> None:

@@ -1,6 +1,7 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy
 
 
 class DevicesConfig(AppConfig):
     name = "devices"
-    verbose_name = "Devices"
+    verbose_name = gettext_lazy("Devices")

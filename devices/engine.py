@@ -21,7 +21,9 @@ from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from companies.services import profiles_touch
 from core.bulk import insert_rows, update_rows
@@ -68,8 +70,28 @@ def _permission(name: str) -> Callable:
     return next(iter(meta.transitions.values())).permission
 
 
-def _verb(name: str) -> str:
-    return TRANSITION_LABELS[name].lower()
+NOT_ALLOWED = {
+    # Translators: this and the following are refusals; %(device)s is the device's name.
+    "acknowledge": gettext_lazy("You are not allowed to acknowledge “%(device)s”."),
+    "start_preparing": gettext_lazy("You are not allowed to start preparing “%(device)s”."),
+    "put_on_hold": gettext_lazy("You are not allowed to put on hold “%(device)s”."),
+    "backorder": gettext_lazy("You are not allowed to backorder “%(device)s”."),
+    "ship": gettext_lazy("You are not allowed to ship “%(device)s”."),
+    "deliver": gettext_lazy("You are not allowed to mark delivered “%(device)s”."),
+    "mark_received": gettext_lazy("You are not allowed to mark as received “%(device)s”."),
+    "activate": gettext_lazy("You are not allowed to activate “%(device)s”."),
+    "cancel": gettext_lazy("You are not allowed to cancel “%(device)s”."),
+    "request_buyout": gettext_lazy("You are not allowed to request buyout “%(device)s”."),
+    "withdraw_buyout": gettext_lazy("You are not allowed to withdraw buyout “%(device)s”."),
+    "complete_buyout": gettext_lazy("You are not allowed to complete buyout “%(device)s”."),
+    "start_trade_in": gettext_lazy("You are not allowed to start trade-in / return “%(device)s”."),
+    "confirm_trade_in": gettext_lazy("You are not allowed to confirm trade-in “%(device)s”."),
+    "remove": gettext_lazy("You are not allowed to remove “%(device)s”."),
+}
+
+
+def _not_allowed(name: str, device: Device) -> str:
+    return NOT_ALLOWED[name] % {"device": device.name}
 
 
 def _field_values(device: Device) -> dict[str, object]:
@@ -140,7 +162,7 @@ def devices_walk(
         for pk, steps in plans.items():
             device = by_id.get(pk)
             if device is None:
-                outcomes.append(Outcome(pk, Result.NOT_FOUND, "No such device."))
+                outcomes.append(Outcome(pk, Result.NOT_FOUND, _("No such device.")))
                 continue
             before = _field_values(device)
             taken, refusal = [], ""
@@ -148,16 +170,20 @@ def devices_walk(
                 name, step_note = step if isinstance(step, tuple) else (step, note)
                 target = transition_target(name)
                 if not _permission(name)(device, actor):
-                    refusal = f"You are not allowed to {_verb(name)} “{device.name}”."
+                    refusal = _not_allowed(name, device)
                     break
                 if device.status == target:
                     continue
                 method = getattr(device, name)
                 if not method._django_fsm.has_transition(device.status):
-                    refusal = (
-                        f"“{device.name}” is {LABELS[device.status]}: it cannot be moved to "
-                        f"{LABELS[target]} from there."
-                    )
+                    # Translators: a refusal; %(status)s and %(target)s are device statuses.
+                    refusal = _(
+                        "“%(device)s” is %(status)s: it cannot be moved to %(target)s from there."
+                    ) % {
+                        "device": device.name,
+                        "status": LABELS[device.status],
+                        "target": LABELS[target],
+                    }
                     break
                 from_status = device.status
                 kwargs = {**(params or {}), **(params_for(device, name) if params_for else {})}
@@ -189,7 +215,8 @@ def devices_walk(
                 outcome = Outcome(
                     pk,
                     Result.UNCHANGED,
-                    f"“{device.name}” is already {LABELS[device.status]}.",
+                    _("“%(device)s” is already %(status)s.")
+                    % {"device": device.name, "status": LABELS[device.status]},
                     device,
                     device.status,
                 )
@@ -218,6 +245,15 @@ def _order_ref(device: Device) -> dict | None:
     return {"id": device.order_id, "number": device.order.number}
 
 
+def _label(status: str) -> str:
+    """A status label for receivers of webhooks: machine-facing, so always the source
+    (English) words, whatever language the person making the change reads."""
+    if not status:
+        return ""
+    with translation.override(None):
+        return str(LABELS.get(status, ""))
+
+
 def _device_payload(device: Device, outcome: Outcome, source: str) -> dict:
     return {
         "device": {
@@ -227,12 +263,12 @@ def _device_payload(device: Device, outcome: Outcome, source: str) -> dict:
             "serial_number": device.serial_number,
             "is_leased": device.is_leased,
             "status": device.status,
-            "status_label": LABELS[device.status],
+            "status_label": _label(device.status),
             "status_changed_at": device.status_changed_at,
             "shipment_id": device.shipment_id,
         },
         "previous_status": outcome.from_status,
-        "previous_status_label": LABELS.get(outcome.from_status, ""),
+        "previous_status_label": _label(outcome.from_status),
         "transitions": list(outcome.steps),
         "source": source,
         "order": _order_ref(device),
@@ -247,7 +283,7 @@ def _order_accepted_payload(device: Device) -> dict:
         "order": _order_ref(device),
         "accepted_at": device.status_changed_at,
         "status": device.status,
-        "status_label": LABELS[device.status],
+        "status_label": _label(device.status),
         "employee": {"id": device.owner_id, "name": device.owner.get_full_name()},
         "company_id": device.company_id,
         "partner_id": device.partner_id,

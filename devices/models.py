@@ -13,27 +13,45 @@ import enum
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from django_fsm import FSMField, FSMModelMixin, transition
 
 from core.tenancy import Role, TenantQuerySet, TenantScope, by_company, by_partner, by_user
 
 
 class DeviceStatus(models.TextChoices):
-    ORDERED = "ordered", "Ordered"
-    NOT_STARTED = "not_started", "Not started"
-    ON_HOLD = "on_hold", "On hold"
-    PREPARING = "preparing", "Preparing"
-    BACKORDERED = "backordered", "Backordered"
-    SHIPPED = "shipped", "Shipped"
-    DELIVERED = "delivered", "Delivered"
-    RECEIVED = "received", "Received"
-    CANCELLED = "cancelled", "Cancelled"
-    ACTIVE = "active", "Active"
-    PENDING_BUYOUT = "pending_buyout", "Pending employee buyout"
-    BOUGHT_OUT = "bought_out", "Bought out by employee"
-    PROCESSING_TRADE_IN = "processing_trade_in", "Processed for trade in"
-    TRADED_IN = "traded_in", "Traded in"
-    REMOVED = "removed", "Removed"
+    # Translators: the product's device status names (the help article's words):
+    # translate this and the 14 below as docs/glossary.md says, the same everywhere.
+    ORDERED = "ordered", gettext_lazy("Ordered")
+    # Translators: a device status name (docs/glossary.md).
+    NOT_STARTED = "not_started", gettext_lazy("Not started")
+    # Translators: a device status name (docs/glossary.md).
+    ON_HOLD = "on_hold", gettext_lazy("On hold")
+    # Translators: a device status name (docs/glossary.md).
+    PREPARING = "preparing", gettext_lazy("Preparing")
+    # Translators: a device status name (docs/glossary.md).
+    BACKORDERED = "backordered", gettext_lazy("Backordered")
+    # Translators: a device status name (docs/glossary.md).
+    SHIPPED = "shipped", gettext_lazy("Shipped")
+    # Translators: a device status name (docs/glossary.md).
+    DELIVERED = "delivered", gettext_lazy("Delivered")
+    # Translators: a device status name (docs/glossary.md).
+    RECEIVED = "received", gettext_lazy("Received")
+    # Translators: a device status name (docs/glossary.md).
+    CANCELLED = "cancelled", gettext_lazy("Cancelled")
+    # Translators: a device status name (docs/glossary.md).
+    ACTIVE = "active", gettext_lazy("Active")
+    # Translators: a device status name (docs/glossary.md).
+    PENDING_BUYOUT = "pending_buyout", gettext_lazy("Pending employee buyout")
+    # Translators: a device status name (docs/glossary.md).
+    BOUGHT_OUT = "bought_out", gettext_lazy("Bought out by employee")
+    # Translators: a device status name (docs/glossary.md).
+    PROCESSING_TRADE_IN = "processing_trade_in", gettext_lazy("Processed for trade in")
+    # Translators: a device status name (docs/glossary.md).
+    TRADED_IN = "traded_in", gettext_lazy("Traded in")
+    # Translators: a device status name (docs/glossary.md).
+    REMOVED = "removed", gettext_lazy("Removed")
 
 
 S = DeviceStatus
@@ -100,22 +118,23 @@ LABELS = dict(DeviceStatus.choices)
 
 
 class Category(models.TextChoices):
-    LAPTOP = "laptop", "Laptop"
-    PHONE = "phone", "Phone"
-    HEADSET = "headset", "Headset"
-    TABLET = "tablet", "Tablet"
-    MONITOR = "monitor", "Monitor"
-    ACCESSORY = "accessory", "Accessory"
+    LAPTOP = "laptop", gettext_lazy("Laptop")
+    PHONE = "phone", gettext_lazy("Phone")
+    HEADSET = "headset", gettext_lazy("Headset")
+    TABLET = "tablet", gettext_lazy("Tablet")
+    MONITOR = "monitor", gettext_lazy("Monitor")
+    ACCESSORY = "accessory", gettext_lazy("Accessory")
 
 
 class Source(models.TextChoices):
     """Where a change came from, shown in the history."""
 
-    WEB = "web", "Portal"
-    ADMIN = "admin", "Admin"
-    API = "api", "Partner API"
-    POLL = "poll", "Tracking update"
-    SYSTEM = "system", "Automatic"
+    # Translators: where a device's status change came from, shown in its history.
+    WEB = "web", gettext_lazy("Portal")
+    ADMIN = "admin", gettext_lazy("Admin")
+    API = "api", gettext_lazy("Partner API")
+    POLL = "poll", gettext_lazy("Tracking update")
+    SYSTEM = "system", gettext_lazy("Automatic")
 
 
 # --- Who may make a transition ----------------------------------------------------------------
@@ -168,7 +187,8 @@ def may(*allowed: str, when=None):
 # --- The auto-receive rule ---------------------------------------------------------------------
 # One rule, used by the FSM guard below, by delivery in the admin and by the tracking poller:
 # where the company's policy says so, a device that is delivered is received at once by the
-# system, with this note in its history.
+# system, with this note in its history (stored as written: history notes are not
+# translated).
 
 AUTO_RECEIVE_NOTE = "Received automatically on delivery (company policy)."
 
@@ -213,7 +233,9 @@ class Device(FSMModelMixin, models.Model):
         null=True,
         blank=True,
         related_name="devices",
-        help_text="The partner who supplies it; empty for hardware bought outside Velory.",
+        help_text=gettext_lazy(
+            "The partner who supplies it; empty for hardware bought outside Velory."
+        ),
     )
     order = models.ForeignKey(
         "orders.Order", on_delete=models.PROTECT, null=True, blank=True, related_name="devices"
@@ -451,44 +473,50 @@ class Transition(enum.StrEnum):
 
 
 TRANSITION_LABELS = {
-    "acknowledge": "Acknowledge",
-    "start_preparing": "Start preparing",
-    "put_on_hold": "Put on hold",
-    "backorder": "Backorder",
-    "ship": "Ship",
-    "deliver": "Mark delivered",
-    "mark_received": "Mark as received",
-    "activate": "Activate",
-    "cancel": "Cancel",
-    "request_buyout": "Request buyout",
-    "withdraw_buyout": "Withdraw buyout",
-    "complete_buyout": "Complete buyout",
-    "start_trade_in": "Start trade-in / return",
-    "confirm_trade_in": "Confirm trade-in",
-    "remove": "Remove",
+    # Translators: this and the following are the action buttons that change a device's
+    # status (in the console and the portal).
+    "acknowledge": gettext_lazy("Acknowledge"),
+    "start_preparing": gettext_lazy("Start preparing"),
+    "put_on_hold": gettext_lazy("Put on hold"),
+    "backorder": gettext_lazy("Backorder"),
+    "ship": gettext_lazy("Ship"),
+    "deliver": gettext_lazy("Mark delivered"),
+    "mark_received": gettext_lazy("Mark as received"),
+    "activate": gettext_lazy("Activate"),
+    "cancel": pgettext_lazy("device action", "Cancel"),
+    "request_buyout": gettext_lazy("Request buyout"),
+    "withdraw_buyout": gettext_lazy("Withdraw buyout"),
+    "complete_buyout": gettext_lazy("Complete buyout"),
+    "start_trade_in": gettext_lazy("Start trade-in / return"),
+    "confirm_trade_in": gettext_lazy("Confirm trade-in"),
+    "remove": pgettext_lazy("device action", "Remove"),
 }
 
 
-# History rows as sentences: the step's verb ("Shipped by …"); "{status}" is the new status.
-EVENT_VERBS = {
-    "order": "Ordered",
-    "register": "Registered as {status}",
-    "acknowledge": "Acknowledged",
-    "start_preparing": "Preparing started",
-    "put_on_hold": "Put on hold",
-    "backorder": "Backordered",
-    "ship": "Shipped",
-    "deliver": "Delivered",
-    "mark_received": "Marked as received",
-    "activate": "Activated",
-    "cancel": "Cancelled",
-    "request_buyout": "Buyout requested",
-    "withdraw_buyout": "Buyout withdrawn",
-    "complete_buyout": "Bought out",
-    "start_trade_in": "Return started",
-    "confirm_trade_in": "Trade-in confirmed",
-    "remove": "Removed",
-    "correct": "Corrected to {status}",
+# History rows as sentences: the step and who took it ("Shipped by …"); "%(status)s" is the
+# new status. Built when the history is read, in the reader's language.
+EVENT_SENTENCES = {
+    # Translators: this and the following are lines of a device's history; %(actor)s is who
+    # made the change (a person's name with their company, "Velory" for the system),
+    # %(status)s a device status.
+    "order": gettext_lazy("Ordered by %(actor)s"),
+    "register": gettext_lazy("Registered as %(status)s by %(actor)s"),
+    "acknowledge": gettext_lazy("Acknowledged by %(actor)s"),
+    "start_preparing": gettext_lazy("Preparing started by %(actor)s"),
+    "put_on_hold": gettext_lazy("Put on hold by %(actor)s"),
+    "backorder": gettext_lazy("Backordered by %(actor)s"),
+    "ship": gettext_lazy("Shipped by %(actor)s"),
+    "deliver": gettext_lazy("Delivered by %(actor)s"),
+    "mark_received": gettext_lazy("Marked as received by %(actor)s"),
+    "activate": gettext_lazy("Activated by %(actor)s"),
+    "cancel": gettext_lazy("Cancelled by %(actor)s"),
+    "request_buyout": gettext_lazy("Buyout requested by %(actor)s"),
+    "withdraw_buyout": gettext_lazy("Buyout withdrawn by %(actor)s"),
+    "complete_buyout": gettext_lazy("Bought out by %(actor)s"),
+    "start_trade_in": gettext_lazy("Return started by %(actor)s"),
+    "confirm_trade_in": gettext_lazy("Trade-in confirmed by %(actor)s"),
+    "remove": gettext_lazy("Removed by %(actor)s"),
+    "correct": gettext_lazy("Corrected to %(status)s by %(actor)s"),
 }
 
 
@@ -514,7 +542,9 @@ class DeviceEvent(models.Model):
         blank=True,
         related_name="+",
     )
-    actor_name = models.CharField(max_length=200, help_text="Who, as shown in the timeline.")
+    actor_name = models.CharField(
+        max_length=200, help_text=gettext_lazy("Who, as shown in the timeline.")
+    )
     source = models.CharField(max_length=10, choices=Source.choices)
     transition = models.CharField(max_length=40, blank=True)
     from_status = models.CharField(max_length=24, choices=DeviceStatus.choices, blank=True)
@@ -533,15 +563,17 @@ class DeviceEvent(models.Model):
     def sentence(self, shipment=None) -> str:
         """The history row as people say it: "Shipped by Nina Nordic (Nordic IT) — PostNord
         PN738104592SE" (the parcel where the step shipped it), else the note."""
-        verb = EVENT_VERBS.get(self.transition)
-        if verb is None:
-            verb = f"Now {LABELS.get(self.to_status, self.to_status)}"
-        elif "{status}" in verb:
-            verb = verb.format(status=LABELS.get(self.to_status, self.to_status))
+        status = LABELS.get(self.to_status, self.to_status)
         who = self.actor_name or "Velory"
         if self.source == Source.POLL:
-            who += " (from the partner's tracking)"
-        text = f"{verb} by {who}"
+            # Translators: who made a change, when it came in with the partner's tracking.
+            who = _("%(actor)s (from the partner's tracking)") % {"actor": who}
+        template = EVENT_SENTENCES.get(self.transition)
+        if template is None:
+            # Translators: a line of a device's history for a change without a name of its
+            # own: the new status and who made it.
+            template = _("Now %(status)s by %(actor)s")
+        text = template % {"actor": who, "status": status}
         detail = self.note
         if not detail and self.transition == "ship" and shipment is not None:
             detail = " ".join(p for p in (shipment.carrier, shipment.tracking_number) if p)
@@ -562,9 +594,15 @@ class DeviceNotice(models.Model):
     pair is what keeps a job that runs twice, or is retried, from sending anything twice."""
 
     class Kind(models.TextChoices):
-        RECEIPT_REMINDER_2 = "receipt_reminder_2", "Receipt reminder (2 days after delivery)"
-        RECEIPT_REMINDER_5 = "receipt_reminder_5", "Receipt reminder (5 days after delivery)"
-        AUTO_RECEIVED = "auto_received", "Received automatically (company policy)"
+        RECEIPT_REMINDER_2 = (
+            "receipt_reminder_2",
+            gettext_lazy("Receipt reminder (2 days after delivery)"),
+        )
+        RECEIPT_REMINDER_5 = (
+            "receipt_reminder_5",
+            gettext_lazy("Receipt reminder (5 days after delivery)"),
+        )
+        AUTO_RECEIVED = "auto_received", gettext_lazy("Received automatically (company policy)")
 
     device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="notices")
     kind = models.CharField(max_length=30, choices=Kind.choices)

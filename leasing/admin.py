@@ -12,6 +12,8 @@ from django.core.exceptions import ValidationError
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from companies import services as company_services
 from core.exports import payroll_response
@@ -31,11 +33,12 @@ from .models import Buyout, Lease, LeasingArrangement
 
 
 class OverdueFilter(admin.SimpleListFilter):
-    title = "return"
+    # Translators: a filter of leases: where the device's return stands.
+    title = gettext_lazy("return")
     parameter_name = "overdue"
 
     def lookups(self, request, model_admin):
-        return [("yes", "Overdue"), ("open", "Waiting for the device")]
+        return [("yes", _("Overdue")), ("open", _("Waiting for the device"))]
 
     def queryset(self, request, queryset):
         if self.value() == "yes":
@@ -46,11 +49,16 @@ class OverdueFilter(admin.SimpleListFilter):
 
 
 class EndingFilter(admin.SimpleListFilter):
-    title = "ends"
+    # Translators: a filter of leases: when the lease ends.
+    title = gettext_lazy("ends")
     parameter_name = "ending"
 
     def lookups(self, request, model_admin):
-        return [("30", "Within 30 days"), ("90", "Within 90 days"), ("past", "Past its end")]
+        return [
+            ("30", _("Within 30 days")),
+            ("90", _("Within 90 days")),
+            ("past", _("Past its end")),
+        ]
 
     def queryset(self, request, queryset):
         today = timezone.localdate()
@@ -65,10 +73,20 @@ class EndingFilter(admin.SimpleListFilter):
 
 
 class SettlementForm(BoundedForm):
-    amount = forms.DecimalField(max_digits=12, decimal_places=2, min_value=0)
-    reference = forms.CharField(max_length=100, required=False, help_text="Their invoice or case.")
+    amount = forms.DecimalField(
+        max_digits=12, decimal_places=2, min_value=0, label=gettext_lazy("Amount")
+    )
+    reference = forms.CharField(
+        max_length=100,
+        required=False,
+        label=gettext_lazy("Reference"),
+        help_text=gettext_lazy("Their invoice or case."),
+    )
     settled_on = forms.DateField(
-        required=False, widget=forms.DateInput(attrs={"type": "date"}), help_text="Default: today."
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        label=gettext_lazy("Settled on"),
+        help_text=gettext_lazy("Default: today."),
     )
 
 
@@ -88,7 +106,7 @@ class LeaseAdmin(ObjectActionsAdmin):
     list_filter = (OverdueFilter, EndingFilter, "status", "choice", "leasing_company")
     list_select_related = ("device", "device__owner", "leasing_company")
 
-    @admin.display(description="monthly price", ordering="monthly_price")
+    @admin.display(description=gettext_lazy("monthly price"), ordering="monthly_price")
     def monthly(self, obj):
         return money(obj.monthly_price, obj.currency)
 
@@ -126,28 +144,33 @@ class LeaseAdmin(ObjectActionsAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.display(description="employee", ordering="device__owner__full_name")
+    @admin.display(description=gettext_lazy("employee"), ordering="device__owner__full_name")
     def employee(self, obj):
         return obj.device.owner
 
-    @admin.display(description="return")
+    # Translators: a column of leases: where the device's return stands.
+    @admin.display(description=gettext_lazy("return"))
     def return_state(self, obj):
         if obj.return_overdue:
-            return "Overdue"
+            return _("Overdue")
         if obj.is_open and obj.choice == Lease.Choice.RETURN:
-            return "Waiting"
+            # Translators: a lease's return: the device is awaited.
+            return _("Waiting")
         return "—"
 
     def get_object_actions(self, request, obj):
         return [
             ObjectAction(
                 "settle",
-                "Record settlement",
+                _("Record settlement"),
                 self._settle,
                 form=SettlementForm,
                 allowed=lambda request, obj: is_company_admin(request) and obj.is_open,
-                help_text="What the leasing company settled for a device leaving the fleet "
-                "early (lost, stolen, ...). A leased device can be removed once it is recorded.",
+                help_text=_(
+                    "What the leasing company settled for a device leaving the fleet "
+                    "early (lost, stolen, ...). A leased device can be removed once it is "
+                    "recorded."
+                ),
             )
         ]
 
@@ -159,7 +182,9 @@ class LeaseAdmin(ObjectActionsAdmin):
             reference=data["reference"],
             settled_on=data["settled_on"],
         )
-        return f"The settlement of {obj.device} is recorded: it can now be removed."
+        return _("The settlement of %(device)s is recorded: it can now be removed.") % {
+            "device": obj.device
+        }
 
     def get_urls(self):
         return [
@@ -184,7 +209,7 @@ class LeaseAdmin(ObjectActionsAdmin):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
-            "title": "Leases ending per month",
+            "title": _("Leases ending per month"),
             "months": months,
             "busiest": max((row["count"] for row in months), default=0),
         }
@@ -240,15 +265,17 @@ class BuyoutAdmin(RecordAdmin):
     actions = ["export_payroll"]
     company_admin_actions = ("export_payroll",)  # money and people's data: theirs alone
 
-    @admin.display(description="device")
+    @admin.display(description=gettext_lazy("device"))
     def device(self, obj):
         return obj.lease.device
 
-    @admin.display(description="price", ordering="price")
+    @admin.display(description=gettext_lazy("price"), ordering="price")
     def amount(self, obj):
         return money(obj.price, obj.currency)
 
-    @admin.action(description="Export salary deductions not exported yet, for payroll (CSV)")
+    @admin.action(
+        description=gettext_lazy("Export salary deductions not exported yet, for payroll (CSV)")
+    )
     def export_payroll(self, request, queryset):
         try:
             rows = services.buyouts_for_payroll(
@@ -260,7 +287,7 @@ class BuyoutAdmin(RecordAdmin):
         if not rows:
             self.message_user(
                 request,
-                "None of the selected buyouts is a paid salary deduction waiting for export.",
+                _("None of the selected buyouts is a paid salary deduction waiting for export."),
                 messages.WARNING,
             )
             return None

@@ -11,7 +11,11 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, gettext_noop, ngettext, pgettext_lazy
 
+from core.money import money
 from core.tenancy import TenantQuerySet, TenantScope, by_company, by_partner, by_user
 from devices.models import DeviceStatus
 
@@ -23,10 +27,21 @@ RETURN_REMINDER_DAYS = 7
 # A leased device in one of these may still be returned or bought out.
 CHOOSABLE = frozenset({DeviceStatus.RECEIVED, DeviceStatus.ACTIVE})
 
+# What the employee does to return a device, where the arrangement says nothing else: the
+# field's default (stored with each arrangement as written), and the fallback mailed when a
+# company has no arrangement (translated then, for the employee).
+DEFAULT_RETURN_STEPS = gettext_noop(
+    "1. Back up your files and sign out of every account.\n"
+    "2. Pack the device with its charger in the box it came in, or a padded one.\n"
+    "3. Print the prepaid return label from the link in this e-mail and drop the parcel "
+    "at any service point."
+)
+
 
 class ReturnSender(models.TextChoices):
-    PARTNER = "partner", "The reseller (partner)"
-    LEASING_COMPANY = "leasing_company", "The leasing company"
+    # Translators: this and the following are who sends the return instructions of a lease.
+    PARTNER = "partner", gettext_lazy("The reseller (partner)")
+    LEASING_COMPANY = "leasing_company", gettext_lazy("The leasing company")
 
 
 class LeasingArrangementQuerySet(TenantQuerySet):
@@ -54,20 +69,21 @@ class LeasingArrangement(models.Model):
         null=True,
         blank=True,
         related_name="leasing_arrangements",
-        help_text="The reseller that takes leased devices back (if it sends the instructions).",
+        help_text=gettext_lazy(
+            "The reseller that takes leased devices back (if it sends the instructions)."
+        ),
     )
     return_instructions_from = models.CharField(
-        "return instructions come from",
+        gettext_lazy("return instructions come from"),
         max_length=20,
         choices=ReturnSender.choices,
         default=ReturnSender.PARTNER,
     )
     return_steps = models.TextField(
-        help_text="What the employee does to return a device: packing, label, drop-off.",
-        default="1. Back up your files and sign out of every account.\n"
-        "2. Pack the device with its charger in the box it came in, or a padded one.\n"
-        "3. Print the prepaid return label from the link in this e-mail and drop the parcel "
-        "at any service point.",
+        help_text=gettext_lazy(
+            "What the employee does to return a device: packing, label, drop-off."
+        ),
+        default=DEFAULT_RETURN_STEPS,
     )
     # Retired as the deadline's rule: a return is now due the company's return grace days
     # after its reason (the lease's end, a replacement's delivery, a leaver's exit; see
@@ -76,16 +92,19 @@ class LeasingArrangement(models.Model):
     return_days = models.PositiveSmallIntegerField(
         default=21,
         validators=[MinValueValidator(1), MaxValueValidator(365)],
-        help_text="No longer used: a return is due the company's “days to return a device” "
-        "after the lease ends (or a replacement is delivered, or the employee leaves).",
+        help_text=gettext_lazy(
+            "No longer used: a return is due the company's “days to return a device” "
+            "after the lease ends (or a replacement is delivered, or the employee leaves)."
+        ),
     )
     residual_percent = models.DecimalField(
-        "buyout price (% of the purchase price)",
+        # xgettext:no-python-format
+        gettext_lazy("buyout price (% of the purchase price)"),
         max_digits=5,
         decimal_places=2,
         default=15,
         validators=[MinValueValidator(0), MaxValueValidator(100)],
-        help_text="Used when a lease has no buyout price of its own.",
+        help_text=gettext_lazy("Used when a lease has no buyout price of its own."),
     )
 
     objects = LeasingArrangementQuerySet.as_manager()
@@ -98,24 +117,32 @@ class LeasingArrangement(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.company} with {self.leasing_company}"
+        # Translators: a leasing arrangement as the console names it: "Acme with Nordic Lease".
+        return _("%(company)s with %(leasing_company)s") % {
+            "company": self.company,
+            "leasing_company": self.leasing_company,
+        }
 
 
 class ReturnReason(models.TextChoices):
     """Why a leased device goes back, which decides the day its grace days count from."""
 
-    LEASE_END = "lease_end", "The lease ends"
-    REPLACEMENT = "replacement", "Replaced by a new leased device"
-    LEAVER = "leaver", "The employee leaves the company"
+    # Translators: this and the following are why a leased device goes back.
+    LEASE_END = "lease_end", gettext_lazy("The lease ends")
+    REPLACEMENT = "replacement", gettext_lazy("Replaced by a new leased device")
+    LEAVER = "leaver", gettext_lazy("The employee leaves the company")
 
 
 def _day(value: date, today: date) -> str:
-    text = f"{value.day} {value:%B}"
+    """The day as "16 January" (with the year when it is not this one), in the reader's
+    language."""
+    text = date_format(value, "MONTH_DAY_FORMAT")
     return text if value.year == today.year else f"{text} {value.year}"
 
 
 def _days(n: int) -> str:
-    return "1 day" if n == 1 else f"{n} days"
+    # Translators: a number of days, used in the explanations of a return's deadline.
+    return ngettext("%(count)d day", "%(count)d days", n) % {"count": n}
 
 
 @dataclass(frozen=True)
@@ -142,31 +169,62 @@ class ReturnDue:
 
     @property
     def explanation(self) -> str:
-        """Why it is due then, as said on the day of the choice."""
+        """Why it is due then, as said on the day of the choice (in the reader's language; the
+        pages put it after the deadline: "Send it back by 30 January: …")."""
         today, days = self.chosen_on, _days(self.days)
         if self.provisional:
-            return (
-                f"for now {self._lease_end_words(today, days)}; once your new device is "
-                f"delivered, {days} after its delivery"
-            )
+            # Translators: why a return is due when it is (after "send it back by <date>");
+            # %(lease_end)s is one of the lease-end explanations below, %(days)s "14 days".
+            return _(
+                "for now %(lease_end)s; once your new device is delivered, %(days)s after its "
+                "delivery"
+            ) % {"lease_end": self._lease_end_words(today, days), "days": days}
         if self.reason == ReturnReason.LEAVER:
             day = _day(self.since, today)
             if self.from_choice:
-                return f"{days} from today, as your last day at the company was {day}"
-            return f"{days} after your last day at the company, {day}"
+                # Translators: why a return is due when it is; %(days)s is "14 days",
+                # %(day)s a date ("3 March").
+                return _("%(days)s from today, as your last day at the company was %(day)s") % {
+                    "days": days,
+                    "day": day,
+                }
+            # Translators: why a return is due when it is; %(days)s is "14 days", %(day)s a
+            # date ("3 March").
+            return _("%(days)s after your last day at the company, %(day)s") % {
+                "days": days,
+                "day": day,
+            }
         if self.reason == ReturnReason.REPLACEMENT:
             day = _day(self.since, today)
             if self.from_choice:
-                return f"{days} from today, as your new device was delivered on {day}"
-            return f"{days} after your new device was delivered on {day}"
+                # Translators: why a return is due when it is; %(days)s is "14 days",
+                # %(day)s a date ("3 March").
+                return _("%(days)s from today, as your new device was delivered on %(day)s") % {
+                    "days": days,
+                    "day": day,
+                }
+            # Translators: why a return is due when it is; %(days)s is "14 days", %(day)s a
+            # date ("3 March").
+            return _("%(days)s after your new device was delivered on %(day)s") % {
+                "days": days,
+                "day": day,
+            }
         return self._lease_end_words(today, days)
 
     def _lease_end_words(self, today: date, days: str) -> str:
         ends = _day(self.lease_ends_on, today)
+        values = {"days": days, "day": ends}
         if self.from_choice:
-            return f"{days} from today, as your lease ended on {ends}"
-        verb = "ends" if self.lease_ends_on >= today else "ended"
-        return f"{days} after your lease {verb} on {ends}"
+            # Translators: why a return is due when it is; %(days)s is "14 days", %(day)s a
+            # date ("16 January").
+            return _("%(days)s from today, as your lease ended on %(day)s") % values
+        if self.lease_ends_on >= today:
+            # Translators: why a return is due when it is; %(days)s is "14 days", %(day)s a
+            # date ("16 January").
+            return _("%(days)s after your lease ends on %(day)s") % values
+        # Translators: why a return is due when it is; %(days)s is "14 days", %(day)s a date
+        # ("16 January").
+        return _("%(days)s after your lease ended on %(day)s") % values
 
 
 def return_due(
@@ -242,19 +300,23 @@ class LeaseQuerySet(TenantQuerySet):
 
 class Lease(models.Model):
     class Status(models.TextChoices):
-        ACTIVE = "active", "Active"
-        CLOSED = "closed", "Closed"
+        # Translators: this and the following are the product's lease status names: translate
+        # them as docs/glossary.md says.
+        ACTIVE = "active", pgettext_lazy("lease status", "Active")
+        CLOSED = "closed", gettext_lazy("Closed")
 
     class Choice(models.TextChoices):
-        NONE = "", "Not chosen yet"
-        RETURN = "return", "Return"
-        BUYOUT = "buyout", "Buyout"
+        # Translators: this and the following are what the employee chose for a lease's end.
+        NONE = "", gettext_lazy("Not chosen yet")
+        RETURN = "return", pgettext_lazy("lease end choice", "Return")
+        BUYOUT = "buyout", gettext_lazy("Buyout")
 
     class Outcome(models.TextChoices):
         NONE = "", "—"
-        RETURNED = "returned", "Returned (traded in)"
-        BOUGHT_OUT = "bought_out", "Bought out by the employee"
-        REMOVED = "removed", "Removed from the fleet"
+        # Translators: this and the following are how a lease ended.
+        RETURNED = "returned", gettext_lazy("Returned (traded in)")
+        BOUGHT_OUT = "bought_out", gettext_lazy("Bought out by the employee")
+        REMOVED = "removed", gettext_lazy("Removed from the fleet")
 
     device = models.OneToOneField("devices.Device", on_delete=models.PROTECT, related_name="lease")
     leasing_company = models.ForeignKey(
@@ -267,7 +329,11 @@ class Lease(models.Model):
     ends_on = models.DateField(db_index=True)
     monthly_price = models.DecimalField(max_digits=12, decimal_places=2)
     buyout_price = models.DecimalField(
-        "residual / buyout price", max_digits=12, decimal_places=2, null=True, blank=True
+        gettext_lazy("residual / buyout price"),
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
     )
     currency = models.CharField(max_length=3)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
@@ -275,13 +341,17 @@ class Lease(models.Model):
     # What happens at the end: chosen by the employee (or on a leased replacement).
     choice = models.CharField(max_length=10, choices=Choice.choices, default="", blank=True)
     chosen_at = models.DateTimeField(null=True, blank=True)
-    return_due_on = models.DateField("return by", null=True, blank=True, db_index=True)
+    return_due_on = models.DateField(
+        gettext_lazy("return by"), null=True, blank=True, db_index=True
+    )
     # Why it goes back (the day its deadline counts from: see return_due).
     return_reason = models.CharField(
         max_length=12, choices=ReturnReason.choices, default="", blank=True
     )
     last_notice_days = models.PositiveSmallIntegerField(
-        null=True, blank=True, help_text="The last lease-end notice sent (days before the end)."
+        null=True,
+        blank=True,
+        help_text=gettext_lazy("The last lease-end notice sent (days before the end)."),
     )
     escalated_at = models.DateTimeField(null=True, blank=True)
     # The leasing company's settlement (needed before a leased device is removed).
@@ -306,7 +376,11 @@ class Lease(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Lease of {self.device} until {self.ends_on:%d %b %Y}"
+        # Translators: a lease as the console names it: "Lease of MacBook Air until 16 Jan 2027".
+        return _("Lease of %(device)s until %(date)s") % {
+            "device": self.device,
+            "date": date_format(self.ends_on, "d M Y"),
+        }
 
     @property
     def is_open(self) -> bool:
@@ -361,13 +435,16 @@ class Buyout(models.Model):
     salary deduction the company's payroll takes), and where it stands."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Waiting for payment"
-        PAID = "paid", "Paid"
-        WITHDRAWN = "withdrawn", "Withdrawn"
+        # Translators: this and the following are the product's buyout status names: translate
+        # them as docs/glossary.md says.
+        PENDING = "pending", gettext_lazy("Waiting for payment")
+        PAID = "paid", gettext_lazy("Paid")
+        WITHDRAWN = "withdrawn", pgettext_lazy("buyout status", "Withdrawn")
 
     class Method(models.TextChoices):
-        CARD = "card", "Card"
-        SALARY = "salary", "Salary deduction"
+        # Translators: this and the following are how an employee pays a buyout.
+        CARD = "card", gettext_lazy("Card")
+        SALARY = "salary", gettext_lazy("Salary deduction")
 
     lease = models.ForeignKey(Lease, on_delete=models.PROTECT, related_name="buyouts")
     company = models.ForeignKey("companies.Company", on_delete=models.PROTECT, related_name="+")
@@ -402,4 +479,8 @@ class Buyout(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Buyout of {self.lease.device} for {self.price} {self.currency}"
+        # Translators: a buyout as the console names it: "Buyout of MacBook Air for 180.00 EUR".
+        return _("Buyout of %(device)s for %(price)s") % {
+            "device": self.lease.device,
+            "price": money(self.price, self.currency),
+        }

@@ -6,6 +6,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext, pgettext_lazy
 
 from core.forms import BoundedForm
 from core.tenancy import Role
@@ -14,14 +16,65 @@ from core.tenant_admin import ObjectAction, ObjectActionsAdmin, RecordAdmin, Vie
 from . import services, webhooks
 from .models import Notification, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
+# Each mail kind's title (the templates under templates/notifications/email/ are named by
+# kind); a kind not listed is titled from its name.
+KIND_TITLES = {
+    # Translators: the kinds of e-mail in the console's mail log (a column and a filter).
+    # "… admin" is the company admin's mail, "… partner" the partner's.
+    "attestation_asked": pgettext_lazy("mail kind", "Attestation asked"),
+    "attestation_problem": pgettext_lazy("mail kind", "Attestation problem"),
+    "attestation_reminder": pgettext_lazy("mail kind", "Attestation reminder"),
+    "device_backordered": pgettext_lazy("mail kind", "Device backordered"),
+    "device_delivered": pgettext_lazy("mail kind", "Device delivered"),
+    "device_on_hold": pgettext_lazy("mail kind", "Device on hold"),
+    "device_received_automatically": pgettext_lazy("mail kind", "Device received automatically"),
+    "invite": pgettext_lazy("mail kind", "Invite"),
+    "lease_buyout_offer": pgettext_lazy("mail kind", "Lease buyout offer"),
+    "lease_buyout_paid": pgettext_lazy("mail kind", "Lease buyout paid"),
+    "lease_end_admin": pgettext_lazy("mail kind", "Lease end admin"),
+    "lease_end_notice": pgettext_lazy("mail kind", "Lease end notice"),
+    "lease_escalated": pgettext_lazy("mail kind", "Lease escalated"),
+    "lease_return_due": pgettext_lazy("mail kind", "Lease return due"),
+    "lease_return_instructions": pgettext_lazy("mail kind", "Lease return instructions"),
+    "lease_return_overdue": pgettext_lazy("mail kind", "Lease return overdue"),
+    "lease_return_overdue_admin": pgettext_lazy("mail kind", "Lease return overdue admin"),
+    "lease_return_reminder": pgettext_lazy("mail kind", "Lease return reminder"),
+    "lease_returned": pgettext_lazy("mail kind", "Lease returned"),
+    "offboarding_chaser": pgettext_lazy("mail kind", "Offboarding chaser"),
+    "offboarding_closed": pgettext_lazy("mail kind", "Offboarding closed"),
+    "offboarding_escalated": pgettext_lazy("mail kind", "Offboarding escalated"),
+    "offboarding_opened": pgettext_lazy("mail kind", "Offboarding opened"),
+    "offboarding_return_instructions": pgettext_lazy(
+        "mail kind", "Offboarding return instructions"
+    ),
+    "order_cancelled": pgettext_lazy("mail kind", "Order cancelled"),
+    "order_dispatch_failed": pgettext_lazy("mail kind", "Order dispatch failed"),
+    "order_new_partner": pgettext_lazy("mail kind", "Order new partner"),
+    "order_shipped": pgettext_lazy("mail kind", "Order shipped"),
+    "order_stuck": pgettext_lazy("mail kind", "Order stuck"),
+    "order_updated_partner": pgettext_lazy("mail kind", "Order updated partner"),
+    "password_reset": pgettext_lazy("mail kind", "Password reset"),
+    "payment_authorize_again": pgettext_lazy("mail kind", "Payment authorize again"),
+    "payment_disputed": pgettext_lazy("mail kind", "Payment disputed"),
+    "payment_receipt": pgettext_lazy("mail kind", "Payment receipt"),
+    "payments_mismatched": pgettext_lazy("mail kind", "Payments mismatched"),
+    "receipt_reminder": pgettext_lazy("mail kind", "Receipt reminder"),
+    "refund_receipt": pgettext_lazy("mail kind", "Refund receipt"),
+    "request_approved": pgettext_lazy("mail kind", "Request approved"),
+    "request_rejected": pgettext_lazy("mail kind", "Request rejected"),
+    "request_submitted": pgettext_lazy("mail kind", "Request submitted"),
+    "welcome": pgettext_lazy("mail kind", "Welcome"),
+}
+
 
 def kind_title(kind: str) -> str:
     """A mail kind as a title: "password_reset" is "Password reset"."""
-    return kind.replace("_", " ").capitalize()
+    return KIND_TITLES.get(kind) or kind.replace("_", " ").capitalize()
 
 
 class KindFilter(admin.SimpleListFilter):
-    title = "kind"
+    # Translators: the kind of an e-mail (welcome, password reset, order shipped, ...).
+    title = gettext_lazy("kind")
     parameter_name = "kind__exact"
 
     def lookups(self, request, model_admin):
@@ -66,20 +119,28 @@ class NotificationAdmin(RecordAdmin):
     fields = readonly_fields
     actions = ["send_again"]
 
-    @admin.display(description="kind", ordering="kind")
+    @admin.display(description=gettext_lazy("kind"), ordering="kind")
     def kind_title(self, obj):
         return kind_title(obj.kind)
 
-    @admin.action(description="Send the selected failed mail again")
+    @admin.action(description=gettext_lazy("Send the selected failed mail again"))
     def send_again(self, request, queryset):
         count = services.notifications_resend(
             actor=request.user, notification_ids=queryset.values_list("pk", flat=True)
         )
         if count:
-            self.message_user(request, f"{count} e-mail(s) queued to be sent again.")
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)s e-mail(s) queued to be sent again.",
+                    "%(count)s e-mail(s) queued to be sent again.",
+                    count,
+                )
+                % {"count": count},
+            )
         else:
             self.message_user(
-                request, "Only mail that failed for good can be sent again.", messages.WARNING
+                request, _("Only mail that failed for good can be sent again."), messages.WARNING
             )
 
 
@@ -99,18 +160,26 @@ def events_field() -> forms.MultipleChoiceField:
     return forms.MultipleChoiceField(
         choices=WebhookEvent.choices,
         widget=forms.CheckboxSelectMultiple,
-        help_text="Each event is sent to this URL, signed (see the webhooks documentation).",
+        label=gettext_lazy("Events"),
+        help_text=gettext_lazy(
+            "Each event is sent to this URL, signed (see the webhooks documentation)."
+        ),
     )
 
 
 class NewEndpointForm(BoundedForm):
     url = forms.URLField(
-        label="URL",
+        label=gettext_lazy("URL"),
         max_length=500,
         assume_scheme="https",
-        help_text="HTTPS (plain HTTP only for 127.0.0.1 or localhost, for testing).",
+        help_text=gettext_lazy("HTTPS (plain HTTP only for 127.0.0.1 or localhost, for testing)."),
     )
-    description = forms.CharField(max_length=200, required=False, help_text="What receives it.")
+    description = forms.CharField(
+        max_length=200,
+        required=False,
+        label=gettext_lazy("Description"),
+        help_text=gettext_lazy("What receives it."),
+    )
     events = events_field()
 
     def clean_url(self):
@@ -149,17 +218,17 @@ class WebhookEndpointAdmin(ObjectActionsAdmin):
     )
     readonly_fields = ("owner", "secret_shown", "created_by", "created_at", "secret_rotated_at")
 
-    @admin.display(description="owner")
+    @admin.display(description=gettext_lazy("owner"))
     def owner(self, obj):
         return obj.company or obj.partner
 
-    @admin.display(description="events")
+    @admin.display(description=gettext_lazy("events"))
     def events_shown(self, obj):
-        return ", ".join(obj.event_labels)
+        return ", ".join(str(label) for label in obj.event_labels)
 
-    @admin.display(description="secret")
+    @admin.display(description=gettext_lazy("secret"))
     def secret_shown(self, obj):
-        return "whsec_… (shown once when made; rotate it for a new one)"
+        return _("whsec_… (shown once when made; rotate it for a new one)")
 
     def has_add_permission(self, request):
         return super().has_add_permission(request) and owns_endpoints(request.user)
@@ -186,7 +255,7 @@ class WebhookEndpointAdmin(ObjectActionsAdmin):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
-            "title": "New webhook endpoint",
+            "title": _("New webhook endpoint"),
             "form": form,
         }
         if request.method == "POST" and form.is_valid():
@@ -200,20 +269,22 @@ class WebhookEndpointAdmin(ObjectActionsAdmin):
             except ValidationError as error:
                 form.add_error(None, error)
             else:
-                context.update(endpoint=endpoint, raw=raw, title="Your webhook secret")
+                context.update(endpoint=endpoint, raw=raw, title=_("Your webhook secret"))
         return TemplateResponse(request, "admin/notifications/webhook_secret.html", context)
 
     def get_object_actions(self, request, obj):
         return [
             ObjectAction(
                 "rotate",
-                "Rotate secret",
+                _("Rotate secret"),
                 lambda request, obj, data: "",  # answered by object_action_view below
                 allowed=lambda request, obj: self.has_change_permission(request, obj),
                 danger=True,
-                help_text="A new secret signs every delivery from now on, and is shown once. "
-                "The old one stops at once: deliveries your receiver refuses meanwhile are "
-                "retried, and can be replayed.",
+                help_text=_(
+                    "A new secret signs every delivery from now on, and is shown once. "
+                    "The old one stops at once: deliveries your receiver refuses meanwhile are "
+                    "retried, and can be replayed."
+                ),
             )
         ]
 
@@ -230,7 +301,7 @@ class WebhookEndpointAdmin(ObjectActionsAdmin):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
-            "title": "Your new webhook secret",
+            "title": _("Your new webhook secret"),
             "endpoint": endpoint,
             "raw": raw,
             "rotated": True,
@@ -272,7 +343,8 @@ class WebhookDeliveryAdmin(ViewOnlyMixin, ObjectActionsAdmin):
     readonly_fields = fields
     actions = ["replay"]
 
-    @admin.display(description="body")
+    # Translators: a webhook delivery's JSON body.
+    @admin.display(description=gettext_lazy("body"))
     def payload_shown(self, obj):
         return format_html(
             "<pre>{}</pre>", json.dumps(json.loads(webhooks.delivery_body(obj)), indent=2)
@@ -281,17 +353,27 @@ class WebhookDeliveryAdmin(ViewOnlyMixin, ObjectActionsAdmin):
     def has_replay_permission(self, request):
         return request.user.has_perm("notifications.change_webhookendpoint")
 
-    @admin.action(description="Replay the selected deliveries", permissions=["replay"])
+    @admin.action(
+        description=gettext_lazy("Replay the selected deliveries"), permissions=["replay"]
+    )
     def replay(self, request, queryset):
         count = webhooks.webhook_deliveries_replay(
             actor=request.user, delivery_ids=queryset.values_list("pk", flat=True)
         )
         if count:
-            self.message_user(request, f"{count} deliveries queued to be sent again.")
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)s deliveries queued to be sent again.",
+                    "%(count)s deliveries queued to be sent again.",
+                    count,
+                )
+                % {"count": count},
+            )
         else:
             self.message_user(
                 request,
-                "Nothing to replay: a delivery being sent, or of an inactive endpoint, is not.",
+                _("Nothing to replay: a delivery being sent, or of an inactive endpoint, is not."),
                 messages.WARNING,
             )
 
@@ -299,14 +381,16 @@ class WebhookDeliveryAdmin(ViewOnlyMixin, ObjectActionsAdmin):
         return [
             ObjectAction(
                 "replay",
-                "Replay",
+                _("Replay"),
                 lambda request, obj, data: self._replay_one(request, obj),
                 allowed=lambda request, obj: self.has_replay_permission(request),
-                help_text="Send this event again: the same event id and body, signed anew.",
+                help_text=_("Send this event again: the same event id and body, signed anew."),
             )
         ]
 
     def _replay_one(self, request, obj):
         if not webhooks.webhook_deliveries_replay(actor=request.user, delivery_ids=[obj.pk]):
-            raise ValidationError("It cannot be replayed now (being sent, or endpoint inactive).")
-        return "Queued to be sent again."
+            raise ValidationError(
+                _("It cannot be replayed now (being sent, or endpoint inactive).")
+            )
+        return _("Queued to be sent again.")

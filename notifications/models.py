@@ -9,6 +9,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from core.tenancy import TenantQuerySet, TenantScope, by_company, by_partner, by_user
 
@@ -30,9 +32,10 @@ class NotificationQuerySet(TenantQuerySet):
 
 class Notification(models.Model):
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
+        # Translators: the state of one e-mail in the outbox (an e-mail is pending, sent, failed).
+        PENDING = "pending", pgettext_lazy("e-mail status", "Pending")
+        SENT = "sent", pgettext_lazy("e-mail status", "Sent")
+        FAILED = "failed", pgettext_lazy("e-mail status", "Failed")
 
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -50,7 +53,9 @@ class Notification(models.Model):
     body_html = models.TextField(blank=True)
     dedup_key = models.CharField(max_length=200, unique=True)
     context = models.JSONField(
-        default=dict, blank=True, help_text="What the message is rendered from, when not yet."
+        default=dict,
+        blank=True,
+        help_text=gettext_lazy("What the message is rendered from, when not yet."),
     )
     rendered = models.BooleanField(default=True)
     status = models.CharField(
@@ -77,18 +82,18 @@ class Notification(models.Model):
 # The events a company or a partner may subscribe an endpoint to. Names are stored: never
 # renamed once in use. docs/webhooks.md describes each event's payload.
 class WebhookEvent(models.TextChoices):
-    DEVICE_STATUS_CHANGED = "device.status_changed", "Device status changed"
-    ORDER_PLACED = "order.placed", "Order placed"
-    ORDER_ACCEPTED = "order.accepted", "Order accepted by the partner"
-    DEVICE_SHIPPED = "device.shipped", "Device shipped"
-    DEVICE_DELIVERED = "device.delivered", "Device delivered"
-    DEVICE_RECEIVED = "device.received", "Device received"
-    DEVICE_CANCELLED = "device.cancelled", "Device cancelled"
-    REQUEST_APPROVED = "request.approved", "Request approved"
-    REQUEST_REJECTED = "request.rejected", "Request rejected"
-    LEASE_ENDING = "lease.ending", "Lease ending"
-    OFFBOARDING_OPENED = "offboarding.opened", "Offboarding case opened"
-    OFFBOARDING_CLOSED = "offboarding.closed", "Offboarding case closed"
+    DEVICE_STATUS_CHANGED = "device.status_changed", gettext_lazy("Device status changed")
+    ORDER_PLACED = "order.placed", gettext_lazy("Order placed")
+    ORDER_ACCEPTED = "order.accepted", gettext_lazy("Order accepted by the partner")
+    DEVICE_SHIPPED = "device.shipped", gettext_lazy("Device shipped")
+    DEVICE_DELIVERED = "device.delivered", gettext_lazy("Device delivered")
+    DEVICE_RECEIVED = "device.received", gettext_lazy("Device received")
+    DEVICE_CANCELLED = "device.cancelled", gettext_lazy("Device cancelled")
+    REQUEST_APPROVED = "request.approved", gettext_lazy("Request approved")
+    REQUEST_REJECTED = "request.rejected", gettext_lazy("Request rejected")
+    LEASE_ENDING = "lease.ending", gettext_lazy("Lease ending")
+    OFFBOARDING_OPENED = "offboarding.opened", gettext_lazy("Offboarding case opened")
+    OFFBOARDING_CLOSED = "offboarding.closed", gettext_lazy("Offboarding case closed")
 
 
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -102,21 +107,21 @@ def webhook_url_validator(url: str) -> None:
     parts = urlsplit(url or "")
     host = (parts.hostname or "").lower()
     if not host:
-        raise ValidationError("Enter a full URL, such as https://example.com/velory-hooks.")
+        raise ValidationError(_("Enter a full URL, such as https://example.com/velory-hooks."))
     if parts.username or parts.password:
-        raise ValidationError("Leave credentials out of the URL: the signature proves it is us.")
+        raise ValidationError(_("Leave credentials out of the URL: the signature proves it is us."))
     if host in LOCAL_HOSTS and parts.scheme in ("http", "https"):
         if getattr(settings, "WEBHOOKS_ALLOW_LOCAL_HTTP", False):
             return
-        raise ValidationError("Give an address on the internet, not this machine's.")
+        raise ValidationError(_("Give an address on the internet, not this machine's."))
     if parts.scheme != "https":
-        raise ValidationError("Use an https:// URL (http:// only for 127.0.0.1 or localhost).")
+        raise ValidationError(_("Use an https:// URL (http:// only for 127.0.0.1 or localhost)."))
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
         return
     if not address.is_global:
-        raise ValidationError("That address is not reachable from the internet.")
+        raise ValidationError(_("That address is not reachable from the internet."))
 
 
 class WebhookEndpointQuerySet(TenantQuerySet):
@@ -149,16 +154,20 @@ class WebhookEndpoint(models.Model):
         related_name="webhook_endpoints",
     )
     url = models.URLField(
-        "URL",
+        gettext_lazy("URL"),
         max_length=500,
         validators=[webhook_url_validator],
-        help_text="HTTPS (plain HTTP only for 127.0.0.1 or localhost, for testing).",
+        help_text=gettext_lazy("HTTPS (plain HTTP only for 127.0.0.1 or localhost, for testing)."),
     )
-    description = models.CharField(max_length=200, blank=True, help_text="What receives it.")
-    events = models.JSONField(default=list, help_text="The event types sent to it.")
+    description = models.CharField(
+        max_length=200, blank=True, help_text=gettext_lazy("What receives it.")
+    )
+    events = models.JSONField(default=list, help_text=gettext_lazy("The event types sent to it."))
     secret_encrypted = models.TextField(editable=False)
     is_active = models.BooleanField(
-        "active", default=True, help_text="An inactive endpoint is sent nothing."
+        gettext_lazy("active"),
+        default=True,
+        help_text=gettext_lazy("An inactive endpoint is sent nothing."),
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -175,7 +184,7 @@ class WebhookEndpoint(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        verbose_name = "webhook endpoint"
+        verbose_name = gettext_lazy("webhook endpoint")
         constraints = [
             models.CheckConstraint(
                 condition=(
@@ -192,7 +201,7 @@ class WebhookEndpoint(models.Model):
     @property
     def event_labels(self) -> list[str]:
         labels = dict(WebhookEvent.choices)
-        return [labels.get(e, e) for e in self.events]
+        return [str(labels.get(e, e)) for e in self.events]
 
 
 class WebhookDeliveryQuerySet(TenantQuerySet):
@@ -215,9 +224,10 @@ class WebhookDelivery(models.Model):
     backoff, failed after the limit. A replay sends the same event id and body again."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
+        # Translators: the state of one webhook delivery (a delivery is pending, sent, failed).
+        PENDING = "pending", pgettext_lazy("webhook delivery status", "Pending")
+        SENT = "sent", pgettext_lazy("webhook delivery status", "Sent")
+        FAILED = "failed", pgettext_lazy("webhook delivery status", "Failed")
 
     endpoint = models.ForeignKey(
         WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
@@ -231,8 +241,13 @@ class WebhookDelivery(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now)
     claimed_until = models.DateTimeField(null=True, blank=True)
-    response_code = models.PositiveSmallIntegerField("response", null=True, blank=True)
-    duration_ms = models.PositiveIntegerField("duration (ms)", null=True, blank=True)
+    response_code = models.PositiveSmallIntegerField(
+        # Translators: the HTTP status code a webhook's receiver answered (a column title).
+        pgettext_lazy("webhook delivery", "response"),
+        null=True,
+        blank=True,
+    )
+    duration_ms = models.PositiveIntegerField(gettext_lazy("duration (ms)"), null=True, blank=True)
     error = models.TextField(blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
 
@@ -240,8 +255,8 @@ class WebhookDelivery(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        verbose_name = "webhook delivery"
-        verbose_name_plural = "webhook deliveries"
+        verbose_name = gettext_lazy("webhook delivery")
+        verbose_name_plural = gettext_lazy("webhook deliveries")
         constraints = [
             models.UniqueConstraint(
                 fields=["endpoint", "dedup_key"], name="webhook_delivery_once_per_endpoint"

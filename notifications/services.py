@@ -27,7 +27,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
+from django.utils.translation import gettext_lazy
 
+from core.i18n import for_company, for_recipient
 from core.jobs import Retry, claim, enqueue_named
 from core.timers import scaled_delta
 
@@ -75,6 +77,7 @@ def _text_engine() -> Engine:
         dirs=base.dirs,
         app_dirs=base.app_dirs,
         libraries=base.libraries,
+        builtins=[b for b in base.builtins if b not in Engine.default_builtins],
         debug=base.debug,
         autoescape=False,
     )
@@ -84,21 +87,48 @@ def _render_text(name: str, ctx: dict) -> str:
     return _text_engine().get_template(name).render(Context(ctx, autoescape=False))
 
 
+def _company_in(context: dict):
+    """The company a mail without a person to go to is about: a company in its context, or
+    the company of the first object there that has one (an order, for its partner)."""
+    company_model = apps.get_model("companies", "Company")
+    values = [v for v in context.values() if isinstance(v, models.Model)]
+    for value in values:
+        if isinstance(value, company_model):
+            return value
+    for value in values:
+        if getattr(value, "company_id", None):
+            return value.company
+    return None
+
+
+def _as_read_by(recipient, context: dict):
+    """The language and time zone the mail is read in: its recipient's (``for_recipient``),
+    or, for an address that is no person's, the company's it is about."""
+    if recipient is not None:
+        return for_recipient(recipient)
+    return for_company(_company_in(context))
+
+
 def _render(kind: str, context: dict) -> tuple[str, str, str]:
+    """Subject, text and HTML of a message, in the language and time zone of its recipient
+    (``context["recipient"]``), whoever renders it (a request in another language, a worker)."""
     ctx = {"site_url": site_url(), **context}
-    subject = _render_text(f"notifications/email/{kind}_subject.txt", ctx)
-    subject = " ".join(subject.split())[:200]
-    text = _render_text(f"notifications/email/{kind}.txt", ctx).strip() + "\n"
-    try:
-        html = render_to_string(f"notifications/email/{kind}.html", ctx)
-    except TemplateDoesNotExist:
-        html = ""
+    with _as_read_by(ctx.get("recipient"), ctx):
+        subject = _render_text(f"notifications/email/{kind}_subject.txt", ctx)
+        subject = " ".join(subject.split())[:200]
+        text = _render_text(f"notifications/email/{kind}.txt", ctx).strip() + "\n"
+        try:
+            html = render_to_string(f"notifications/email/{kind}.html", ctx)
+        except TemplateDoesNotExist:
+            html = ""
     return subject, text, html
 
 
 # -- secrets: made when the mail is sent, never stored ------------------------------------------
 
-HIDDEN = "[a one-time link, sent only to the recipient]"
+# Translators: stands in a stored e-mail, read in the console's outbox, where the recipient's
+# password link was: the link itself is made only when the mail is sent.
+HIDDEN = gettext_lazy("[a one-time link, sent only to the recipient]")
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from core import crypto
 from core.jobs import Retry, claim, enqueue_named
@@ -237,7 +238,7 @@ def _owner_of(actor) -> dict:
         return {"company_id": actor.company_id}
     if role == Role.PARTNER_STAFF and getattr(actor, "partner_id", None):
         return {"partner_id": actor.partner_id}
-    raise ValidationError("Only a company's admins or a partner's staff register webhooks.")
+    raise ValidationError(_("Only a company's admins or a partner's staff register webhooks."))
 
 
 def _checked(url: str, events: Iterable[str]) -> tuple[str, list[str]]:
@@ -246,9 +247,12 @@ def _checked(url: str, events: Iterable[str]) -> tuple[str, list[str]]:
     chosen = [e for e in WebhookEvent.values if e in set(events or ())]
     unknown = set(events or ()) - EVENT_TYPES
     if unknown:
-        raise ValidationError(f"Unknown events: {', '.join(sorted(unknown))}.")
+        raise ValidationError(
+            # Translators: the event names are technical ones, such as device.shipped.
+            _("Unknown events: %(events)s.") % {"events": ", ".join(sorted(unknown))}
+        )
     if not chosen:
-        raise ValidationError("Choose at least one event.")
+        raise ValidationError(_("Choose at least one event."))
     return url, chosen
 
 
@@ -266,7 +270,7 @@ def _endpoint_for(actor, endpoint_id: int, *, lock: bool = False) -> WebhookEndp
         rows = rows.select_for_update()
     endpoint = rows.get(pk=endpoint_id)  # another tenant's: DoesNotExist, a 404
     if not _may_manage(actor, endpoint):
-        raise ValidationError("Only the endpoint's owners change it.")
+        raise ValidationError(_("Only the endpoint's owners change it."))
     return endpoint
 
 

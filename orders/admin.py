@@ -9,7 +9,10 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.views.main import IS_FACETS_VAR, IS_POPUP_VAR, ORDER_VAR, PAGE_VAR
 from django.core.exceptions import ValidationError
 from django.template.response import TemplateResponse
+from django.utils import dateformat
 from django.utils.http import urlencode
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from budgets.services import BudgetRefused
 from core.forms import BoundedForm
@@ -37,16 +40,20 @@ def refusal_text(refusal: Exception) -> str:
     if isinstance(refusal, ValidationError):
         return " ".join(refusal.messages)
     if isinstance(refusal, ProductRequest.DoesNotExist):
-        return "not found."
+        # Translators: why a request could not be decided ("Request VR-000012: refused — not
+        # found.").
+        return _("not found.")
     return str(refusal)
 
 
 class RejectForm(BoundedForm):
     reason = forms.CharField(
-        label="Reason",
+        label=gettext_lazy("Reason"),
         max_length=1000,
         widget=forms.Textarea(attrs={"rows": 4}),
-        help_text="Sent to the employee by e-mail with the rejection (at most 1000 characters).",
+        help_text=gettext_lazy(
+            "Sent to the employee by e-mail with the rejection (at most 1000 characters)."
+        ),
     )
 
 
@@ -154,17 +161,23 @@ class ProductRequestAdmin(ObjectActionsAdmin):
             context["approval"] = selectors.request_context_for(obj, request.user)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
-    @admin.display(description="Card part")
+    @admin.display(description=gettext_lazy("Card part"))
     def card_hold(self, obj):
         """The part over budget and where its hold stands (an expired hold waits for the
         employee to authorize again; approval is refused until then)."""
         payment = getattr(obj, "card_payment", None)
         if not obj.card_amount or payment is None:
             return "—"
-        held = ""
+        amount, state = money(obj.card_amount, obj.currency), payment.get_status_display()
         if payment.status == payment.Status.AUTHORIZED and payment.capture_before:
-            held = f", until {payment.capture_before:%-d %b %Y}"
-        return f"{money(obj.card_amount, obj.currency)}: {payment.get_status_display()}{held}"
+            # Translators: a request's card part, e.g. "120.00 EUR: Authorized, until 3 Mar
+            # 2026"; the state is a card payment's status.
+            return _("%(amount)s: %(state)s, until %(date)s") % {
+                "amount": amount,
+                "state": state,
+                "date": dateformat.format(payment.capture_before, "j M Y"),
+            }
+        return f"{amount}: {state}"
 
     def has_add_permission(self, request):
         return False
@@ -178,21 +191,23 @@ class ProductRequestAdmin(ObjectActionsAdmin):
         return [
             ObjectAction(
                 "approve",
-                "Approve",
+                _("Approve"),
                 self._approve,
                 form=NoteForm,
                 allowed=is_company_admin,
-                help_text="The order goes to the partner and the reserved budget is committed.",
+                help_text=_("The order goes to the partner and the reserved budget is committed."),
             ),
             ObjectAction(
                 "reject",
-                "Reject",
+                _("Reject"),
                 self._reject,
                 form=RejectForm,
                 allowed=is_company_admin,
                 danger=True,
-                help_text="The reserved budget is released, a card payment refunded, and the "
-                "employee gets your reason by e-mail.",
+                help_text=_(
+                    "The reserved budget is released, a card payment refunded, and the "
+                    "employee gets your reason by e-mail."
+                ),
             ),
         ]
 
@@ -200,23 +215,34 @@ class ProductRequestAdmin(ObjectActionsAdmin):
         approved = services.request_approve(
             request_id=obj.pk, actor=request.user, note=data["note"]
         )
-        return f"Approved. Order {approved.order.number} has gone to {approved.partner.name}."
+        return _("Approved. Order %(order)s has gone to %(partner)s.") % {
+            "order": approved.order.number,
+            "partner": approved.partner.name,
+        }
 
     def _reject(self, request, obj, data):
         services.request_reject(request_id=obj.pk, actor=request.user, reason=data["reason"])
-        return "Rejected; the employee has been told why."
+        return _("Rejected; the employee has been told why.")
 
-    @admin.action(description="Approve the selected requests")
+    @admin.action(description=gettext_lazy("Approve the selected requests"))
     def approve_selected(self, request, queryset):
         for pk in queryset.values_list("pk", flat=True):
             try:
                 done = services.request_approve(request_id=pk, actor=request.user)
             except REFUSALS as refusal:
-                messages.warning(request, f"Request VR-{pk:06d}: refused — {refusal_text(refusal)}")
+                messages.warning(
+                    request,
+                    _("Request %(request)s: refused — %(reason)s")
+                    % {"request": f"VR-{pk:06d}", "reason": refusal_text(refusal)},
+                )
             else:
-                messages.success(request, f"{done.number} approved: order {done.order.number}.")
+                messages.success(
+                    request,
+                    _("%(request)s approved: order %(order)s.")
+                    % {"request": done.number, "order": done.order.number},
+                )
 
-    @admin.action(description="Reject the selected requests (one reason for all)")
+    @admin.action(description=gettext_lazy("Reject the selected requests (one reason for all)"))
     def reject_selected(self, request, queryset):
         """Asks for one reason on a page of its own, then rejects each request through the
         service: each is reported, rejected or refused with the service's message."""
@@ -226,7 +252,9 @@ class ProductRequestAdmin(ObjectActionsAdmin):
             {int(pk) for pk in request.POST.getlist(ACTION_CHECKBOX_NAME) if pk.isdigit()} - found
         )
         if not rows:
-            messages.warning(request, "None of the selected requests was found: nothing rejected.")
+            messages.warning(
+                request, _("None of the selected requests was found: nothing rejected.")
+            )
             return None
         applying = "apply" in request.POST
         form = RejectForm(request.POST if applying else None)
@@ -234,7 +262,10 @@ class ProductRequestAdmin(ObjectActionsAdmin):
             context = {
                 **self.admin_site.each_context(request),
                 "opts": self.opts,
-                "title": f"Reject {len(rows)} request{'s' if len(rows) != 1 else ''}",
+                "title": ngettext(
+                    "Reject %(count)s request", "Reject %(count)s requests", len(rows)
+                )
+                % {"count": len(rows)},
                 "requests": rows,
                 "undecidable": sum(1 for row in rows if row.status != RequestStatus.PENDING),
                 "missing": [f"VR-{pk:06d}" for pk in missing],
@@ -249,16 +280,28 @@ class ProductRequestAdmin(ObjectActionsAdmin):
             try:
                 services.request_reject(request_id=row.pk, actor=request.user, reason=reason)
             except REFUSALS as refusal:
-                messages.warning(request, f"{row.number}: refused — {refusal_text(refusal)}")
+                messages.warning(
+                    request,
+                    _("%(item)s: refused — %(reason)s")
+                    % {"item": row.number, "reason": refusal_text(refusal)},
+                )
             else:
                 if row.status == RequestStatus.REJECTED:
-                    messages.info(request, f"{row.number} was already rejected.")
+                    messages.info(
+                        request, _("%(request)s was already rejected.") % {"request": row.number}
+                    )
                 else:
                     messages.success(
-                        request, f"{row.number} rejected; {row.employee} has been told why."
+                        request,
+                        _("%(request)s rejected; %(employee)s has been told why.")
+                        % {"request": row.number, "employee": row.employee},
                     )
         for pk in missing:
-            messages.warning(request, f"VR-{pk:06d}: refused — not found.")
+            messages.warning(
+                request,
+                _("%(item)s: refused — %(reason)s")
+                % {"item": f"VR-{pk:06d}", "reason": _("not found.")},
+            )
         return None
 
 

@@ -7,6 +7,9 @@ from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.functional import lazy
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext, pgettext_lazy
 from django_fsm import FSMField, FSMModelMixin, transition
 from django_fsm_log.decorators import fsm_log_by, fsm_log_description
 
@@ -15,8 +18,8 @@ from devices.models import Category, Device
 
 
 class Acquisition(models.TextChoices):
-    PURCHASE = "purchase", "Purchase"
-    LEASE = "lease", "Lease"
+    PURCHASE = "purchase", gettext_lazy("Purchase")
+    LEASE = "lease", gettext_lazy("Lease")
 
 
 class ProductQuerySet(TenantQuerySet):
@@ -46,7 +49,7 @@ class Product(models.Model):
         max_digits=12,
         decimal_places=2,
         validators=[MinValueValidator(0)],
-        help_text="Purchase price, or the lease's total cost against the budget.",
+        help_text=gettext_lazy("Purchase price, or the lease's total cost against the budget."),
     )
     currency = models.CharField(max_length=3)
     acquisition = models.CharField(
@@ -89,12 +92,14 @@ class Product(models.Model):
 
 
 class RequestStatus(models.TextChoices):
-    PENDING = "pending", "Waiting for approval"
-    AWAITING_PAYMENT = "awaiting_payment", "Waiting for card authentication"
-    APPROVED = "approved", "Approved"
-    REJECTED = "rejected", "Rejected"
-    WITHDRAWN = "withdrawn", "Withdrawn"
-    FAILED = "failed", "Not sent — card payment failed"
+    # Translators: this and the following are the product's request status names: translate
+    # them as docs/glossary.md says, the same everywhere.
+    PENDING = "pending", gettext_lazy("Waiting for approval")
+    AWAITING_PAYMENT = "awaiting_payment", gettext_lazy("Waiting for card authentication")
+    APPROVED = "approved", gettext_lazy("Approved")
+    REJECTED = "rejected", gettext_lazy("Rejected")
+    WITHDRAWN = "withdrawn", gettext_lazy("Withdrawn")
+    FAILED = "failed", gettext_lazy("Not sent — card payment failed")
 
 
 class ProductRequestQuerySet(TenantQuerySet):
@@ -124,10 +129,12 @@ class ProductRequest(FSMModelMixin, models.Model):
     amount = models.DecimalField(max_digits=12, decimal_places=2)
     currency = models.CharField(max_length=3)
     budget_amount = models.DecimalField(
-        max_digits=12, decimal_places=2, help_text="The part paid from the budget."
+        max_digits=12, decimal_places=2, help_text=gettext_lazy("The part paid from the budget.")
     )
     card_amount = models.DecimalField(
-        max_digits=12, decimal_places=2, help_text="The part paid by the employee's card."
+        max_digits=12,
+        decimal_places=2,
+        help_text=gettext_lazy("The part paid by the employee's card."),
     )
     is_leased = models.BooleanField(default=False)
     delivery_address = models.TextField()
@@ -140,9 +147,11 @@ class ProductRequest(FSMModelMixin, models.Model):
         related_name="replaced_by_requests",
     )
     replacement_choice = models.CharField(
-        "the replaced device is",
+        gettext_lazy("the replaced device is"),
         max_length=10,
-        choices=[("return", "Returned"), ("buyout", "Bought out")],
+        # Translators: what happens to the device a leased replacement takes the place of
+        # ("the replaced device is returned / bought out").
+        choices=[("return", gettext_lazy("Returned")), ("buyout", gettext_lazy("Bought out"))],
         blank=True,
     )
     note = models.TextField(blank=True)
@@ -175,7 +184,8 @@ class ProductRequest(FSMModelMixin, models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Request {self.number}: {self.name}"
+        # Translators: a product request as the console names it; %(name)s is the product.
+        return _("Request %(number)s: %(name)s") % {"number": self.number, "name": self.name}
 
     @property
     def number(self) -> str:
@@ -258,10 +268,11 @@ class OrderQuerySet(TenantQuerySet):
 
 
 class DispatchStatus(models.TextChoices):
-    PENDING = "pending", "Waiting to be placed"
-    PLACED = "placed", "Placed with the partner"
-    FAILED = "failed", "Could not be placed"
-    MANUAL = "manual", "Handled outside Velory's partner API"
+    # Translators: this and the following say where placing an order with its partner stands.
+    PENDING = "pending", gettext_lazy("Waiting to be placed")
+    PLACED = "placed", gettext_lazy("Placed with the partner")
+    FAILED = "failed", gettext_lazy("Could not be placed")
+    MANUAL = "manual", gettext_lazy("Handled outside Velory's partner API")
 
 
 class Order(models.Model):
@@ -281,7 +292,9 @@ class Order(models.Model):
         "companies.Partner", on_delete=models.PROTECT, related_name="orders"
     )
     delivery_address = models.TextField()
-    note = models.TextField(blank=True, help_text="For the partner: delivery hours, a door code…")
+    note = models.TextField(
+        blank=True, help_text=gettext_lazy("For the partner: delivery hours, a door code…")
+    )
     expected_delivery = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -289,7 +302,7 @@ class Order(models.Model):
     dispatch_status = models.CharField(
         max_length=10, choices=DispatchStatus.choices, default=DispatchStatus.PENDING
     )
-    partner_ref = models.CharField("partner's reference", max_length=80, blank=True)
+    partner_ref = models.CharField(gettext_lazy("partner's reference"), max_length=80, blank=True)
     placed_at = models.DateTimeField(null=True, blank=True)
     dispatch_attempts = models.PositiveSmallIntegerField(default=0)
     dispatch_error = models.CharField(max_length=300, blank=True)
@@ -298,7 +311,9 @@ class Order(models.Model):
     # Following the partner's tracking.
     tracking_open = models.BooleanField(default=False)
     next_poll_at = models.DateTimeField(null=True, blank=True)
-    poll_interval = models.PositiveIntegerField(default=0, help_text="Seconds until the next poll.")
+    poll_interval = models.PositiveIntegerField(
+        default=0, help_text=gettext_lazy("Seconds until the next poll.")
+    )
     last_polled_at = models.DateTimeField(null=True, blank=True)
     partner_version = models.PositiveIntegerField(default=0)
     partner_status = models.CharField(max_length=40, blank=True)
@@ -381,13 +396,19 @@ class Shipment(models.Model):
     tracking_number = models.CharField(max_length=80, blank=True)
     tracking_url = models.URLField(max_length=500, blank=True)
     status_text = models.CharField(
-        "delivery status", max_length=200, blank=True, help_text="As the carrier words it."
+        gettext_lazy("delivery status"),
+        max_length=200,
+        blank=True,
+        help_text=gettext_lazy("As the carrier words it."),
     )
     expected_delivery = models.DateField(null=True, blank=True)
     # A delivery exception the carrier reports (a failed attempt, a damaged parcel, an
     # unknown address): what it said, and since when; empty once the carrier moves on.
     exception = models.CharField(
-        "delivery exception", max_length=200, blank=True, help_text="As the carrier words it."
+        gettext_lazy("delivery exception"),
+        max_length=200,
+        blank=True,
+        help_text=gettext_lazy("As the carrier words it."),
     )
     exception_at = models.DateTimeField(null=True, blank=True)
     shipped_at = models.DateTimeField(default=timezone.now)
@@ -450,11 +471,12 @@ class OrderEvent(models.Model):
     """The order's own history: created, details changed, partner told, cancelled."""
 
     class Kind(models.TextChoices):
-        CREATED = "created", "Order created"
-        UPDATED = "updated", "Details changed"
-        PARTNER_NOTIFIED = "partner_notified", "Partner notified"
-        CANCELLED = "cancelled", "Cancelled"
-        NOTE = "note", "Note"
+        # Translators: this and the following are the kinds of lines in an order's history.
+        CREATED = "created", gettext_lazy("Order created")
+        UPDATED = "updated", gettext_lazy("Details changed")
+        PARTNER_NOTIFIED = "partner_notified", gettext_lazy("Partner notified")
+        CANCELLED = "cancelled", pgettext_lazy("order history event", "Cancelled")
+        NOTE = "note", gettext_lazy("Note")
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
     company = models.ForeignKey("companies.Company", on_delete=models.PROTECT, related_name="+")
@@ -482,8 +504,8 @@ class WorkQueueDevice(Device):
 
     class Meta:
         proxy = True
-        verbose_name = "work queue item"
-        verbose_name_plural = "work queue items"
+        verbose_name = gettext_lazy("work queue item")
+        verbose_name_plural = gettext_lazy("work queue items")
 
 
 class WorkQueueOrder(Order):
@@ -492,8 +514,8 @@ class WorkQueueOrder(Order):
 
     class Meta:
         proxy = True
-        verbose_name = "order in the work queue"
-        verbose_name_plural = "work queue"
+        verbose_name = gettext_lazy("order in the work queue")
+        verbose_name_plural = gettext_lazy("work queue")
 
 
 # What a partner agrees to: a device Preparing longer than this is late (the dashboards'
@@ -501,6 +523,24 @@ class WorkQueueOrder(Order):
 AGREED_SHIP_DAYS = 5
 # A parcel without a carrier event (or its shipping) for this long has stalled.
 STALLED_AFTER_DAYS = 4
+
+
+def _preparing_too_long() -> str:
+    # Translators: why an order is flagged as stuck (%(days)d is the partner's agreed days).
+    return ngettext(
+        "Preparing longer than %(days)d day",
+        "Preparing longer than %(days)d days",
+        AGREED_SHIP_DAYS,
+    ) % {"days": AGREED_SHIP_DAYS}
+
+
+def _no_movement() -> str:
+    # Translators: why an order is flagged as stuck: its parcel has not moved.
+    return ngettext(
+        "No carrier movement for %(days)d day",
+        "No carrier movement for %(days)d days",
+        STALLED_AFTER_DAYS,
+    ) % {"days": STALLED_AFTER_DAYS}
 
 
 class OrderAlertQuerySet(TenantQuerySet):
@@ -515,9 +555,11 @@ class OrderAlert(models.Model):
     dashboards, and closed by itself once the order moves."""
 
     class Kind(models.TextChoices):
-        PREPARING_TOO_LONG = "preparing", f"Preparing longer than {AGREED_SHIP_DAYS} days"
-        NO_MOVEMENT = "stalled", f"No carrier movement for {STALLED_AFTER_DAYS} days"
-        DELIVERY_EXCEPTION = "exception", "Delivery exception reported by the carrier"
+        # The labels of the alerts, in the reader's language (the days are the constants).
+        PREPARING_TOO_LONG = "preparing", lazy(_preparing_too_long, str)()
+        NO_MOVEMENT = "stalled", lazy(_no_movement, str)()
+        # Translators: why an order is flagged as stuck.
+        DELIVERY_EXCEPTION = "exception", gettext_lazy("Delivery exception reported by the carrier")
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="alerts")
     company = models.ForeignKey("companies.Company", on_delete=models.CASCADE, related_name="+")

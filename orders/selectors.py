@@ -7,10 +7,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db.models import Prefetch, Q
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from budgets.models import ZERO, Budget, CardPayment
 from budgets.selectors import budget_applicable
 from companies.models import User
+from core.money import money
 from devices.models import (
     FINAL_STATUSES,
     IN_USE_STATUSES,
@@ -53,17 +56,25 @@ def order_status(statuses: Iterable[str]) -> OrderStatus:
     devices count only when all are cancelled."""
     statuses = list(statuses)
     if not statuses:
-        return OrderStatus("No items", "neutral")
+        return OrderStatus(_("No items"), "neutral")
     live = [s for s in statuses if s != S.CANCELLED]
     if not live:
         return OrderStatus(LABELS[S.CANCELLED], TONE[S.CANCELLED])
     if len(set(live)) == 1:
         status = live[0]
-        detail = f"{len(live)} of {len(statuses)} items" if len(live) < len(statuses) else ""
+        detail = _of_items(len(live), len(statuses)) if len(live) < len(statuses) else ""
         return OrderStatus(LABELS[status], TONE[status], detail)
     furthest = max(live, key=lambda s: PROGRESS[s])
     reached = sum(1 for s in live if PROGRESS[s] >= PROGRESS[furthest])
-    return OrderStatus(LABELS[furthest], TONE[furthest], f"{reached} of {len(statuses)} items")
+    return OrderStatus(LABELS[furthest], TONE[furthest], _of_items(reached, len(statuses)))
+
+
+def _of_items(count: int, total: int) -> str:
+    # Translators: how many of an order's items reached its status ("Shipped — 2 of 3 items").
+    return ngettext("%(count)d of %(total)d item", "%(count)d of %(total)d items", total) % {
+        "count": count,
+        "total": total,
+    }
 
 
 def order_is_updatable(statuses: Iterable[str]) -> bool:
@@ -143,7 +154,7 @@ def request_quote(*, employee: User, product: Product, budget: Budget | None = N
             ZERO,
             ZERO,
             False,
-            "You have no hardware budget for this yet. Ask your company admin.",
+            _("You have no hardware budget for this yet. Ask your company admin."),
         )
     available = max(budget.available, ZERO)
     if currency != budget.currency:
@@ -155,23 +166,28 @@ def request_quote(*, employee: User, product: Product, budget: Budget | None = N
             ZERO,
             ZERO,
             False,
-            f"This product is priced in {currency} and your budget is in "
-            f"{budget.currency}; ask your company admin.",
+            _(
+                "This product is priced in %(currency)s and your budget is in "
+                "%(budget_currency)s; ask your company admin."
+            )
+            % {"currency": currency, "budget_currency": budget.currency},
         )
     if amount <= available:
         return Quote(amount, currency, budget, available, amount, ZERO, True)
     if employee.company.card_payments_allowed:
         over = amount - available
         if available > 0:
-            how = (
-                f"{available} {currency} comes from your budget and the remaining {over} "
-                f"{currency} is paid by your card."
-            )
+            how = _(
+                "%(available)s comes from your budget and the remaining %(over)s is paid by "
+                "your card."
+            ) % {"available": money(available, currency), "over": money(over, currency)}
         else:
-            how = (
-                f"Your {budget.category_label.lower()} budget has nothing left, so the full "
-                f"{over} {currency} is paid by your card."
-            )
+            # Translators: %(category)s is the budget's kind in lower case ("laptop",
+            # "hardware").
+            how = _(
+                "Your %(category)s budget has nothing left, so the full %(over)s is paid by "
+                "your card."
+            ) % {"category": budget.category_label.lower(), "over": money(over, currency)}
         return Quote(amount, currency, budget, available, available, over, True, how)
     return Quote(
         amount,
@@ -181,8 +197,13 @@ def request_quote(*, employee: User, product: Product, budget: Budget | None = N
         ZERO,
         ZERO,
         False,
-        f"This costs {amount} {currency} and you have {available} {currency} available "
-        f"in your {budget.category_label.lower()} budget.",
+        # Translators: %(category)s is the budget's kind in lower case ("laptop", "hardware").
+        _("This costs %(amount)s and you have %(available)s available in your %(category)s budget.")
+        % {
+            "amount": money(amount, currency),
+            "available": money(available, currency),
+            "category": budget.category_label.lower(),
+        },
     )
 
 
@@ -222,7 +243,7 @@ class RequestContext:
         if not r.card_amount or r.status != RequestStatus.PENDING:
             return ""
         if p is None or p.status != CardPayment.Status.AUTHORIZED:
-            return (
+            return _(
                 "The card part is not held now: approval is refused until the employee "
                 "authorizes the card again."
             )

@@ -6,7 +6,9 @@ from django import forms
 from django.contrib import admin
 from django.db.models import Count, OuterRef, Subquery
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import dateformat, timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from core.forms import BoundedForm
 from core.tenancy import Role
@@ -26,11 +28,13 @@ from .services import keys
 
 class ConnectionForm(forms.ModelForm):
     api_key = forms.CharField(
-        label="API key",
+        label=gettext_lazy("API key"),
         required=False,
         max_length=500,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="Stored encrypted and never shown again. Leave empty to keep the current key.",
+        help_text=gettext_lazy(
+            "Stored encrypted and never shown again. Leave empty to keep the current key."
+        ),
     )
 
     class Meta:
@@ -51,9 +55,9 @@ class ConnectionForm(forms.ModelForm):
         data = super().clean()
         if data.get("adapter") == Adapter.HTTP:
             if not data.get("base_url"):
-                self.add_error("base_url", "The API needs its base URL.")
+                self.add_error("base_url", _("The API needs its base URL."))
             if not data.get("api_key") and not (self.instance and self.instance.api_key_encrypted):
-                self.add_error("api_key", "The API needs a key.")
+                self.add_error("api_key", _("The API needs a key."))
         return data
 
 
@@ -109,7 +113,7 @@ class DistributorConnectionAdmin(TenantAdmin):
         return [
             (None, {"fields": ("partner", "adapter", "enabled", "pushes_updates")}),
             (
-                "API",
+                _("API"),
                 {
                     "fields": (
                         "base_url",
@@ -121,22 +125,23 @@ class DistributorConnectionAdmin(TenantAdmin):
                     )
                 },
             ),
-            ("Polling", {"fields": self.readonly_fields[1:]}),
+            (_("Polling"), {"fields": self.readonly_fields[1:]}),
         ]
 
-    @admin.display(description="orders being tracked")
+    @admin.display(description=gettext_lazy("orders being tracked"))
     def orders_waiting(self, obj):
         return getattr(obj, "waiting", None) or 0
 
-    @admin.display(description="API key")
+    @admin.display(description=gettext_lazy("API key"))
     def key_status(self, obj):
         if not obj or not obj.api_key_encrypted:
-            return "Not set"
-        return (
-            f"Set on {timezone.localtime(obj.api_key_set_at):%d %b %Y, %H:%M}"
-            if obj.api_key_set_at
-            else "Set"
-        )
+            return _("Not set")
+        if not obj.api_key_set_at:
+            return _("Set")
+        # Translators: when a secret was set, e.g. "Set on 03 Mar 2026, 14:05".
+        return _("Set on %(when)s") % {
+            "when": dateformat.format(timezone.localtime(obj.api_key_set_at), "d M Y, H:i")
+        }
 
     def has_change_permission(self, request, obj=None):
         return request.user.is_superuser
@@ -155,7 +160,11 @@ class DistributorConnectionAdmin(TenantAdmin):
 
 
 class ApiKeyForm(BoundedForm):
-    name = forms.CharField(max_length=100, help_text="Where it is used, e.g. our ERP.")
+    name = forms.CharField(
+        max_length=100,
+        label=gettext_lazy("Name"),
+        help_text=gettext_lazy("Where it is used, e.g. our ERP."),
+    )
 
 
 def _is_partner_staff(request) -> bool:
@@ -181,13 +190,17 @@ class PartnerApiKeyAdmin(IssuedSecretAdminMixin, ObjectActionsAdmin):
     )
     fields = readonly_fields
 
-    @admin.display(description="key")
+    @admin.display(description=gettext_lazy("key"))
     def prefix_shown(self, obj):
         return f"{obj.prefix}…"
 
-    @admin.display(description="state")
+    @admin.display(description=gettext_lazy("state"))
     def state(self, obj):
-        return "Live" if obj.is_live else f"Revoked {obj.revoked_at:%Y-%m-%d %H:%M}"
+        if obj.is_live:
+            # Translators: a partner API key or SCIM token that still works.
+            return _("Live")
+        # Translators: when a key or token was revoked, e.g. "Revoked 2026-03-03 14:05".
+        return _("Revoked %(when)s") % {"when": f"{obj.revoked_at:%Y-%m-%d %H:%M}"}
 
     def has_add_permission(self, request):
         return _is_partner_staff(request) and super().has_add_permission(request)
@@ -202,23 +215,25 @@ class PartnerApiKeyAdmin(IssuedSecretAdminMixin, ObjectActionsAdmin):
         return [
             ObjectAction(
                 "revoke",
-                "Revoke",
+                _("Revoke"),
                 lambda request, obj, data: self._revoke(request, obj),
                 allowed=lambda request, obj: (
                     obj.is_live and (request.user.is_superuser or _is_partner_staff(request))
                 ),
                 danger=True,
-                help_text="The system using this key is refused from its next request.",
+                help_text=_("The system using this key is refused from its next request."),
             )
         ]
 
     def _revoke(self, request, obj):
         keys.api_key_revoke(key_id=obj.pk, actor=request.user)
-        return f"{obj} is revoked."
+        return _("%(key)s is revoked.") % {"key": obj}
 
     secret_form = ApiKeyForm
     secret_template = "admin/partners/api_key_new.html"
     secret_id = "api-key"
+    secret_title = gettext_lazy("New partner API key")
+    secret_made_title = gettext_lazy("Your new partner API key")
 
     def issue_secret(self, request, name):
         return keys.api_key_create(name=name, actor=request.user)

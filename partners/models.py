@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from core.crypto import decrypt, encrypt
 from core.issued import IssuedSecret
@@ -13,8 +14,8 @@ from core.tenancy import TenantQuerySet, TenantScope, by_partner
 
 
 class Adapter(models.TextChoices):
-    EMAIL = "email", "E-mail (no tracking)"
-    HTTP = "http", "Velory distributor API v1 (tracking)"
+    EMAIL = "email", _("E-mail (no tracking)")
+    HTTP = "http", _("Velory distributor API v1 (tracking)")
 
 
 class ConnectionQuerySet(TenantQuerySet):
@@ -29,25 +30,31 @@ class DistributorConnection(models.Model):
         "companies.Partner", on_delete=models.CASCADE, related_name="connection"
     )
     adapter = models.CharField(max_length=10, choices=Adapter.choices, default=Adapter.EMAIL)
-    base_url = models.URLField("API base URL", blank=True)
+    base_url = models.URLField(_("API base URL"), blank=True)
     api_key_encrypted = models.TextField(blank=True, editable=False)
     api_key_set_at = models.DateTimeField(null=True, blank=True, editable=False)
     rate_per_second = models.PositiveSmallIntegerField(
-        default=10, help_text="Requests per second the partner allows, for all workers together."
+        default=10, help_text=_("Requests per second the partner allows, for all workers together.")
     )
-    batch_size = models.PositiveSmallIntegerField(default=100, help_text="Orders per status call.")
+    batch_size = models.PositiveSmallIntegerField(
+        default=100, help_text=_("Orders per status call.")
+    )
     timeout_seconds = models.FloatField(
         default=5.0,
         validators=[MinValueValidator(0.5), MaxValueValidator(15)],
-        help_text="How long the partner may take to start answering (0.5–15 s); a whole "
-        "call is cut off at twice that.",
+        help_text=_(
+            "How long the partner may take to start answering (0.5–15 s); a whole "
+            "call is cut off at twice that."
+        ),
     )
     enabled = models.BooleanField(default=True)
     pushes_updates = models.BooleanField(
-        "pushes its updates",
+        _("pushes its updates"),
         default=False,
-        help_text="The partner pushes statuses and tracking through the partner API "
-        "(docs/partner-api.md): Velory places orders with it but does not poll it.",
+        help_text=_(
+            "The partner pushes statuses and tracking through the partner API "
+            "(docs/partner-api.md): Velory places orders with it but does not poll it."
+        ),
     )
     # State of the polling, for the people who watch it.
     poll_claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
@@ -63,7 +70,7 @@ class DistributorConnection(models.Model):
     class Meta:
         # The table keeps the name it had when this model lived in orders (no data moved).
         db_table = "orders_distributorconnection"
-        verbose_name = "distributor connection"
+        verbose_name = _("distributor connection")
 
     def __str__(self) -> str:
         return f"{self.partner} ({self.get_adapter_display()})"
@@ -100,13 +107,13 @@ class PartnerApiKey(IssuedSecret):
     partner = models.ForeignKey(
         "companies.Partner", on_delete=models.CASCADE, related_name="api_keys"
     )
-    name = models.CharField(max_length=100, help_text="Where it is used, e.g. our ERP.")
+    name = models.CharField(max_length=100, help_text=_("Where it is used, e.g. our ERP."))
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
 
     objects = ApiKeyQuerySet.as_manager()
 
     class Meta(IssuedSecret.Meta):
-        verbose_name = "partner API key"
+        verbose_name = _("partner API key")
 
 
 class PushRequestQuerySet(TenantQuerySet):

@@ -12,7 +12,8 @@ from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from companies import services as companies
 from companies.admin import UserAdmin, UserAdminForm
@@ -102,7 +103,11 @@ class PersonAdmin(UserAdmin):
             exit_date=exit_date,
         )
         obj.pk, obj._state.adding = user.pk, False
-        messages.info(request, f"A welcome e-mail with how to sign in was sent to {user.email}.")
+        messages.info(
+            request,
+            _("A welcome e-mail with how to sign in was sent to %(email)s.")
+            % {"email": user.email},
+        )
 
 
 @admin.register(EmployeeGroup)
@@ -115,7 +120,7 @@ class EmployeeGroupAdmin(TenantAdmin):
         fields = ["name", "members"]
         return ["company", *fields] if request.user.is_superuser else fields
 
-    @admin.display(description="members")
+    @admin.display(description=gettext_lazy("members"))
     def member_count(self, obj):
         return obj.members.count()
 
@@ -140,7 +145,11 @@ class EmployeeGroupAdmin(TenantAdmin):
 
 
 class TokenForm(BoundedForm):
-    name = forms.CharField(max_length=100, help_text="Where it is used, e.g. Microsoft Entra.")
+    name = forms.CharField(
+        max_length=100,
+        label=gettext_lazy("Name"),
+        help_text=gettext_lazy("Where it is used, e.g. Microsoft Entra."),
+    )
 
 
 @admin.register(ScimToken)
@@ -149,13 +158,17 @@ class ScimTokenAdmin(IssuedSecretAdminMixin, ObjectActionsAdmin):
     readonly_fields = ("name", "prefix_shown", "created_by", "created_at", "last_used_at")
     fields = readonly_fields
 
-    @admin.display(description="token")
+    @admin.display(description=gettext_lazy("token"))
     def prefix_shown(self, obj):
         return f"{obj.prefix}…"
 
-    @admin.display(description="state")
+    @admin.display(description=gettext_lazy("state"))
     def state(self, obj):
-        return "Live" if obj.is_live else f"Revoked {obj.revoked_at:%Y-%m-%d %H:%M}"
+        if obj.is_live:
+            # Translators: a partner API key or SCIM token that still works.
+            return _("Live")
+        # Translators: when a key or token was revoked, e.g. "Revoked 2026-03-03 14:05".
+        return _("Revoked %(when)s") % {"when": f"{obj.revoked_at:%Y-%m-%d %H:%M}"}
 
     def has_add_permission(self, request):
         return acts_as_company_admin(request.user) and request.user.company_id is not None
@@ -170,22 +183,24 @@ class ScimTokenAdmin(IssuedSecretAdminMixin, ObjectActionsAdmin):
         return [
             ObjectAction(
                 "revoke",
-                "Revoke",
+                _("Revoke"),
                 lambda request, obj, data: self._revoke(request, obj),
                 allowed=lambda request, obj: obj.is_live and acts_as_company_admin(request.user),
                 danger=True,
-                help_text="The directory using this token is refused from its next request.",
+                help_text=_("The directory using this token is refused from its next request."),
             )
         ]
 
     def _revoke(self, request, obj):
         tokens.scim_token_revoke(token_id=obj.pk, actor=request.user)
-        return f"{obj} is revoked."
+        return _("%(key)s is revoked.") % {"key": obj}
 
     secret_form = TokenForm
     secret_template = "admin/people/scim_token_new.html"
     secret_what = "token"
     secret_id = "scim-token"
+    secret_title = gettext_lazy("New SCIM token")
+    secret_made_title = gettext_lazy("Your new SCIM token")
 
     def issue_secret(self, request, name):
         return tokens.scim_token_create(company=request.user.company, name=name, actor=request.user)
@@ -199,25 +214,32 @@ class ScimTokenAdmin(IssuedSecretAdminMixin, ObjectActionsAdmin):
 
 class UploadForm(BoundedForm):
     file = forms.FileField(
-        label="CSV file",
-        help_text="A header row, then one person per row. Columns: email (required), "
-        "full_name, external_id, cost_centre, job_title, phone, groups (separated by ;), "
-        "exit_date (YYYY-MM-DD), active (yes/no).",
+        label=gettext_lazy("CSV file"),
+        help_text=gettext_lazy(
+            # Translators: the column names (email, full_name, …) and "yes/no" are what the file
+            # must contain: keep them as they are.
+            "A header row, then one person per row. Columns: email (required), "
+            "full_name, external_id, cost_centre, job_title, phone, groups (separated by ;), "
+            "exit_date (YYYY-MM-DD), active (yes/no)."
+        ),
     )
     deactivate_missing = forms.BooleanField(
-        label="Deactivate people missing from the file",
+        label=gettext_lazy("Deactivate people missing from the file"),
         required=False,
-        help_text="For a full export of your staff: everyone not in it becomes a leaver.",
+        help_text=gettext_lazy(
+            "For a full export of your staff: everyone not in it becomes a leaver."
+        ),
     )
 
 
 ACTION_LABELS = {
-    "create": "Create",
-    "update": "Change",
-    "deactivate": "Deactivate",
-    "reactivate": "Reactivate",
-    "unchanged": "No change",
-    "error": "Error",
+    # Translators: what a CSV import does to a person (a badge per row and the import's counts).
+    "create": pgettext_lazy("CSV import", "Create"),
+    "update": pgettext_lazy("CSV import", "Change"),
+    "deactivate": pgettext_lazy("CSV import", "Deactivate"),
+    "reactivate": pgettext_lazy("CSV import", "Reactivate"),
+    "unchanged": pgettext_lazy("CSV import", "No change"),
+    "error": pgettext_lazy("CSV import", "Error"),
 }
 
 
@@ -235,7 +257,7 @@ class CsvImportAdmin(TenantAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.display(description="what it does")
+    @admin.display(description=gettext_lazy("what it does"))
     def summary(self, obj):
         counts = obj.plan.get("counts", {})
         return ", ".join(f"{ACTION_LABELS[k]}: {v}" for k, v in sorted(counts.items())) or "—"
@@ -271,7 +293,7 @@ class CsvImportAdmin(TenantAdmin):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
-            "title": "Import people from CSV",
+            "title": _("Import people from CSV"),
             "form": form,
         }
         return TemplateResponse(request, "admin/people/csv_import_upload.html", context)
@@ -287,9 +309,10 @@ class CsvImportAdmin(TenantAdmin):
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "original": obj,
-            "title": f"Import {obj.file_name}",
+            # Translators: the title of a CSV import's preview; %(file)s is the file's name.
+            "title": _("Import %(file)s") % {"file": obj.file_name},
             "rows": rows,
-            "counts": {ACTION_LABELS[k]: v for k, v in obj.plan.get("counts", {}).items()},
+            "counts": {str(ACTION_LABELS[k]): v for k, v in obj.plan.get("counts", {}).items()},
             "errors": sum(1 for r in rows if r["action"] == "error"),
             "applicable": sum(1 for r in rows if r["action"] not in ("error", "unchanged")),
             "apply_url": reverse("admin:people_csvimport_apply", args=[obj.pk]),
@@ -309,9 +332,10 @@ class CsvImportAdmin(TenantAdmin):
         else:
             messages.success(
                 request,
-                format_html(
-                    "{} is applied ({}).", done.file_name, CsvImportAdmin.summary(self, done)
-                ),
+                # Translators: a CSV import applied; %(file)s is the file's name, %(summary)s
+                # what it did ("Create: 3, Change: 1").
+                _("%(file)s is applied (%(summary)s).")
+                % {"file": done.file_name, "summary": CsvImportAdmin.summary(self, done)},
             )
         return redirect(reverse("admin:people_csvimport_change", args=[obj.pk]))
 
@@ -320,17 +344,31 @@ class CsvImportAdmin(TenantAdmin):
 
 
 class WriteOffForm(BoundedForm):
-    item = forms.ModelChoiceField(queryset=OffboardingItem.objects.none(), label="Device")
-    kind = forms.ChoiceField(
-        choices=[("lost", "Lost"), ("stolen", "Stolen"), ("scrapped", "Broken beyond repair")]
+    item = forms.ModelChoiceField(
+        queryset=OffboardingItem.objects.none(), label=gettext_lazy("Device")
     )
-    reason = forms.CharField(max_length=300, help_text="Shown in the device's history.")
+    kind = forms.ChoiceField(
+        choices=[
+            ("lost", gettext_lazy("Lost")),
+            ("stolen", gettext_lazy("Stolen")),
+            ("scrapped", gettext_lazy("Broken beyond repair")),
+        ],
+        # Translators: what happened to a device written off (lost, stolen, broken).
+        label=pgettext_lazy("write-off", "Kind"),
+    )
+    reason = forms.CharField(
+        max_length=300,
+        label=gettext_lazy("Reason"),
+        help_text=gettext_lazy("Shown in the device's history."),
+    )
     settlement = forms.DecimalField(
-        label="Leasing company's settlement",
+        label=gettext_lazy("Leasing company's settlement"),
         required=False,
         max_digits=12,
         decimal_places=2,
-        help_text="For a leased device: what the leasing company settled (0 if it waived it).",
+        help_text=gettext_lazy(
+            "For a leased device: what the leasing company settled (0 if it waived it)."
+        ),
     )
 
 
@@ -338,9 +376,9 @@ class ItemInline(ReadOnlyInline):
     model = OffboardingItem
     fields = ("device", "choice", "price_shown", "outcome", "settled_at", "note")
     readonly_fields = fields
-    verbose_name_plural = "devices"
+    verbose_name_plural = gettext_lazy("devices")
 
-    @admin.display(description="buyout price")
+    @admin.display(description=gettext_lazy("buyout price"))
     def price_shown(self, obj):
         return money(obj.price, obj.currency) if obj.price is not None else "—"
 
@@ -361,7 +399,9 @@ class OffboardingCaseAdmin(ObjectActionsAdmin):
     actions = ["export_payroll"]
     company_admin_actions = ("export_payroll",)  # money and people's data: theirs alone
 
-    @admin.action(description="Export salary deductions not exported yet, for payroll (CSV)")
+    @admin.action(
+        description=gettext_lazy("Export salary deductions not exported yet, for payroll (CSV)")
+    )
     def export_payroll(self, request, queryset):
         try:
             items = offboarding.salary_deductions_for_payroll(
@@ -373,7 +413,7 @@ class OffboardingCaseAdmin(ObjectActionsAdmin):
         if not items:
             self.message_user(
                 request,
-                "None of the selected cases has a salary deduction waiting for export.",
+                _("None of the selected cases has a salary deduction waiting for export."),
                 messages.WARNING,
             )
             return None
@@ -389,9 +429,10 @@ class OffboardingCaseAdmin(ObjectActionsAdmin):
             .annotate(settled=Count("items", filter=~Q(items__outcome="")), total=Count("items"))
         )
 
-    @admin.display(description="settled")
+    @admin.display(description=gettext_lazy("settled"))
     def settled_shown(self, obj):
-        return f"{obj.settled} of {obj.total}"
+        # Translators: a leaver's devices settled, e.g. "2 of 3".
+        return _("%(settled)s of %(total)s") % {"settled": obj.settled, "total": obj.total}
 
     def has_add_permission(self, request):
         return False
@@ -412,13 +453,15 @@ class OffboardingCaseAdmin(ObjectActionsAdmin):
         return [
             ObjectAction(
                 "write_off",
-                "Write off a device",
+                _("Write off a device"),
                 self._write_off,
                 form=Form,
                 allowed=lambda request, obj: obj.is_open and acts_as_company_admin(request.user),
                 danger=True,
-                help_text="For a device that will not come back. A leased device needs the "
-                "leasing company's settlement.",
+                help_text=_(
+                    "For a device that will not come back. A leased device needs the "
+                    "leasing company's settlement."
+                ),
             )
         ]
 
@@ -430,22 +473,27 @@ class OffboardingCaseAdmin(ObjectActionsAdmin):
             kind=data["kind"],
             settlement=data["settlement"],
         )
-        return f"{item.device.name} is written off."
+        return _("%(device)s is written off.") % {"device": item.device.name}
 
 
 class AnswerInline(ReadOnlyInline):
     model = AttestationAnswer
     fields = ("device", "answer", "note", "at")
     readonly_fields = fields
-    verbose_name_plural = "answers"
+    verbose_name_plural = gettext_lazy("answers")
 
 
 class AnsweredFilter(admin.SimpleListFilter):
-    title = "answer"
+    # Translators: a filter of device attestations: where the employee's answer stands.
+    title = gettext_lazy("answer")
     parameter_name = "answered"
 
     def lookups(self, request, model_admin):
-        return [("waiting", "Waiting"), ("overdue", "Overdue"), ("problems", "Reported problems")]
+        return [
+            ("waiting", _("Waiting")),
+            ("overdue", _("Overdue")),
+            ("problems", _("Reported problems")),
+        ]
 
     def queryset(self, request, queryset):
         from django.utils import timezone

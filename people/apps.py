@@ -1,7 +1,8 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy
 
 
 class PeopleConfig(AppConfig):
     name = "people"
-    verbose_name = "People"
+    verbose_name = gettext_lazy("People")
     default_auto_field = "django.db.models.BigAutoField"

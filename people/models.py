@@ -8,6 +8,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext, pgettext
+from django.utils.translation import gettext_lazy as _
 
 from core.issued import IssuedSecret
 from core.tenancy import TenantQuerySet, TenantScope, by_company, by_user
@@ -27,13 +29,13 @@ class ScimToken(IssuedSecret):
     company = models.ForeignKey(
         "companies.Company", on_delete=models.CASCADE, related_name="scim_tokens"
     )
-    name = models.CharField(max_length=100, help_text="Where it is used, e.g. Microsoft Entra.")
+    name = models.CharField(max_length=100, help_text=_("Where it is used, e.g. Microsoft Entra."))
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
 
     objects = ScimTokenQuerySet.as_manager()
 
     class Meta(IssuedSecret.Meta):
-        verbose_name = "SCIM token"
+        verbose_name = _("SCIM token")
 
 
 class CsvImportQuerySet(TenantQuerySet):
@@ -45,16 +47,16 @@ class CsvImport(models.Model):
     changed and deactivated, with the rows in error), applied only when confirmed, once."""
 
     class Status(models.TextChoices):
-        PREVIEWED = "previewed", "Previewed"
-        APPLIED = "applied", "Applied"
+        PREVIEWED = "previewed", _("Previewed")
+        APPLIED = "applied", _("Applied")
 
     company = models.ForeignKey(
         "companies.Company", on_delete=models.CASCADE, related_name="csv_imports"
     )
     file_name = models.CharField(max_length=200)
-    content = models.TextField(help_text="The file as uploaded.")
+    content = models.TextField(help_text=_("The file as uploaded."))
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PREVIEWED)
-    plan = models.JSONField(default=dict, help_text="The preview: one entry per row.")
+    plan = models.JSONField(default=dict, help_text=_("The preview: one entry per row."))
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
@@ -68,7 +70,7 @@ class CsvImport(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        verbose_name = "CSV import"
+        verbose_name = _("CSV import")
 
     def __str__(self) -> str:
         return f"{self.file_name} ({self.created_at:%Y-%m-%d %H:%M})"
@@ -88,9 +90,9 @@ class OffboardingCase(models.Model):
     its items and its mail stay."""
 
     class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        CLOSED = "closed", "Closed"
-        CANCELLED = "cancelled", "Cancelled"
+        OPEN = "open", _("Open")
+        CLOSED = "closed", _("Closed")
+        CANCELLED = "cancelled", _("Cancelled")
 
     company = models.ForeignKey(
         "companies.Company", on_delete=models.PROTECT, related_name="offboarding_cases"
@@ -101,7 +103,7 @@ class OffboardingCase(models.Model):
     exit_date = models.DateField(db_index=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
     opened_at = models.DateTimeField(default=timezone.now)
-    opened_by = models.CharField(max_length=200, help_text="Who or what set the exit date.")
+    opened_by = models.CharField(max_length=200, help_text=_("Who or what set the exit date."))
     # The chasers sent, by days before the exit date (7, 3; -1 is the day after it): each once.
     chasers_sent = models.JSONField(default=list, blank=True)
     escalated_at = models.DateTimeField(null=True, blank=True)
@@ -111,7 +113,7 @@ class OffboardingCase(models.Model):
 
     class Meta:
         ordering = ["exit_date", "pk"]
-        verbose_name = "offboarding case"
+        verbose_name = _("offboarding case")
         constraints = [
             models.UniqueConstraint(
                 fields=["employee"],
@@ -121,7 +123,12 @@ class OffboardingCase(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Offboarding {self.employee} ({self.exit_date:%Y-%m-%d})"
+        # Translators: the title of a leaver's offboarding case in the console: the person's
+        # name and their exit date (YYYY-MM-DD).
+        return gettext("Offboarding %(employee)s (%(exit_date)s)") % {
+            "employee": self.employee,
+            "exit_date": f"{self.exit_date:%Y-%m-%d}",
+        }
 
     @property
     def is_open(self) -> bool:
@@ -140,13 +147,13 @@ class OffboardingItem(models.Model):
     lessor's settlement)."""
 
     class Choice(models.TextChoices):
-        RETURN = "return", "Return it"
-        BUYOUT = "buyout", "Buy it"
+        RETURN = "return", _("Return it")
+        BUYOUT = "buyout", _("Buy it")
 
     class Outcome(models.TextChoices):
-        RETURNED = "returned", "Returned"
-        BOUGHT_OUT = "bought_out", "Bought out"
-        WRITTEN_OFF = "written_off", "Written off"
+        RETURNED = "returned", _("Returned")
+        BOUGHT_OUT = "bought_out", _("Bought out")
+        WRITTEN_OFF = "written_off", _("Written off")
 
     case = models.ForeignKey(OffboardingCase, on_delete=models.CASCADE, related_name="items")
     device = models.ForeignKey(
@@ -159,12 +166,12 @@ class OffboardingItem(models.Model):
     currency = models.CharField(max_length=3, blank=True)
     outcome = models.CharField(max_length=12, choices=Outcome.choices, blank=True)
     settled_at = models.DateTimeField(null=True, blank=True)
-    note = models.CharField(max_length=300, blank=True, help_text="Why it was written off.")
+    note = models.CharField(max_length=300, blank=True, help_text=_("Why it was written off."))
     settlement_amount = models.DecimalField(
-        "lessor's settlement", max_digits=12, decimal_places=2, null=True, blank=True
+        _("lessor's settlement"), max_digits=12, decimal_places=2, null=True, blank=True
     )
     payroll_exported_at = models.DateTimeField(
-        null=True, blank=True, help_text="A salary deduction handed to payroll (exported)."
+        null=True, blank=True, help_text=_("A salary deduction handed to payroll (exported).")
     )
     # An owned device bought out by card: the payment (a leased one's is its lease's buyout).
     payment = models.OneToOneField(
@@ -179,13 +186,15 @@ class OffboardingItem(models.Model):
 
     class Meta:
         ordering = ["pk"]
-        verbose_name = "offboarding item"
+        verbose_name = _("offboarding item")
         constraints = [
             models.UniqueConstraint(fields=["case", "device"], name="one_item_per_device")
         ]
 
     def __str__(self) -> str:
-        return f"{self.device} ({self.get_outcome_display() or 'open'})"
+        # Translators: an offboarding item not settled yet, after the device's name.
+        outcome = self.get_outcome_display() or pgettext("offboarding item", "open")
+        return f"{self.device} ({outcome})"
 
     @property
     def settled(self) -> bool:
@@ -219,7 +228,7 @@ class Attestation(models.Model):
     due_on = models.DateField()
     answered_at = models.DateTimeField(null=True, blank=True)
     reminders_sent = models.JSONField(default=list, blank=True)
-    problems = models.PositiveSmallIntegerField(default=0, help_text="Devices reported.")
+    problems = models.PositiveSmallIntegerField(default=0, help_text=_("Devices reported."))
 
     objects = AttestationQuerySet.as_manager()
 
@@ -239,10 +248,10 @@ class Attestation(models.Model):
 
 class AttestationAnswer(models.Model):
     class Answer(models.TextChoices):
-        HAVE = "have", "I have it"
-        LOST = "lost", "Lost"
-        STOLEN = "stolen", "Stolen"
-        BROKEN = "broken", "Broken"
+        HAVE = "have", _("I have it")
+        LOST = "lost", _("Lost")
+        STOLEN = "stolen", _("Stolen")
+        BROKEN = "broken", _("Broken")
 
     attestation = models.ForeignKey(Attestation, on_delete=models.CASCADE, related_name="answers")
     device = models.ForeignKey("devices.Device", on_delete=models.CASCADE, related_name="+")

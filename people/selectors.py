@@ -8,6 +8,9 @@ from datetime import date
 
 from django.db.models import Case, Count, Min, Q, When
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from core import fastread
 from core.money import money
@@ -62,20 +65,26 @@ class Leaving:
 def _state(item: OffboardingItem, due: date) -> tuple[str, str]:
     device = item.device
     if item.outcome == OffboardingItem.Outcome.RETURNED:
-        return "Returned: the partner confirmed it", "ok"
+        return _("Returned: the partner confirmed it"), "ok"
     if item.outcome == OffboardingItem.Outcome.BOUGHT_OUT:
-        return "Bought: it is yours", "ok"
+        return _("Bought: it is yours"), "ok"
     if item.outcome == OffboardingItem.Outcome.WRITTEN_OFF:
-        return f"Written off by your IT admin{f': {item.note}' if item.note else ''}", "neutral"
+        if item.note:
+            # Translators: %(note)s is the reason the company admin gave for the write-off.
+            return _("Written off by your IT admin: %(note)s") % {"note": item.note}, "neutral"
+        return _("Written off by your IT admin"), "neutral"
     if device.status == S.PROCESSING_TRADE_IN:
         lease = getattr(device, "lease", None) if device.is_leased else None
         deadline = (lease.return_due_on if lease and lease.return_due_on else None) or due
-        return f"Send it back by {deadline:%-d %B %Y}", "warn"
+        return _("Send it back by %(date)s") % {"date": date_format(deadline, "j F Y")}, "warn"
     if device.status == S.PENDING_BUYOUT:
-        return "Waiting for your payment", "warn"
+        return _("Waiting for your payment"), "warn"
     if device.status in (S.SHIPPED, S.DELIVERED):
-        return f"{device.status_label}: mark it received, then choose", "neutral"
-    return "Choose: return it or buy it", "bad"
+        # Translators: %(status)s is the device's status (Shipped or Delivered).
+        return _("%(status)s: mark it received, then choose") % {
+            "status": device.status_label
+        }, "neutral"
+    return _("Choose: return it or buy it"), "bad"
 
 
 def leaving_for(user) -> Leaving | None:
@@ -153,15 +162,28 @@ def open_cases_for(user, *, limit: int = 10) -> tuple[int, list[OpenCase]]:
     today = timezone.localdate()
     result = []
     for case in rows:
+        # Translators: what holds up a leaver's offboarding case, on the console's dashboard.
         if case.unchosen:
-            blocker = f"{case.unchosen} device{'s' if case.unchosen > 1 else ''} without a choice"
+            blocker = ngettext(
+                "%(count)s device without a choice",
+                "%(count)s devices without a choice",
+                case.unchosen,
+            ) % {"count": case.unchosen}
         elif case.open_items:
-            blocker = f"{case.open_items} return{'s' if case.open_items > 1 else ''} or payments"
-            blocker += " not confirmed"
+            blocker = ngettext(
+                "%(count)s return or payments not confirmed",
+                "%(count)s returns or payments not confirmed",
+                case.open_items,
+            ) % {"count": case.open_items}
         else:
-            blocker = "Settled: closes on the exit date"
+            blocker = _("Settled: closes on the exit date")
         if case.exit_date < today and case.open_items:
-            blocker += f", {(today - case.exit_date).days} days late"
+            late = (today - case.exit_date).days
+            # Translators: %(blocker)s is one of the texts above (what holds up the case);
+            # %(days)s is how many days past the leaver's exit date it is.
+            blocker = ngettext(
+                "%(blocker)s, %(days)s days late", "%(blocker)s, %(days)s days late", late
+            ) % {"blocker": blocker, "days": late}
         result.append(OpenCase(case, case.open_items, case.unchosen, blocker))
     return total, result
 

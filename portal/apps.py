@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy
 
 
 class PortalConfig(AppConfig):
@@ -9,4 +10,4 @@ class PortalConfig(AppConfig):
     apps free of import cycles (see README, "Layout")."""
 
     name = "portal"
-    verbose_name = "Employee portal"
+    verbose_name = gettext_lazy("Employee portal")

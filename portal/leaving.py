@@ -9,6 +9,8 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
 from devices.engine import TransitionRefused, refusal_message
@@ -47,7 +49,10 @@ def leaving_choose(request, item_id: int):
     if choice not in OffboardingItem.Choice.values or not row.can_choose:
         return redirect(LEAVING_URL)
     if choice == "buyout" and not row.can_buy:
-        messages.error(request, f"{row.device.name} cannot be bought: return it instead.")
+        messages.error(
+            request,
+            _("%(device)s cannot be bought: return it instead.") % {"device": row.device.name},
+        )
         return redirect(LEAVING_URL)
     if request.method == "POST":
         try:
@@ -56,11 +61,15 @@ def leaving_choose(request, item_id: int):
             messages.error(request, refusal_message(refusal))
             return redirect(LEAVING_URL)
         if choice == "buyout":
-            messages.success(request, f"You are buying {row.device.name}. Pay to complete it.")
+            messages.success(
+                request,
+                _("You are buying %(device)s. Pay to complete it.") % {"device": row.device.name},
+            )
             return redirect(_pay_url(row.device, item_id))
         messages.success(
             request,
-            f"{row.device.name} is being returned: the instructions are on their way by e-mail.",
+            _("%(device)s is being returned: the instructions are on their way by e-mail.")
+            % {"device": row.device.name},
         )
         return redirect(LEAVING_URL)
     return render(
@@ -82,13 +91,17 @@ def leaving_pay(request, item_id: int):
     if row.pay == "lease":
         return redirect(_pay_url(row.device, item_id))
     if not row.pay:
-        messages.info(request, f"{row.device.name} has no payment waiting.")
+        messages.info(
+            request, _("%(device)s has no payment waiting.") % {"device": row.device.name}
+        )
         return redirect(LEAVING_URL)
     if request.method == "POST":
         try:
             if row.pay == "salary":
                 offboarding.offboarding_pay_by_salary(item_id=item_id, actor=request.user)
-                messages.success(request, f"Done. {row.device.name} is yours now.")
+                messages.success(
+                    request, _("Done. %(device)s is yours now.") % {"device": row.device.name}
+                )
                 return redirect(LEAVING_URL)
             payment = offboarding.offboarding_buyout_checkout(item_id=item_id, actor=request.user)
         except (offboarding.OffboardingRefused, TransitionRefused, ValidationError) as refusal:
@@ -96,21 +109,26 @@ def leaving_pay(request, item_id: int):
             return redirect(LEAVING_URL)
         if payment.checkout_url:
             return redirect(payment.checkout_url)  # the processor's own page
-        messages.error(request, "The card processor is not answering. Try again shortly.")
+        messages.error(request, _("The card processor is not answering. Try again shortly."))
         return redirect(LEAVING_URL)
     return render(request, "portal/leaving_pay.html", {"nav": "me", "leaving": leaving, "row": row})
 
 
-PROBLEMS = [("lost", "Lost"), ("stolen", "Stolen"), ("broken", "Broken")]
+# What an employee can report of a device they were asked about (the values are stored).
+PROBLEMS = [
+    ("lost", gettext_lazy("Lost")),
+    ("stolen", gettext_lazy("Stolen")),
+    ("broken", gettext_lazy("Broken")),
+]
 
 
 @require_http_methods(["GET", "POST"])
 def attest(request):
     """“Do you still have these devices?”: yes in one click (from Your Details), or here
     with a device reported lost, stolen or broken (the company admin is told)."""
-    _, question = inbox_for(request.user)
+    _case, question = inbox_for(request.user)
     if question is None:
-        messages.info(request, "There is nothing to confirm right now.")
+        messages.info(request, _("There is nothing to confirm right now."))
         return redirect("/me/")
     devices = list(attestation.attested_devices(request.user.pk))
     if request.method == "POST":
@@ -122,9 +140,11 @@ def attest(request):
                     reports[device.pk] = (problem, request.POST.get(f"note-{device.pk}", ""))
         attestation.attestation_answer(actor=request.user, reports=reports)
         if reports:
-            messages.success(request, "Thank you. Your IT admin has been told what you reported.")
+            messages.success(
+                request, _("Thank you. Your IT admin has been told what you reported.")
+            )
         else:
-            messages.success(request, "Thank you: your devices are confirmed.")
+            messages.success(request, _("Thank you: your devices are confirmed."))
         return redirect("/me/")
     return render(
         request,

@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -18,6 +19,7 @@ from budgets import services as budgets
 from budgets.models import CardPayment
 from budgets.payments import PaymentError
 from budgets.services import BudgetRefused
+from core.money import money
 from leasing.models import Buyout
 from orders import services as orders
 from people.models import OffboardingItem
@@ -54,26 +56,42 @@ def _where_next(payment: CardPayment) -> str:
 
 def _say(request, payment: CardPayment) -> None:
     S = CardPayment.Status
-    what = f"request {payment.request.number}" if payment.request_id else payment.purpose.lower()
+    what = (
+        # Translators: inside "… and %(what)s is waiting for approval." / "… for %(what)s."
+        _("request %(number)s") % {"number": payment.request.number}
+        if payment.request_id
+        else payment.purpose.lower()
+    )
+    values = {"amount": money(payment.amount, payment.currency), "what": what}
     if payment.status == S.AUTHORIZED:
         messages.success(
             request,
-            f"Your card is authorized: {payment.amount} {payment.currency} is held (not "
-            f"charged) and {what} is waiting for approval.",
+            # Translators: %(what)s is "request <number>" or what the payment is for.
+            _(
+                "Your card is authorized: %(amount)s is held (not charged) and %(what)s is "
+                "waiting for approval."
+            )
+            % values,
         )
     elif payment.status == S.SUCCEEDED:
         messages.success(
             request,
-            f"Paid: {payment.amount} {payment.currency} for {what}. A receipt is on its way.",
+            # Translators: %(what)s is "request <number>" or what the payment is for.
+            _("Paid: %(amount)s for %(what)s. A receipt is on its way.") % values,
         )
     elif payment.status == S.PENDING:
         messages.info(
             request,
-            "Your card payment is not confirmed yet. It usually takes a few seconds: this "
-            "page shows it as soon as the card processor does.",
+            _(
+                "Your card payment is not confirmed yet. It usually takes a few seconds: this "
+                "page shows it as soon as the card processor does."
+            ),
         )
     else:
-        messages.error(request, f"The card payment did not go through. {payment.error}".strip())
+        messages.error(
+            request,
+            (_("The card payment did not go through.") + f" {payment.error}").strip(),
+        )
 
 
 @never_cache
@@ -104,8 +122,10 @@ def payment_cancel(request, payment_id: int):
     if payment.status == CardPayment.Status.PENDING:
         messages.info(
             request,
-            "You left the card payment page, nothing was charged. Continue to payment when "
-            "you are ready, or withdraw.",
+            _(
+                "You left the card payment page, nothing was charged. Continue to payment when "
+                "you are ready, or withdraw."
+            ),
         )
     return redirect(_where_next(payment))
 
@@ -122,7 +142,7 @@ def payment_continue(request, payment_id: int):
         messages.error(request, str(refusal))
         return redirect(_where_next(payment))
     if not payment.checkout_url:
-        messages.error(request, "The card processor is not answering. Try again shortly.")
+        messages.error(request, _("The card processor is not answering. Try again shortly."))
         return redirect(_where_next(payment))
     return redirect(payment.checkout_url)
 

@@ -11,7 +11,11 @@ from html import escape
 from django.db import models
 from django.db.models import F, OuterRef, Prefetch, Q, Subquery
 from django.utils import timezone
+from django.utils.dates import MONTHS as MONTHS_LONG
+from django.utils.dates import MONTHS_3
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from budgets.models import Budget, BudgetEntry, CardPayment, Refund
 from companies.models import Partner, User
@@ -37,37 +41,22 @@ from people.selectors import inbox_reads
 S = DeviceStatus
 
 
-MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-MONTHS_LONG = (
-    "",
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
 CATEGORY_LABELS = dict(Category.choices)
 
 
 def short_date(value, tz=None) -> str:
-    """3 Jan 2026: dates formatted here once, not by a template filter per row. A moment is
-    read in ``tz`` (the current time zone, when not given)."""
+    """3 Jan 2026 (``|date:"j M Y"``, in the active language): dates formatted here once,
+    not by a template filter per row. A moment is read in ``tz`` (the current time zone,
+    when not given)."""
     if isinstance(value, datetime):
         value = timezone.localtime(value, tz)
-    return f"{value.day} {MONTHS[value.month]} {value.year}"
+    return f"{value.day} {MONTHS_3[value.month].title()} {value.year}"
 
 
 def long_date(value, tz=None) -> str:
     if isinstance(value, datetime):
         value = timezone.localtime(value, tz)
-    return f"{value.day} {MONTHS_LONG[value.month]} {value.year}"
+    return f"{value.day} {MONTHS_LONG[value.month]} {value.year}"  # |date:"j F Y"
 
 
 @dataclass
@@ -95,31 +84,49 @@ class OrderCard:
     @property
     def items(self) -> str:
         names = [d["name"] for d in self.devices]
-        return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        if len(names) <= 3:
+            return ", ".join(names)
+        more = len(names) - 3
+        # Translators: an order's items on Your Details: "MacBook, iPhone, Dock and 2 more".
+        return ngettext("%(names)s and %(count)s more", "%(names)s and %(count)s more", more) % {
+            "names": ", ".join(names[:3]),
+            "count": more,
+        }
 
     @property
     def html(self) -> str:
         """Its line in "Orders on their way" (see ``device_lines``)."""
-        url, number, status = escape(self.url), escape(self.number), self.status
-        expected = f" · Expected {escape(self.expected)}" if self.expected else ""
+        url, status = escape(self.url), self.status
+        title = escape(_("Order %(number)s") % {"number": self.number})
+        expected = (
+            # Translators: an expected delivery date (on Your Details and the device list).
+            " · " + escape(_("Expected %(date)s") % {"date": self.expected})
+            if self.expected
+            else ""
+        )
+        ordered = escape(_("Ordered %(date)s") % {"date": self.ordered})
         detail = (
-            f'<span class="small muted">{escape(status.detail)}</span>' if status.detail else ""
+            f'<span class="small muted">{escape(str(status.detail))}</span>'
+            if status.detail
+            else ""
         )
         track = (
-            f'<a class="button" href="{escape(self.track_url)}">Track Order</a>'
+            f'<a class="button" href="{escape(self.track_url)}">{escape(_("Track Order"))}</a>'
             if self.tracks and self.shipped
             else ""
         )
+        view = escape(_("View order"))
         return (
             '\n    <li class="item">\n      <div>\n'
-            f'        <div class="item-title"><a href="{url}">Order {number}</a></div>\n'
+            f'        <div class="item-title"><a href="{url}">{title}</a></div>\n'
             f'        <div class="item-meta">{escape(self.items)}</div>\n'
-            f'        <div class="item-meta">Ordered {escape(self.ordered)} · '
+            f'        <div class="item-meta">{ordered} · '
             f"{escape(self.partner_name)}{expected}</div>\n"
             '      </div>\n      <div class="item-side">\n'
-            f'        <span class="badge badge-{escape(status.tone)}">{escape(status.label)}</span>'
+            f'        <span class="badge badge-{escape(status.tone)}">'
+            f"{escape(str(status.label))}</span>"
             f"{detail}\n"
-            f'        <span class="actions">{track}<a class="button" href="{url}">View order</a>'
+            f'        <span class="actions">{track}<a class="button" href="{url}">{view}</a>'
             "</span>\n      </div>\n    </li>\n    "
         )
 
@@ -220,20 +227,20 @@ DEVICE_ROW_FIELDS = (
 def _device_row(v: dict, today: date, tz=None) -> dict:
     """A device as Your Details shows it: every label and date worked out once here (its
     moments read in ``tz``, the current time zone, looked up once for all rows)."""
-    meta = [CATEGORY_LABELS.get(v["category"], v["category"])]
+    meta = [str(CATEGORY_LABELS.get(v["category"], v["category"]))]
     if v["registered_manually"]:
-        meta.append("Registered manually")
+        meta.append(_("Registered manually"))
     elif v["order_id"]:
-        meta.append(f"Ordered {short_date(v['order__created_at'], tz)}")
+        meta.append(_("Ordered %(date)s") % {"date": short_date(v["order__created_at"], tz)})
     expected = v["shipment__expected_delivery"] or v["order__expected_delivery"]
     if v["received_on"]:
-        meta.append(f"Received {short_date(v['received_on'])}")
+        meta.append(_("Received %(date)s") % {"date": short_date(v["received_on"])})
     elif v["delivered_at"]:
-        meta.append(f"Delivered {short_date(v['delivered_at'], tz)}")
+        meta.append(_("Delivered %(date)s") % {"date": short_date(v["delivered_at"], tz)})
     elif expected and v["status"] in (S.SHIPPED, S.PREPARING, S.NOT_STARTED, S.ORDERED):
-        meta.append(f"Expected {short_date(expected)}")
+        meta.append(_("Expected %(date)s") % {"date": short_date(expected)})
     if v["lease__ends_on"] and v["lease__status"] == "active":
-        meta.append(f"Lease ends {long_date(v['lease__ends_on'])}")
+        meta.append(_("Lease ends %(date)s") % {"date": long_date(v["lease__ends_on"])})
     return {
         "pk": v["pk"],
         "name": v["name"],
@@ -500,15 +507,21 @@ def _moved(e: BudgetEntry, currency: str) -> str:
     """A change that leaves the available amount alone, in words ("moved from Reserved to
     Approved")."""
     names = (
-        ("Reserved", e.reserved_delta),
-        ("Approved, on the way", e.committed_delta),
-        ("Spent", e.spent_delta),
+        # Translators: the parts of a budget's bar, as in "moved from Reserved to Spent".
+        (_("Reserved"), e.reserved_delta),
+        (_("Approved, on the way"), e.committed_delta),
+        (_("Spent"), e.spent_delta),
     )
     source = next((n for n, d in names if d < 0), "")
     target = next((n for n, d in names if d > 0), "")
     if not (source and target):
         return ""
-    return f"{money(e.amount, currency)} moved from {source} to {target}"
+    # Translators: a budget history line, e.g. "249.00 EUR moved from Reserved to Spent".
+    return _("%(amount)s moved from %(source)s to %(target)s") % {
+        "amount": money(e.amount, currency),
+        "source": source,
+        "target": target,
+    }
 
 
 def budget_history_for(user: User) -> dict:
@@ -552,10 +565,12 @@ def budget_history_for(user: User) -> dict:
 
 # The catalogue's orders, by the GET parameter "sort" (the first is the default).
 CATALOGUE_SORTS = {
-    "": ("Type", ("category", "price", "name")),
-    "price": ("Price: low to high", ("price", "name")),
-    "-price": ("Price: high to low", ("-price", "name")),
-    "name": ("Name", ("name",)),
+    # Translators: a product's type (laptop, phone…): here the catalogue's sort order by type.
+    "": (gettext_lazy("Type"), ("category", "price", "name")),
+    "price": (gettext_lazy("Price: low to high"), ("price", "name")),
+    "-price": (gettext_lazy("Price: high to low"), ("-price", "name")),
+    # Translators: a sort order of the catalogue: by the product's name.
+    "name": (gettext_lazy("Name"), ("name",)),
 }
 # Statuses in which a device counts as "on order": not yet in the employee's hands.
 ON_ORDER_STATUSES = WITH_PARTNER_STATUSES | IN_TRANSIT_STATUSES
@@ -578,7 +593,11 @@ def product_specs(product: Product, limit: int | None = None) -> list[str]:
     ]
     specs = [line for line in lines if line][: limit or None]
     if product.is_leased:
-        specs.append(f"Leased for {product.lease_months} months")
+        months = product.lease_months
+        specs.append(
+            ngettext("Leased for %(months)s month", "Leased for %(months)s months", months)
+            % {"months": months}
+        )
     return specs
 
 
@@ -611,21 +630,42 @@ def with_on_order(products, user: User):
 def on_order_text(product) -> str:
     """The warning for a product of ``with_on_order`` ("You already have a laptop on …")."""
     if product.coming_name:
-        where = f"order {order_number(product.coming_order)}" if product.coming_order else ""
-        what = f"{product.coming_name}, {where}" if where else product.coming_name
+        what = (
+            # Translators: a device on its way: its name and its order's number.
+            _("%(name)s, order %(number)s")
+            % {"name": product.coming_name, "number": order_number(product.coming_order)}
+            if product.coming_order
+            else product.coming_name
+        )
     elif product.waiting_name:
         number = ProductRequest(pk=product.waiting_id).number
-        what = f"{product.waiting_name}, request {number} waiting for approval"
+        what = _("%(name)s, request %(number)s waiting for approval") % {
+            "name": product.waiting_name,
+            "number": number,
+        }
     else:
         return ""
-    kind = CATEGORY_LABELS.get(product.category, product.category).lower()
-    article = "an" if kind[:1] in "aeiou" else "a"
-    return f"You already have {article} {kind} on order: {what}."
+    sentence = ON_ORDER_SENTENCES.get(product.category) or ON_ORDER_OTHER
+    return sentence % {"what": what}
+
+
+# The warning of ``on_order_text``, by category: a whole sentence each, as the noun's
+# gender and article differ by language. %(what)s is the device or request already coming.
+ON_ORDER_SENTENCES = {
+    Category.LAPTOP: gettext_lazy("You already have a laptop on order: %(what)s."),
+    Category.PHONE: gettext_lazy("You already have a phone on order: %(what)s."),
+    Category.HEADSET: gettext_lazy("You already have a headset on order: %(what)s."),
+    Category.TABLET: gettext_lazy("You already have a tablet on order: %(what)s."),
+    Category.MONITOR: gettext_lazy("You already have a monitor on order: %(what)s."),
+    Category.ACCESSORY: gettext_lazy("You already have an accessory on order: %(what)s."),
+}
+ON_ORDER_OTHER = gettext_lazy("You already have one of these on order: %(what)s.")
 
 
 def catalogue_for(user: User, category: str = "", query: str = "", sort: str = "") -> dict:
-    """The company's active products with how each would be paid, their key specs and
-    whether one of the same kind is already on order: two queries. ``query`` searches
+    """The company's active products in the currency they would be paid in, with how each
+    would be paid, their key specs and whether one of the same kind is already on order:
+    two queries. ``query`` searches
     names and descriptions; ``sort`` is a key of CATALOGUE_SORTS."""
     products = Product.objects.visible_to(user).active().select_related("partner")
     if category:
@@ -637,6 +677,11 @@ def catalogue_for(user: User, category: str = "", query: str = "", sort: str = "
     rows = []
     for product in products.order_by(*CATALOGUE_SORTS.get(sort, CATALOGUE_SORTS[""])[1]):
         budget = budgets.get(product.category) or budgets.get("")
+        # Only what the employee can pay: a product priced in their budget's currency (an
+        # office budgeting in SEK sees the SEK prices), the company's without a budget.
+        pays_in = budget.currency if budget else (user.company.currency if user.company_id else "")
+        if pays_in and product.currency != pays_in:
+            continue
         rows.append(
             CatalogueRow(
                 product=product,

@@ -15,6 +15,8 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.safestring import mark_safe
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -76,10 +78,10 @@ def _hardware(request) -> str:
     profile has not changed: the page costs the same with 5 or 200 devices."""
     user = request.user
     # date_joined tells apart two users who got the same id (a database rebuilt under a
-    # cache that was not).
+    # cache that was not); the language and time zone are the ones the page is written in.
     key = (
-        f"me:v2:{user.pk}:{user.date_joined.timestamp():.0f}:{user.profile_version}"
-        f":{timezone.localdate():%Y%m%d}"
+        f"me:v3:{user.pk}:{user.date_joined.timestamp():.0f}:{user.profile_version}"
+        f":{timezone.localdate():%Y%m%d}:{get_language()}:{timezone.get_current_timezone_name()}"
     )
     hardware = None
     if settings.PAGE_CACHE:
@@ -135,8 +137,8 @@ def _cached_page(request, kind: str, object_id: int, build) -> dict:
     person's object, which is then never cached under this user's key)."""
     user = request.user
     key = (
-        f"{kind}:v1:{user.pk}:{user.date_joined.timestamp():.0f}:{user.profile_version}"
-        f":{_company_mark(user)}:{timezone.localdate():%Y%m%d}:{object_id}"
+        f"{kind}:v2:{user.pk}:{user.date_joined.timestamp():.0f}:{user.profile_version}"
+        f":{_company_mark(user)}:{timezone.localdate():%Y%m%d}:{get_language()}:{object_id}"
     )
     cached = None
     if settings.PAGE_CACHE:
@@ -191,7 +193,10 @@ def device_lease(request, device_id: int):
     device = _get_or_404(selectors.device_detail_for, request.user, device_id)
     panel = selectors.lease_panel_for(device)
     if panel is None or not panel["lease"].is_open:
-        messages.info(request, f"{device.name} has no open lease to return or buy out.")
+        messages.info(
+            request,
+            _("%(device)s has no open lease to return or buy out.") % {"device": device.name},
+        )
         return redirect(device_detail_url(device))
     lease_url = f"/me/devices/{device.pk}/lease/"
     if request.method == "POST":
@@ -203,17 +208,29 @@ def device_lease(request, device_id: int):
             return redirect(lease_url)
         if choice == "buyout":
             if outcome.changed:
-                messages.success(request, f"You are buying out {device.name}. Pay to complete it.")
+                messages.success(
+                    request,
+                    _("You are buying out %(device)s. Pay to complete it.")
+                    % {"device": device.name},
+                )
             return redirect(f"/me/devices/{device.pk}/buyout/")
         if outcome.changed:
             device.lease.refresh_from_db(fields=["return_due_on"])
             # the same rule the confirmation page stated (the lease's end, chosen today)
             messages.success(
                 request,
-                f"{device.name} is being returned: send it back by "
-                f"{selectors.long_date(device.lease.return_due_on)} ({panel['return_why']}). "
-                f"{panel['party'].name} e-mails you the return instructions; they are also "
-                "below.",
+                # Translators: %(why)s says why that date (the lease-end rule), %(party)s is
+                # the partner or leasing company that sends the instructions.
+                _(
+                    "%(device)s is being returned: send it back by %(date)s (%(why)s). "
+                    "%(party)s e-mails you the return instructions; they are also below."
+                )
+                % {
+                    "device": device.name,
+                    "date": selectors.long_date(device.lease.return_due_on),
+                    "why": panel["return_why"],
+                    "party": panel["party"].name,
+                },
             )
         return redirect(device_detail_url(device))
     choice = request.GET.get("choice", "")
@@ -233,14 +250,18 @@ def device_buyout(request, device_id: int):
     panel = selectors.lease_panel_for(device)
     buyout = panel and panel["buyout"]
     if buyout is None:
-        messages.info(request, f"{device.name} has no buyout waiting for payment.")
+        messages.info(
+            request, _("%(device)s has no buyout waiting for payment.") % {"device": device.name}
+        )
         return redirect(device_detail_url(device))
     by_salary = device.company.buyout_payment == "salary"
     if request.method == "POST":
         try:
             if by_salary:
                 leasing.buyout_pay_by_salary(device_id=device.pk, actor=request.user)
-                messages.success(request, f"Done. {device.name} is yours now.")
+                messages.success(
+                    request, _("Done. %(device)s is yours now.") % {"device": device.name}
+                )
                 return redirect(device_detail_url(device))
             payment = leasing.buyout_checkout(device_id=device.pk, actor=request.user)
         except (TransitionRefused, ValidationError, leasing.BuyoutRefused) as refusal:
@@ -248,7 +269,7 @@ def device_buyout(request, device_id: int):
             return redirect(f"/me/devices/{device.pk}/buyout/")
         if payment.checkout_url:
             return redirect(payment.checkout_url)  # the processor's own page
-        messages.error(request, "The card processor is not answering. Try again shortly.")
+        messages.error(request, _("The card processor is not answering. Try again shortly."))
         return redirect(f"/me/devices/{device.pk}/buyout/")
     return render(
         request,
@@ -271,7 +292,11 @@ def device_buyout_withdraw(request, device_id: int):
     except (TransitionRefused, ValidationError, leasing.BuyoutRefused) as refusal:
         messages.error(request, refusal_message(refusal))
         return redirect(f"/me/devices/{device.pk}/buyout/")
-    messages.success(request, f"The buyout is withdrawn: {device.name} stays with you as before.")
+    messages.success(
+        request,
+        _("The buyout is withdrawn: %(device)s stays with you as before.")
+        % {"device": device.name},
+    )
     return redirect(device_detail_url(device))
 
 
@@ -295,15 +320,23 @@ def device_receive(request, device_id: int):
                 form.add_error(None, error)
             else:
                 if outcome.result is Result.UNCHANGED:
-                    messages.info(request, f"{device.name} was already marked as received.")
+                    messages.info(
+                        request,
+                        _("%(device)s was already marked as received.") % {"device": device.name},
+                    )
                 else:
-                    messages.success(request, f"{device.name} is marked as received. Enjoy!")
+                    messages.success(
+                        request,
+                        _("%(device)s is marked as received. Enjoy!") % {"device": device.name},
+                    )
                 return redirect(device_detail_url(device))
     else:
         if device.status not in IN_TRANSIT_STATUSES:
             messages.info(
                 request,
-                f"{device.name} is {device.status_label}: there is nothing to mark as received.",
+                # Translators: %(status)s is the device's status ("Ordered", "Cancelled").
+                _("%(device)s is %(status)s: there is nothing to mark as received.")
+                % {"device": device.name, "status": device.status_label},
             )
             return redirect(device_detail_url(device))
         form = MarkReceivedForm(initial={"serial_number": device.serial_number})
@@ -342,7 +375,8 @@ def order_detail(request, order_id: int):
         def build():
             order = _get_or_404(order_detail_for, request.user, order_id)
             live = _order_live_context(order, list(order.devices.all()), request.user)
-            return f"Order {order.number}", _order_body(request, order, live, None)
+            title = _("Order %(number)s") % {"number": order.number}
+            return title, _order_body(request, order, live, None)
 
         page = _cached_page(request, "order", order_id, build)
         return render(request, "portal/order_detail.html", {"nav": "me", **page})
@@ -364,12 +398,15 @@ def order_detail(request, order_id: int):
             form.add_error(None, error)
         else:
             messages.success(
-                request, f"Order {order.number} is updated and {order.partner.name} was told."
+                request,
+                _("Order %(number)s is updated and %(partner)s was told.")
+                % {"number": order.number, "partner": order.partner.name},
             )
             return redirect(f"/me/orders/{order.pk}/")
     # A refused change, with its errors: this request's own page, never cached.
     body = _order_body(request, order, live, form, csrf=None)
-    page = {"title": f"Order {order.number}", "body": mark_safe(body)}  # noqa: S308
+    title = _("Order %(number)s") % {"number": order.number}
+    page = {"title": title, "body": mark_safe(body)}  # noqa: S308
     return render(request, "portal/order_detail.html", {"nav": "me", **page})
 
 
@@ -442,7 +479,7 @@ def catalogue(request):
             "categories": Category.choices,
             "q": query,
             "sort": sort,
-            "sorts": [(key, label) for key, (label, _) in selectors.CATALOGUE_SORTS.items()],
+            "sorts": [(key, label) for key, (label, _order) in selectors.CATALOGUE_SORTS.items()],
         },
     )
 
@@ -485,14 +522,18 @@ def product_detail(request, product_id: int):
                     return redirect(payment.checkout_url)  # the processor's own page
                 messages.warning(
                     request,
-                    f"Request {submitted.number} is saved, but the card processor is not "
-                    "answering. Use Continue to payment below in a moment.",
+                    # Translators: "Continue to payment" is the button's name on Your Details.
+                    _(
+                        "Request %(number)s is saved, but the card processor is not answering. "
+                        "Use Continue to payment below in a moment."
+                    )
+                    % {"number": submitted.number},
                 )
                 return redirect("me")
             messages.success(
                 request,
-                f"Request {submitted.number} for {product.name} is sent to your company admin "
-                "for approval.",
+                _("Request %(number)s for %(product)s is sent to your company admin for approval.")
+                % {"number": submitted.number, "product": product.name},
             )
             return redirect("me")
     elif request.method == "POST" and not quote.allowed:
@@ -528,15 +569,14 @@ def request_withdraw(request, request_id: int):
         except TransitionRefused as refusal:
             messages.error(request, str(refusal))
         else:
-            messages.success(
-                request,
-                f"Request {product_request.number} is withdrawn; its budget is available again"
-                + (
-                    " and the hold on your card is released."
-                    if product_request.card_amount
-                    else "."
-                ),
-            )
+            if product_request.card_amount:
+                said = _(
+                    "Request %(number)s is withdrawn; its budget is available again and the "
+                    "hold on your card is released."
+                )
+            else:
+                said = _("Request %(number)s is withdrawn; its budget is available again.")
+            messages.success(request, said % {"number": product_request.number})
         return redirect("me")
     return render(request, "portal/request_withdraw.html", {"nav": "me", "req": product_request})
 

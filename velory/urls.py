@@ -10,6 +10,7 @@ from companies.forms import OutboxPasswordResetForm
 from portal.views import bare
 
 accounts = [
+    path("language/", sso_views.language_view, name="language"),
     # E-mail first: the company's identity provider (single sign-on) or a password.
     path("login/", sso_views.SignInView.as_view(), name="login"),
     path("oidc/start/", sso_views.SSOStartView.as_view(), name="oidc_start"),

@@ -10,7 +10,9 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
+from django.utils import dateformat, timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from companies.models import User
 from core.exports import csv_response
@@ -53,17 +55,17 @@ class DeviceEventInline(ReadOnlyInline):
     fields = ("at", "what", "status", "source")
     readonly_fields = fields
     ordering = ("-at", "-id")
-    verbose_name_plural = "history"
+    verbose_name_plural = gettext_lazy("history")
     view_only = True
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("device__shipment")
 
-    @admin.display(description="what happened")
+    @admin.display(description=gettext_lazy("what happened"))
     def what(self, obj):
         return obj.sentence(shipment=obj.device.shipment)
 
-    @admin.display(description="status")
+    @admin.display(description=gettext_lazy("status"))
     def status(self, obj):
         return status_badge(obj.to_status)
 
@@ -88,11 +90,11 @@ class LeaseInline(ReadOnlyInline):
     show_change_link = True
     view_only = True
 
-    @admin.display(description="monthly price")
+    @admin.display(description=gettext_lazy("monthly price"))
     def monthly(self, obj):
         return money(obj.monthly_price, obj.currency)
 
-    @admin.display(description="residual / buyout price")
+    @admin.display(description=gettext_lazy("residual / buyout price"))
     def residual(self, obj):
         return money(obj.buyout_price, obj.currency) if obj.buyout_price is not None else "—"
 
@@ -119,33 +121,61 @@ class OrderOfEmployeeSelect(forms.Select):
 
 
 class RegisterHardwareForm(BoundedForm):
-    owner = forms.ModelChoiceField(queryset=User.objects.none(), label="Employee")
-    name = forms.CharField(max_length=200, help_text="Make and model, e.g. “Lenovo ThinkPad T14”.")
-    category = forms.ChoiceField(choices=Category.choices)
-    serial_number = forms.CharField(max_length=100, required=False)
+    owner = forms.ModelChoiceField(queryset=User.objects.none(), label=gettext_lazy("Employee"))
+    name = forms.CharField(
+        max_length=200,
+        label=gettext_lazy("Name"),
+        help_text=gettext_lazy("Make and model, e.g. “Lenovo ThinkPad T14”."),
+    )
+    category = forms.ChoiceField(choices=Category.choices, label=gettext_lazy("Category"))
+    serial_number = forms.CharField(
+        max_length=100, required=False, label=gettext_lazy("Serial number")
+    )
     status = forms.ChoiceField(
         choices=[(s.value, s.label) for s in lifecycle.REGISTRABLE_STATUSES],
         initial=S.ACTIVE,
+        label=gettext_lazy("Status"),
     )
-    received_on = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    received_on = forms.DateField(
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        label=gettext_lazy("Received on"),
+    )
     order = forms.ModelChoiceField(
         queryset=Order.objects.none(),
         required=False,
         widget=OrderOfEmployeeSelect,
-        help_text="Only for hardware the partner added to one of the employee's orders.",
+        label=gettext_lazy("Order"),
+        help_text=gettext_lazy(
+            "Only for hardware the partner added to one of the employee's orders."
+        ),
     )
-    price = forms.DecimalField(max_digits=12, decimal_places=2, required=False, min_value=0)
+    price = forms.DecimalField(
+        max_digits=12, decimal_places=2, required=False, min_value=0, label=gettext_lazy("Price")
+    )
     leased = forms.BooleanField(
-        required=False, help_text="Financed by the company's leasing company: a lease is opened."
+        required=False,
+        label=gettext_lazy("Leased"),
+        help_text=gettext_lazy("Financed by the company's leasing company: a lease is opened."),
     )
     lease_starts_on = forms.DateField(
-        required=False, widget=forms.DateInput(attrs={"type": "date"}), label="Lease starts on"
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        label=gettext_lazy("Lease starts on"),
     )
-    lease_months = forms.IntegerField(required=False, min_value=1, max_value=120)
+    lease_months = forms.IntegerField(
+        required=False, min_value=1, max_value=120, label=gettext_lazy("Lease months")
+    )
     monthly_price = forms.DecimalField(
-        max_digits=12, decimal_places=2, required=False, min_value=0, label="Monthly lease price"
+        max_digits=12,
+        decimal_places=2,
+        required=False,
+        min_value=0,
+        label=gettext_lazy("Monthly lease price"),
     )
-    note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    note = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2}), label=gettext_lazy("Note")
+    )
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
@@ -156,7 +186,8 @@ class RegisterHardwareForm(BoundedForm):
             Order.objects.visible_to(user).select_related("employee").order_by("-pk")
         )
         self.fields["order"].label_from_instance = lambda o: (
-            f"{o.number} — {o.employee.full_name}, {timezone.localtime(o.created_at):%-d %b %Y}"
+            f"{o.number} — {o.employee.full_name}, "
+            f"{dateformat.format(timezone.localtime(o.created_at), 'j M Y')}"
         )
 
     def clean(self):
@@ -164,10 +195,14 @@ class RegisterHardwareForm(BoundedForm):
         if data.get("leased"):
             for name in ("lease_months", "monthly_price"):
                 if data.get(name) is None:
-                    self.add_error(name, "Needed for a leased device.")
+                    self.add_error(name, _("Needed for a leased device."))
         order, owner = data.get("order"), data.get("owner")
         if order is not None and owner is not None and order.employee_id != owner.pk:
-            self.add_error("order", f"{order.number} is not one of {owner.full_name}'s orders.")
+            self.add_error(
+                "order",
+                _("%(order)s is not one of %(employee)s's orders.")
+                % {"order": order.number, "employee": owner.full_name},
+            )
         return data
 
 
@@ -192,7 +227,9 @@ class TransitionActionsMixin:
         return actions
 
     def bulk_label(self, transition: str) -> str:
-        return f"{TRANSITION_LABELS[transition]} the selected devices"
+        # Translators: a bulk action of the device list; %(action)s is a step's button label,
+        # a verb ("Ship", "Put on hold").
+        return _("%(action)s the selected devices") % {"action": TRANSITION_LABELS[transition]}
 
     def _bulk(self, transition):
         def action(modeladmin, request, queryset):
@@ -213,8 +250,16 @@ class TransitionActionsMixin:
         unable = [d for d in devices if d not in able]
         if not able:
             for d in unable[:50]:
-                messages.warning(request, f"{names[d.pk]}: refused — {cannot(transition, d)}")
-            messages.error(request, f"None of the selected items can take “{label(transition)}”.")
+                messages.warning(
+                    request,
+                    _("%(item)s: refused — %(reason)s")
+                    % {"item": names[d.pk], "reason": cannot(transition, d)},
+                )
+            messages.error(
+                request,
+                _("None of the selected items can take “%(action)s”.")
+                % {"action": label(transition)},
+            )
             return None
         form_class = form_for(transition)
         if transition == T.SHIP:
@@ -245,7 +290,13 @@ class TransitionActionsMixin:
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
-            "title": f"{label(transition)}: {len(devices)} item{'s' if len(devices) != 1 else ''}",
+            "title": ngettext(
+                # Translators: the title of a bulk step's page, e.g. "Ship: 3 items".
+                "%(action)s: %(count)s item",
+                "%(action)s: %(count)s items",
+                len(devices),
+            )
+            % {"action": label(transition), "count": len(devices)},
             "transition": transition,
             "action": f"transition_{transition}",
             "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
@@ -293,13 +344,25 @@ def label(transition: str) -> str:
 def cannot(transition: str, device) -> str:
     """Why this device cannot take the transition, in the user's words."""
     sources = getattr(Device, transition)._django_fsm.transitions
-    allowed = [LABELS[s] for s in DeviceStatus.values if s in sources]
+    allowed = [str(LABELS[s]) for s in DeviceStatus.values if s in sources]
     if device.status not in sources:
-        return (
-            f"it is {LABELS[device.status]}; “{label(transition)}” is for items "
-            f"{', '.join(allowed[:-1]) + ' or ' + allowed[-1] if len(allowed) > 1 else allowed[0]}."
-        )
-    return f"you may not “{label(transition)}” this item."
+        # Translators: why an item cannot take a step, e.g. "it is Shipped; “Put on hold” is
+        # for items Ordered, Not started or Preparing." The statuses are status labels.
+        return _("it is %(status)s; “%(action)s” is for items %(statuses)s.") % {
+            "status": LABELS[device.status],
+            "action": label(transition),
+            "statuses": _statuses_or(allowed),
+        }
+    # Translators: why an item cannot take a step; %(action)s is the step's button label.
+    return _("you may not “%(action)s” this item.") % {"action": label(transition)}
+
+
+def _statuses_or(statuses: list[str]) -> str:
+    """ "A, B or C" in the active language."""
+    if len(statuses) == 1:
+        return statuses[0]
+    # Translators: the last two of a list of statuses, "Ordered, Not started or Preparing".
+    return _("%(first)s or %(last)s") % {"first": ", ".join(statuses[:-1]), "last": statuses[-1]}
 
 
 def refusals(transition: str, devices) -> list[Outcome]:
@@ -349,7 +412,7 @@ class DeviceAdmin(TransitionActionsMixin, ObjectActionsAdmin):
     company_admin_actions = ("export_csv",)  # money and people's data: theirs alone
     refusals = (TransitionRefused,)
 
-    @admin.display(description="status", ordering="status")
+    @admin.display(description=gettext_lazy("status"), ordering="status")
     def status_label(self, obj):
         return status_badge(obj.status)
 
@@ -389,7 +452,11 @@ class DeviceAdmin(TransitionActionsMixin, ObjectActionsAdmin):
                 raise TransitionRefused(outcome.message)
             if outcome.result is Result.UNCHANGED:
                 return outcome.message
-            return f"{obj.name}: {TRANSITION_LABELS[transition]} done."
+            # Translators: after a device's step, e.g. "MacBook Air: Ship done."
+            return _("%(device)s: %(action)s done.") % {
+                "device": obj.name,
+                "action": TRANSITION_LABELS[transition],
+            }
 
         return ObjectAction(
             transition,
@@ -446,25 +513,27 @@ class DeviceAdmin(TransitionActionsMixin, ObjectActionsAdmin):
             except TransitionRefused as refusal:
                 form.add_error(None, str(refusal))
             except Order.DoesNotExist:
-                form.add_error("order", "That order is not one of this employee's.")
+                form.add_error("order", _("That order is not one of this employee's."))
             except User.DoesNotExist:
-                form.add_error("owner", "No such employee.")
+                form.add_error("owner", _("No such employee."))
             else:
                 messages.success(
-                    request, f"{device.name} is registered and shows in {device.owner}'s profile."
+                    request,
+                    _("%(device)s is registered and shows in %(employee)s's profile.")
+                    % {"device": device.name, "employee": device.owner},
                 )
                 return redirect(reverse("admin:devices_device_change", args=[device.pk]))
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "form": form,
-            "title": "Register hardware bought outside Velory",
+            "title": _("Register hardware bought outside Velory"),
         }
         return TemplateResponse(request, "admin/devices/device/register.html", context)
 
     # -- export ------------------------------------------------------------------------------
 
-    @admin.action(description="Export the selected devices to CSV")
+    @admin.action(description=gettext_lazy("Export the selected devices to CSV"))
     def export_csv(self, request, queryset):
         rows = (
             [

@@ -7,6 +7,8 @@ from django.contrib import admin
 from django.db.models import Prefetch
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext, pgettext_lazy
 
 from core.exports import csv_response
 from core.money import money
@@ -43,33 +45,45 @@ class OrderLineInline(ReadOnlyInline):
     model = OrderLine
     fields = ("name", "kind", "quantity", "price", "line_total", "financing")
     readonly_fields = fields
-    verbose_name_plural = "order lines"
+    verbose_name_plural = gettext_lazy("order lines")
 
-    @admin.display(description="type")
+    @admin.display(description=pgettext_lazy("kind of item", "type"))
     def kind(self, obj):
         return obj.get_category_display()
 
-    @admin.display(description="unit price")
+    @admin.display(description=gettext_lazy("unit price"))
     def price(self, obj):
         return money(obj.unit_price, obj.currency)
 
-    @admin.display(description="total")
+    @admin.display(description=gettext_lazy("total"))
     def line_total(self, obj):
         return money(obj.unit_price * obj.quantity, obj.currency)
 
-    @admin.display(description="financing")
+    @admin.display(description=gettext_lazy("financing"))
     def financing(self, obj):
         if not obj.is_leased:
-            return "Bought"
-        monthly = f", {money(obj.monthly_price, obj.currency)} a month" if obj.monthly_price else ""
-        months = f" over {obj.lease_months} months" if obj.lease_months else ""
-        return f"Leased{monthly}{months}"
+            return _("Bought")
+        monthly = money(obj.monthly_price, obj.currency) if obj.monthly_price else ""
+        months = obj.lease_months
+        if monthly and months:
+            return ngettext(
+                "Leased, %(monthly)s a month over %(months)s months",
+                "Leased, %(monthly)s a month over %(months)s months",
+                months,
+            ) % {"monthly": monthly, "months": months}
+        if monthly:
+            return _("Leased, %(monthly)s a month") % {"monthly": monthly}
+        if months:
+            return ngettext(
+                "Leased over %(months)s months", "Leased over %(months)s months", months
+            ) % {"months": months}
+        return _("Leased")
 
 
 class ShipmentInline(ReadOnlyInline):
     model = Shipment
     fields = ("carrier", "tracking_number", "status_text", "shipped_at", "delivered_at")
-    verbose_name_plural = "parcels"
+    verbose_name_plural = gettext_lazy("parcels")
 
 
 class DeviceInline(ReadOnlyInline):
@@ -78,9 +92,9 @@ class DeviceInline(ReadOnlyInline):
     fields = ("name", "status_badge", "serial_number", "shipment")
     readonly_fields = fields
     show_change_link = True
-    verbose_name_plural = "items"
+    verbose_name_plural = gettext_lazy("items")
 
-    @admin.display(description="status")
+    @admin.display(description=gettext_lazy("status"))
     def status_badge(self, obj):
         return status_badge(obj.status)
 
@@ -88,7 +102,7 @@ class DeviceInline(ReadOnlyInline):
 class OrderEventInline(ReadOnlyInline):
     model = OrderEvent
     fields = ("at", "message", "actor_name")
-    verbose_name_plural = "history"
+    verbose_name_plural = gettext_lazy("history")
 
 
 @admin.register(Order)
@@ -126,9 +140,9 @@ class OrderAdmin(ObjectActionsAdmin):
                 )
             },
         ),
-        ("Delivery", {"fields": ("delivery_address", "note", "expected_delivery")}),
+        (gettext_lazy("Delivery"), {"fields": ("delivery_address", "note", "expected_delivery")}),
         (
-            "With the partner",
+            gettext_lazy("With the partner"),
             {
                 "fields": (
                     "dispatch_status",
@@ -140,7 +154,9 @@ class OrderAdmin(ObjectActionsAdmin):
                     "last_polled_at",
                     "next_poll_at",
                 ),
-                "description": "How Velory placed the order with the partner and follows it.",
+                "description": gettext_lazy(
+                    "How Velory placed the order with the partner and follows it."
+                ),
             },
         ),
     )
@@ -168,7 +184,7 @@ class OrderAdmin(ObjectActionsAdmin):
             request, queryset, str(pk) if pk is not None else search_term
         )
 
-    @admin.display(description="status")
+    @admin.display(description=gettext_lazy("status"))
     def status_display(self, obj):
         status = order_status(d.status for d in obj.devices.all())
         return format_html(
@@ -178,7 +194,7 @@ class OrderAdmin(ObjectActionsAdmin):
             f" {status.detail}" if status.detail else "",
         )
 
-    @admin.display(description="total")
+    @admin.display(description=gettext_lazy("total"))
     def total(self, obj):
         lines = list(obj.lines.all())
         if not lines:
@@ -189,20 +205,27 @@ class OrderAdmin(ObjectActionsAdmin):
             for c in sorted(currencies)
         )
 
-    @admin.display(description="paid from")
+    @admin.display(description=gettext_lazy("paid from"))
     def payment(self, obj):
         """The request's split between budget and card, with the card payment's state
         (company admins only: the employee's money is theirs to see)."""
         request_obj = getattr(obj, "request", None)
         if request_obj is None:
-            return "Ordered by an admin: no request, nothing taken from a budget."
+            return _("Ordered by an admin: no request, nothing taken from a budget.")
         currency = request_obj.currency
-        parts = [f"Budget {money(request_obj.budget_amount, currency)}"]
+        parts = [_("Budget %(amount)s") % {"amount": money(request_obj.budget_amount, currency)}]
         if request_obj.card_amount:
-            card = f"card {money(request_obj.card_amount, currency)}"
+            card = money(request_obj.card_amount, currency)
             payment = getattr(request_obj, "card_payment", None)
             if payment is not None:
-                card += f" ({payment.get_status_display().lower()})"
+                # Translators: the card part of an order's payment, e.g. "card 99.00 EUR
+                # (captured)"; the state is a card payment's status.
+                card = _("card %(amount)s (%(state)s)") % {
+                    "amount": card,
+                    "state": payment.get_status_display().lower(),
+                }
+            else:
+                card = _("card %(amount)s") % {"amount": card}
             parts.append(card)
         return " · ".join(parts)
 
@@ -234,18 +257,24 @@ class OrderAdmin(ObjectActionsAdmin):
             actions.append(
                 ObjectAction(
                     "place_again",
-                    "Place with partner again",
+                    _("Place with partner again"),
                     self._place_again,
-                    help_text=f"Velory could not place this order: {obj.dispatch_error}",
+                    help_text=_("Velory could not place this order: %(error)s")
+                    % {"error": obj.dispatch_error},
                 )
             )
         for name in ADMIN_TRANSITIONS:
             ids = by_transition.get(name)
             if not ids:
                 continue
-            label = "Cancel order" if name == T.CANCEL else TRANSITION_LABELS[name]
+            label = _("Cancel order") if name == T.CANCEL else TRANSITION_LABELS[name]
             if len(devices) > 1:
-                label += f" ({len(ids)} of {len(devices)} items)"
+                label = ngettext(
+                    # Translators: an order's button, e.g. "Ship (2 of 3 items)".
+                    "%(action)s (%(count)s of %(total)s items)",
+                    "%(action)s (%(count)s of %(total)s items)",
+                    len(devices),
+                ) % {"action": label, "count": len(ids), "total": len(devices)}
             actions.append(
                 ObjectAction(
                     name,
@@ -260,7 +289,10 @@ class OrderAdmin(ObjectActionsAdmin):
 
     def _place_again(self, request, obj, data):
         order_place_retry(order_id=obj.pk, actor=request.user)
-        return f"Velory tries to place {obj.number} with {obj.partner.name} again."
+        return _("Velory tries to place %(order)s with %(partner)s again.") % {
+            "order": obj.number,
+            "partner": obj.partner.name,
+        }
 
     def _runner(self, transition, ids):
         def run(request, obj, data):
@@ -277,14 +309,23 @@ class OrderAdmin(ObjectActionsAdmin):
             done = sum(o.result is Result.CHANGED for o in outcomes)
             if refused and not done:
                 raise TransitionRefused(" ".join(dict.fromkeys(refused)))
-            message = f"{TRANSITION_LABELS[transition]}: done for {done} of {len(outcomes)} items."
+            message = ngettext(
+                # Translators: after an order's button, e.g. "Ship: done for 2 of 3 items."
+                "%(action)s: done for %(done)s of %(total)s items.",
+                "%(action)s: done for %(done)s of %(total)s items.",
+                len(outcomes),
+            ) % {"action": TRANSITION_LABELS[transition], "done": done, "total": len(outcomes)}
             if transition == T.CANCEL and is_company_admin(request):  # money is theirs to see
                 message += " " + _money_message(obj)
-            return message + (" Refused: " + " ".join(dict.fromkeys(refused)) if refused else "")
+            if refused:
+                message += " " + _("Refused: %(reasons)s") % {
+                    "reasons": " ".join(dict.fromkeys(refused))
+                }
+            return message
 
         return run
 
-    @admin.action(description="Export the selected orders to CSV")
+    @admin.action(description=gettext_lazy("Export the selected orders to CSV"))
     def export_csv(self, request, queryset):
         rows = (
             [
@@ -316,7 +357,7 @@ class OrderAdmin(ObjectActionsAdmin):
         return csv_response("orders", header, rows)
 
 
-CANCEL_HELP = (
+CANCEL_HELP = gettext_lazy(
     "Every item still with the partner is cancelled; items already shipped are kept. The budget "
     "is released at once and a card payment refunded to the same card. The employee gets an "
     "e-mail with your reason."
@@ -329,18 +370,22 @@ def _money_message(order) -> str:
         return ""
     parts = []
     if event.data.get("released") not in (None, "0", "0.00"):
-        parts.append(f"{event.data['released']} released to the budget.")
+        parts.append(_("%(amount)s released to the budget.") % {"amount": event.data["released"]})
     if event.data.get("refunded") not in (None, "0", "0.00"):
-        parts.append(f"{event.data['refunded']} being refunded to the employee's card.")
+        parts.append(
+            _("%(amount)s being refunded to the employee's card.")
+            % {"amount": event.data["refunded"]}
+        )
     return " ".join(parts)
 
 
 class AlertOpenFilter(admin.SimpleListFilter):
-    title = "state"
+    title = gettext_lazy("state")
     parameter_name = "open"
 
     def lookups(self, request, model_admin):
-        return [("yes", "Open"), ("no", "Closed")]
+        # Translators: a filter of stuck-order alerts: the open ones, the closed ones.
+        return [("yes", _("Open")), ("no", _("Closed"))]
 
     def queryset(self, request, queryset):
         if self.value() == "yes":
@@ -360,7 +405,7 @@ class OrderAlertAdmin(RecordAdmin):
     list_select_related = ("order", "company", "partner")
     show_full_result_count = False
 
-    @admin.display(description="order", ordering="order")
+    @admin.display(description=gettext_lazy("order"), ordering="order")
     def order_link(self, obj):
         return format_html(
             '<a href="{}">{}</a>',

@@ -9,8 +9,10 @@ from datetime import timedelta
 from django.contrib import admin
 from django.db.models import Exists, OuterRef, Prefetch, Subquery
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import dateformat, timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from core.tenant_admin import ObjectActionsAdmin, ViewOnlyMixin
 from devices.engine import TransitionRefused
@@ -38,12 +40,20 @@ BULK_TRANSITIONS = (
     T.DELIVER,
     T.CONFIRM_TRADE_IN,
 )
-AGES = [("2", "over 2 days"), ("7", "over a week"), ("14", "over two weeks")]
+AGES = [
+    ("2", gettext_lazy("over 2 days")),
+    ("7", gettext_lazy("over a week")),
+    ("14", gettext_lazy("over two weeks")),
+]
 
 
 def age(since) -> str:
     days = (timezone.now() - since).days
-    return "today" if days <= 0 else f"{days} day{'s' if days != 1 else ''}"
+    if days <= 0:
+        # Translators: how long an item has waited (a column of the work queue).
+        return _("today")
+    # Translators: how long an item has waited (a column of the work queue).
+    return ngettext("%(count)s day", "%(count)s days", days) % {"count": days}
 
 
 def waiting_devices():
@@ -63,7 +73,7 @@ def oldest_waiting() -> Subquery:
 class QueueStatusFilter(admin.SimpleListFilter):
     """Only the statuses that need the partner (the dashboard links here by status)."""
 
-    title = "status"
+    title = gettext_lazy("status")
     parameter_name = "status__exact"
 
     def lookups(self, request, model_admin):
@@ -76,7 +86,7 @@ class QueueStatusFilter(admin.SimpleListFilter):
 
 
 class ItemAgeFilter(admin.SimpleListFilter):
-    title = "waiting since"
+    title = gettext_lazy("waiting since")
     parameter_name = "age"
 
     def lookups(self, request, model_admin):
@@ -92,7 +102,7 @@ class ItemAgeFilter(admin.SimpleListFilter):
 class WaitingForFilter(admin.SimpleListFilter):
     """Orders with an item in this status."""
 
-    title = "waiting for"
+    title = gettext_lazy("waiting for")
     parameter_name = "waiting"
 
     def lookups(self, request, model_admin):
@@ -140,6 +150,8 @@ class WorkQueueOrderAdmin(QueueAdmin):
     list_select_related = ("company", "employee")
     search_fields = ("employee__full_name", "employee__email", "=id")
 
+    search_walks = False  # ordered by company and the oldest waiting item: no index gives it
+
     def get_ordering(self, request):
         # By company, the oldest first (an expression: the admin orders before annotating).
         return ("company__name", oldest_waiting().asc(), "pk")
@@ -177,9 +189,13 @@ class WorkQueueOrderAdmin(QueueAdmin):
         )
 
     def bulk_label(self, transition):
-        return f"{TRANSITION_LABELS[transition]}: the waiting items of the selected orders"
+        # Translators: a bulk action of the partner's work queue, e.g. "Ship: the waiting
+        # items of the selected orders".
+        return _("%(action)s: the waiting items of the selected orders") % {
+            "action": TRANSITION_LABELS[transition]
+        }
 
-    @admin.display(description="order", ordering="pk")
+    @admin.display(description=gettext_lazy("order"), ordering="pk")
     def order(self, obj):
         return format_html(
             '<a href="{}">{}</a>',
@@ -187,11 +203,11 @@ class WorkQueueOrderAdmin(QueueAdmin):
             order_number(obj.pk),
         )
 
-    @admin.display(description="delivery address")
+    @admin.display(description=gettext_lazy("delivery address"))
     def address(self, obj):
         return ", ".join(line.strip() for line in obj.delivery_address.splitlines() if line.strip())
 
-    @admin.display(description="waiting for")
+    @admin.display(description=gettext_lazy("waiting for"))
     def waiting_for(self, obj):
         by_status: dict[str, list[str]] = {}
         for device in obj.waiting_items:
@@ -206,11 +222,12 @@ class WorkQueueOrderAdmin(QueueAdmin):
             ),
         )
 
-    @admin.display(description="waiting", ordering="waiting_since")
+    @admin.display(description=gettext_lazy("waiting"), ordering="waiting_since")
     def waiting(self, obj):
         return format_html(
-            '<span title="since {}">{}</span>',
-            timezone.localtime(obj.waiting_since).strftime("%-d %b %Y %H:%M"),
+            '<span title="{}">{}</span>',
+            _("since %(when)s")
+            % {"when": dateformat.format(timezone.localtime(obj.waiting_since), "j M Y H:i")},
             age(obj.waiting_since),
         )
 
@@ -243,14 +260,14 @@ class WorkQueueAdmin(QueueAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).filter(status__in=PARTNER_QUEUE_STATUSES)
 
-    @admin.display(description="order", ordering="order_id")
+    @admin.display(description=gettext_lazy("order"), ordering="order_id")
     def order_number(self, obj):
         return order_number(obj.order_id) if obj.order_id else "—"
 
-    @admin.display(description="status", ordering="status")
+    @admin.display(description=gettext_lazy("status"), ordering="status")
     def status_label(self, obj):
         return format_html('<span class="badge badge-{}">{}</span>', obj.status, LABELS[obj.status])
 
-    @admin.display(description="waiting")
+    @admin.display(description=gettext_lazy("waiting"))
     def waiting(self, obj):
         return age(obj.status_changed_at)

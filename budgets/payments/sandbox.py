@@ -9,6 +9,8 @@ import secrets
 
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from budgets.models import SandboxTransaction
 
@@ -20,8 +22,8 @@ OUTCOMES = {
     "4000000000000119": "processing_error",
 }
 MESSAGES = {
-    "card_declined": "Your card was declined.",
-    "insufficient_funds": "Your card has insufficient funds.",
+    "card_declined": gettext_lazy("Your card was declined."),
+    "insufficient_funds": gettext_lazy("Your card has insufficient funds."),
 }
 
 
@@ -42,12 +44,14 @@ class SandboxGateway:
         if existing is None:
             outcome = token.split("-")[1] if token.startswith("tok_sandbox-") else "invalid"
             if outcome == "processing_error":
-                raise GatewayUnavailable("The card processor is not answering. Try again shortly.")
+                raise GatewayUnavailable(
+                    _("The card processor is not answering. Try again shortly.")
+                )
             if outcome in MESSAGES:
-                raise CardDeclined(MESSAGES[outcome])
+                raise CardDeclined(str(MESSAGES[outcome]))
             if outcome != "ok":
-                raise CardDeclined("That card cannot be used.")
-            existing, _ = self._record(
+                raise CardDeclined(_("That card cannot be used."))
+            existing, _created = self._record(
                 kind="charge",
                 idempotency_key=idempotency_key,
                 reference=f"ch_sb_{secrets.token_hex(8)}",
@@ -63,7 +67,7 @@ class SandboxGateway:
         if existing is None:
             charge = SandboxTransaction.objects.filter(kind="charge", reference=charge_id).first()
             if charge is None:
-                raise CardDeclined("No such charge.")
+                raise CardDeclined(_("No such charge."))
             refunded = (
                 SandboxTransaction.objects.filter(
                     kind="refund", charge_reference=charge_id
@@ -71,8 +75,8 @@ class SandboxGateway:
                 or 0
             )
             if refunded + amount_minor > charge.amount_minor:
-                raise CardDeclined("The refund is larger than what is left of the charge.")
-            existing, _ = self._record(
+                raise CardDeclined(_("The refund is larger than what is left of the charge."))
+            existing, _created = self._record(
                 kind="refund",
                 idempotency_key=idempotency_key,
                 reference=f"re_sb_{secrets.token_hex(8)}",

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 import stripe
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from . import (
     CardDeclined,
@@ -54,7 +55,7 @@ class StripeGateway:
 
     def __init__(self):
         if not settings.STRIPE_SECRET_KEY:
-            raise GatewayUnavailable("Card payments are not configured.")
+            raise GatewayUnavailable(_("Card payments are not configured."))
         self.client = stripe.StripeClient(
             settings.STRIPE_SECRET_KEY,
             base_addresses={"api": settings.STRIPE_API_BASE},
@@ -66,22 +67,22 @@ class StripeGateway:
         try:
             return fn(*args, **kwargs)
         except stripe.CardError as exc:
-            raise CardDeclined(exc.user_message or "Your card was declined.") from exc
+            raise CardDeclined(exc.user_message or _("Your card was declined.")) from exc
         except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
             raise GatewayUnavailable(
-                "The card processor is not answering. Try again shortly."
+                _("The card processor is not answering. Try again shortly.")
             ) from exc
         except stripe.APIError as exc:
-            raise GatewayUnavailable("The card processor failed. Try again shortly.") from exc
+            raise GatewayUnavailable(_("The card processor failed. Try again shortly.")) from exc
         except stripe.AuthenticationError as exc:
             logger.error("the card processor refused Velory's API key: %s", exc)
-            raise GatewayUnavailable("Card payments are not available right now.") from exc
+            raise GatewayUnavailable(_("Card payments are not available right now.")) from exc
         except stripe.InvalidRequestError as exc:
             if exc.code == "payment_intent_unexpected_state":
                 raise WrongState(exc.user_message or str(exc)) from exc
-            raise PaymentError(exc.user_message or "The card processor refused.") from exc
+            raise PaymentError(exc.user_message or _("The card processor refused.")) from exc
         except stripe.StripeError as exc:
-            raise PaymentError(exc.user_message or "The card processor refused.") from exc
+            raise PaymentError(exc.user_message or _("The card processor refused.")) from exc
 
     # --- reading what the processor says -----------------------------------------------------
 
@@ -263,6 +264,7 @@ class StripeGateway:
 
     def event_verified(self, payload: bytes, signature: str) -> dict:
         """The event, if its signature and timestamp check out; ``PaymentError`` if not."""
+        # (the refusals below answer the processor's webhook call: machine-facing, English)
         if not settings.STRIPE_WEBHOOK_SECRET:
             raise PaymentError("No webhook secret is configured.")
         try:

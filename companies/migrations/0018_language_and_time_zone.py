@@ -14,7 +14,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='company',
             name='default_language',
-            field=models.CharField(choices=[('en-gb', 'English'), ('sv', 'Svenska'), ('fi', 'Suomi'), ('nb', 'Norsk bokmål'), ('da', 'Dansk')], default='en-gb', help_text='The language of pages and e-mails for people who have not chosen their own.', max_length=10, verbose_name='language'),
+            field=models.CharField(choices=[('en-gb', 'English'), ('sv', 'Svenska'), ('fi', 'Suomi'), ('nb', 'Norsk bokmål'), ('da', 'Dansk')], blank=True, help_text='The language of pages and e-mails for people who have not chosen their own.', max_length=10, verbose_name='language'),
         ),
         migrations.AddField(
             model_name='company',

@@ -20,6 +20,7 @@ from django.db import transaction
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from companies.services import profiles_touch
 from core.bulk import update_rows
@@ -147,7 +148,8 @@ def _follow_up(outcomes: list[Outcome], shipments: dict[int, Shipment], now, rea
     }
     if delivered:
         Shipment.objects.filter(pk__in=delivered, delivered_at__isnull=True).update(
-            delivered_at=now, status_text="Delivered"
+            delivered_at=now,
+            status_text="Delivered",  # stored as written (where the carrier's words go)
         )
 
 
@@ -194,7 +196,7 @@ def devices_advance(
     if transition not in PARTNER_STEPS:
         raise ValueError(f"{transition!r} is not a partner step")
     if transition in STEPS_MAILED and not note.strip() and actor is not SYSTEM:
-        raise ValidationError("Say why, so the employee knows what to expect.")
+        raise ValidationError(_("Say why, so the employee knows what to expect."))
     ids = list(dict.fromkeys(int(i) for i in device_ids))
     return devices_progress(
         plans={pk: [transition] for pk in ids}, actor=actor, source=source, note=note, at=at
@@ -220,10 +222,10 @@ def devices_ship(
     Where the partner offers tracking, a tracking number is required."""
     carrier, tracking_number = carrier.strip(), tracking_number.strip()
     if not carrier:
-        raise ValidationError("Name the carrier.")
+        raise ValidationError(_("Name the carrier."))
     tracking_url = tracking_url.strip()
     if tracking_url and not tracking_url.startswith("https://"):
-        raise ValidationError("A tracking link must be an https:// address.")
+        raise ValidationError(_("A tracking link must be an https:// address."))
     now = at or timezone.now()
     ids = list(dict.fromkeys(int(i) for i in device_ids))
     with transaction.atomic():
@@ -232,7 +234,7 @@ def devices_ship(
         )
         if any(d.partner and d.partner.offers_tracking for d in devices) and not tracking_number:
             raise ValidationError(
-                "A tracking number is required: this partner shares tracking with employees."
+                _("A tracking number is required: this partner shares tracking with employees.")
             )
         shipments: dict[int, Shipment] = {}
         created: list[Shipment] = []

@@ -10,6 +10,8 @@ from datetime import date, datetime
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
 
 from budgets.selectors import orders_with_budget
 from budgets.services import budget_spend
@@ -41,17 +43,18 @@ def device_mark_received(
     number (optional) and the date it arrived. A second submit changes nothing."""
     serial_number = serial_number.strip()
     if len(serial_number) > 100:
-        raise ValidationError("A serial number has at most 100 characters.")
+        raise ValidationError(_("A serial number has at most 100 characters."))
     today = timezone.localdate()
     received_on = received_on or today
     if received_on > today:
-        raise ValidationError("The date received cannot be in the future.")
+        raise ValidationError(_("The date received cannot be in the future."))
     with transaction.atomic():
         device = Device.objects.visible_to(actor).select_related("order").get(pk=device_id)
         ordered_on = timezone.localdate(device.order.created_at) if device.order else None
         if ordered_on and received_on < ordered_on:
             raise ValidationError(
-                f"The date received cannot be before the order date ({ordered_on:%d %b %Y})."
+                _("The date received cannot be before the order date (%(date)s).")
+                % {"date": date_format(ordered_on, "d M Y")}
             )
         outcome = device_transition(
             device_id=device_id,
@@ -68,6 +71,7 @@ def device_mark_received(
 
 
 def auto_received_note(days: int) -> str:
+    # Stored in the device's history as written (history notes are not translated).
     return f"Received automatically: not marked received {days} days after delivery (policy)."
 
 

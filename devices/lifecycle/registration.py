@@ -11,6 +11,7 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from companies.models import User
 from core.locks import device_lock
@@ -49,18 +50,23 @@ def device_register_manually(
     """A company admin registers hardware bought outside Velory, or added to an order by
     the partner, so it appears in the employee's profile (marked as registered manually)."""
     if not acts_as_company_admin(actor):
-        raise TransitionRefused("Only a company admin can register hardware.")
+        raise TransitionRefused(_("Only a company admin can register hardware."))
     owner = User.objects.visible_to(actor).filter(company__isnull=False).get(pk=owner_id)
     if status not in REGISTRABLE_STATUSES:
-        raise ValidationError("Registered hardware is Received or Active.")
+        raise ValidationError(
+            # Translators: Received and Active are device statuses (docs/glossary.md).
+            _("Registered hardware is Received or Active.")
+        )
     if not name.strip():
-        raise ValidationError("Name the device.")
+        raise ValidationError(_("Name the device."))
     order = None
     if order_id is not None:
         order = Order.objects.visible_to(actor).get(pk=order_id, employee=owner)
     company = owner.company
     if leased and company.leasing_company_id is None:
-        raise ValidationError(f"{company.name} has no leasing company to lease from.")
+        raise ValidationError(
+            _("%(company)s has no leasing company to lease from.") % {"company": company.name}
+        )
     # Leased hardware bought outside Velory goes back through the reseller of the company's
     # leasing arrangement: it is that partner's to see and to confirm when returned.
     arrangement = (
@@ -87,6 +93,7 @@ def device_register_manually(
         ],
         actor=actor,
         source=Source.ADMIN,
+        # (stored in the history as written: history notes are not translated)
         note=note or ("Added to the order by the partner." if order else "Bought outside Velory."),
     )
     if leased:
@@ -108,5 +115,5 @@ def device_update_details(*, device_id: int, actor, **fields) -> Device:
     """Correct a device's descriptive details (name, type, serial number, price) from the
     admin. The status is not among them: it changes only through transitions."""
     if not acts_as_company_admin(actor):
-        raise TransitionRefused("Only a company admin can correct a device's details.")
+        raise TransitionRefused(_("Only a company admin can correct a device's details."))
     return device_save_details(device=device_lock(device_id, actor=actor), **fields)

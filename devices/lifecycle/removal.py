@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from core.locks import devices_lock
 from core.transactions import use_case
@@ -12,6 +13,8 @@ from devices.models import Device, DeviceStatus, Source, Transition
 from leasing.models import Lease
 from leasing.services import lease_lock_for_device, leases_close, leases_open
 
+# The kinds of removal, as the history note stored with the removal says them (history notes
+# are stored as written: not translated).
 REMOVAL_KINDS = {"lost": "Lost", "stolen": "Stolen", "scrapped": "Scrapped", "sold": "Sold"}
 
 
@@ -31,9 +34,9 @@ def device_remove(
     closes as removed."""
     reason = reason.strip()
     if not reason:
-        raise ValidationError("Say why the device leaves the fleet.")
+        raise ValidationError(_("Say why the device leaves the fleet."))
     if kind and kind not in REMOVAL_KINDS:
-        raise ValidationError("Removed as lost, stolen, scrapped or sold.")
+        raise ValidationError(_("Removed as lost, stolen, scrapped or sold."))
     device = _visible(device_id, actor)
     if device.is_leased and not Lease.objects.filter(device=device).exists():
         # Leased but lost before it was received: its lease is opened now, so that the
@@ -53,10 +56,16 @@ def _remove(*, device_id: int, actor, reason: str, kind: str, source: str) -> Ou
     unsettled = lease is None or (lease.is_open and not lease.settled)
     if device.is_leased and unsettled and device.status != DeviceStatus.REMOVED:
         financier = lease.leasing_company if lease else device.company.leasing_company
-        raise TransitionRefused(
-            f"{device.name} is leased{f' from {financier}' if financier else ''}: record "
-            "the leasing company's settlement on its lease first."
-        )
+        if financier:
+            message = _(
+                "%(device)s is leased from %(financier)s: record the leasing company's "
+                "settlement on its lease first."
+            ) % {"device": device.name, "financier": financier}
+        else:
+            message = _(
+                "%(device)s is leased: record the leasing company's settlement on its lease first."
+            ) % {"device": device.name}
+        raise TransitionRefused(message)
     note = f"{REMOVAL_KINDS[kind]}: {reason}" if kind else reason
     outcome = device_transition(
         device_id=device.pk, transition=Transition.REMOVE, actor=actor, source=source, note=note

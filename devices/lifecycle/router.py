@@ -19,6 +19,7 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 
 from core.tenancy import SYSTEM
 from devices.engine import Outcome, Result, TransitionRefused, devices_transition, refusal_message
@@ -89,7 +90,7 @@ def _one(fn, pk, **kwargs) -> Outcome:
     try:
         return fn(device_id=pk, **kwargs)
     except Device.DoesNotExist:
-        return Outcome(pk, Result.NOT_FOUND, "No such device.")
+        return Outcome(pk, Result.NOT_FOUND, _("No such device."))
     except (TransitionRefused, ValidationError, leasing.BuyoutRefused) as refusal:
         return Outcome(pk, Result.REFUSED, refusal_message(refusal))
 
@@ -105,7 +106,7 @@ def _by_order(ids, actor) -> dict:
 
 def _missing(ids, grouped) -> list[Outcome]:
     found = {pk for pks in grouped.values() for pk in pks}
-    return [Outcome(pk, Result.NOT_FOUND, "No such device.") for pk in ids if pk not in found]
+    return [Outcome(pk, Result.NOT_FOUND, _("No such device.")) for pk in ids if pk not in found]
 
 
 def _ship(ids, actor, source, note, shipments, data) -> list[Outcome]:
@@ -123,7 +124,7 @@ def _ship(ids, actor, source, note, shipments, data) -> list[Outcome]:
             message = (
                 refusal_message(error)
                 if isinstance(error, ValidationError)
-                else "Name the carrier."
+                else _("Name the carrier.")
             )
             outcomes += [Outcome(pk, Result.REFUSED, message) for pk in pks]
     return _in_order(ids, outcomes)
@@ -134,7 +135,7 @@ def _cancel(ids, actor, source, note) -> list[Outcome]:
     outcomes = _missing(ids, grouped)
     for order_id, pks in grouped.items():
         if order_id is None:
-            outcomes += [Outcome(pk, Result.REFUSED, "Not part of an order.") for pk in pks]
+            outcomes += [Outcome(pk, Result.REFUSED, _("Not part of an order.")) for pk in pks]
             continue
         try:
             result = order_cancel(
@@ -151,7 +152,7 @@ def _cancel(ids, actor, source, note) -> list[Outcome]:
             if d.pk not in done
         ]
         outcomes += [
-            Outcome(pk, Result.UNCHANGED, "Already cancelled.")
+            Outcome(pk, Result.UNCHANGED, _("Already cancelled."))
             for pk in pks
             if pk not in done and pk not in {d.pk for d in result.kept}
         ]
@@ -242,7 +243,7 @@ def devices_report(
     actor=SYSTEM,
     source: str,
     shipments=None,
-    note: str = "Reported by the partner.",
+    note: str = "Reported by the partner.",  # stored in the history as written
     at=None,
 ) -> ReportResult:
     """A partner reports where devices now are (device id → status). Each device takes
@@ -282,7 +283,7 @@ def devices_report(
         order_cancel(
             order_id=order_id,
             actor=actor,
-            reason="Cancelled by the partner.",
+            reason="Cancelled by the partner.",  # stored in the histories as written
             source=source,
             device_ids=ids,
         )

@@ -11,6 +11,7 @@ from email.utils import formataddr, parseaddr
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from companies.models import LeasingCompany, Partner
 from core.locks import lease_lock
@@ -50,8 +51,9 @@ class Party:
     def from_email(self) -> str:
         """From the party's name, through Velory's own address (so it is delivered), with
         replies going to the party."""
-        _, address = parseaddr(settings.DEFAULT_FROM_EMAIL)
-        return formataddr((f"{self.name} via Velory", address))
+        _name, address = parseaddr(settings.DEFAULT_FROM_EMAIL)
+        # Translators: the sender's name of an e-mail sent for a reseller or leasing company.
+        return formataddr((_("%(name)s via Velory") % {"name": self.name}, address))
 
 
 def arrangement_for(company_id: int, leasing_company_id: int) -> LeasingArrangement | None:
@@ -117,7 +119,8 @@ def lease_lock_for(device: Device) -> Lease:
     lease = lease_lock(filters=Q(device=device), related=["leasing_company", "partner"])
     if lease is None or not device.is_leased:
         raise TransitionRefused(
-            f"{device.name} is not leased: there is no lease to return it to or buy it out of."
+            _("%(device)s is not leased: there is no lease to return it to or buy it out of.")
+            % {"device": device.name}
         )
     lease.device = device
     return lease

@@ -8,6 +8,7 @@ import logging
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from budgets import services as budgets
 from budgets.models import CardPayment
@@ -51,8 +52,12 @@ def _own_pending_buyout(device_id: int, actor, *, lock: bool) -> tuple[Device, B
     )
     if buyout is None:
         if Buyout.objects.filter(lease__device=device, status=Buyout.Status.PAID).exists():
-            raise BuyoutRefused(f"{device.name} is already bought out and paid for.")
-        raise BuyoutRefused(f"{device.name} has no buyout waiting for payment.")
+            raise BuyoutRefused(
+                _("%(device)s is already bought out and paid for.") % {"device": device.name}
+            )
+        raise BuyoutRefused(
+            _("%(device)s has no buyout waiting for payment.") % {"device": device.name}
+        )
     return device, buyout
 
 
@@ -64,14 +69,16 @@ def buyout_checkout(*, device_id: int, actor) -> CardPayment:
     (nothing is charged)."""
     device, buyout = _own_pending_buyout(device_id, actor, lock=False)
     if device.owner_id != actor.pk:
-        raise TransitionRefused("Only the employee who holds the device pays its buyout.")
+        raise TransitionRefused(_("Only the employee who holds the device pays its buyout."))
     if device.company.buyout_payment != Buyout.Method.CARD:
-        raise BuyoutRefused(f"{device.company.name} takes buyouts by salary deduction.")
+        raise BuyoutRefused(
+            _("%(company)s takes buyouts by salary deduction.") % {"company": device.company.name}
+        )
     with transaction.atomic():
         device, buyout = _own_pending_buyout(device_id, actor, lock=True)
         payment = buyout.payment and payment_lock(buyout.payment_id)
         if payment is not None and payment.status == CardPayment.Status.SUCCEEDED:
-            raise BuyoutRefused("Your payment went through: the buyout completes by itself.")
+            raise BuyoutRefused(_("Your payment went through: the buyout completes by itself."))
         if (
             payment is None
             or payment.decision
@@ -89,7 +96,7 @@ def buyout_checkout(*, device_id: int, actor) -> CardPayment:
                 employee=actor,
                 amount=buyout.price,
                 currency=buyout.currency,
-                purpose=f"Buyout of {device.name}",
+                purpose=f"Buyout of {device.name}",  # stored (and sent) as written
                 key=f"buyout:{buyout.pk}:{attempt + 1}",
                 capture=True,
             )
@@ -102,7 +109,8 @@ def buyout_checkout(*, device_id: int, actor) -> CardPayment:
             payment = budgets.payment_new_attempt(payment.pk, capture=True)
         return budgets.payment_checkout_start(payment.pk)
     except PaymentError as error:
-        raise BuyoutRefused(f"{error} Nothing was charged.") from None
+        # Translators: %(error)s is the card processor's refusal, a sentence of its own.
+        raise BuyoutRefused(_("%(error)s Nothing was charged.") % {"error": error}) from None
 
 
 def _checkout_closed(payment: CardPayment) -> bool:
@@ -117,6 +125,7 @@ def buyout_payment_changed(buyout_id: int, payment: CardPayment, change: str) ->
     if change != budgets.CAPTURED:
         return
     buyout = Buyout.objects.get(pk=buyout_id)
+    # (the notes and the refund's reason are stored as written: not translated)
     if buyout.status == Buyout.Status.PENDING and buyout.payment_id == payment.pk:
         _complete(buyout, f"Paid by card ({payment.card_brand} •••• {payment.card_last4}).")
     elif buyout.status != Buyout.Status.PAID or buyout.payment_id != payment.pk:
@@ -135,9 +144,11 @@ def buyout_pay_by_salary(*, device_id: int, actor) -> Buyout:
     with transaction.atomic():
         device, buyout = _own_pending_buyout(device_id, actor, lock=True)
         if device.owner_id != actor.pk:
-            raise TransitionRefused("Only the employee who holds the device accepts its buyout.")
+            raise TransitionRefused(_("Only the employee who holds the device accepts its buyout."))
         if device.company.buyout_payment != Buyout.Method.SALARY:
-            raise BuyoutRefused(f"{device.company.name} takes buyouts by card.")
+            raise BuyoutRefused(
+                _("%(company)s takes buyouts by card.") % {"company": device.company.name}
+            )
         buyout.method = Buyout.Method.SALARY
         buyout.save(update_fields=["method"])
         return _complete(buyout, "Paid by salary deduction.")
@@ -153,19 +164,21 @@ def buyout_complete(*, buyout_id: int, actor=SYSTEM, note: str = "") -> Buyout:
         if buyout.status == Buyout.Status.PAID:
             return buyout
         if buyout.status != Buyout.Status.PENDING:
-            raise BuyoutRefused("This buyout was withdrawn.")
+            raise BuyoutRefused(_("This buyout was withdrawn."))
         payment = buyout.payment
         under_way = payment is not None and payment.status == payment.Status.PENDING
         if under_way and (payment.charge_id or payment.checkout_session_id):
             # The card may be charged any moment (the employee may be on the processor's
             # page, or have paid a moment ago): only the payment's outcome completes it.
             raise BuyoutRefused(
-                "A card payment for this buyout is being processed: it completes by itself "
-                "(or the employee cancels it)."
+                _(
+                    "A card payment for this buyout is being processed: it completes by itself "
+                    "(or the employee cancels it)."
+                )
             )
         if actor is SYSTEM and (payment is None or payment.status != payment.Status.SUCCEEDED):
-            raise BuyoutRefused("The buyout is not paid yet.")
-        if not note:
+            raise BuyoutRefused(_("The buyout is not paid yet."))
+        if not note:  # stored in the history as written (not translated)
             note = (
                 f"Paid by card ({payment.card_brand} •••• {payment.card_last4})."
                 if payment and payment.status == payment.Status.SUCCEEDED
@@ -207,7 +220,9 @@ def buyout_record_paid(*, device_id: int, actor, note: str = "") -> Outcome:
     device = device_visible(device_id, actor)
     buyout = Buyout.objects.filter(lease__device=device, status=Buyout.Status.PENDING).first()
     if buyout is None:
-        raise TransitionRefused(f"{device.name} has no buyout waiting for payment.")
+        raise TransitionRefused(
+            _("%(device)s has no buyout waiting for payment.") % {"device": device.name}
+        )
     buyout_complete(
         buyout_id=buyout.pk, actor=actor, note=note or "Paid outside Velory (recorded by admin)."
     )
@@ -223,7 +238,7 @@ def buyout_withdraw(*, device_id: int, actor, source: str = Source.WEB) -> Outco
         device, buyout = _own_pending_buyout(device_id, actor, lock=True)
         payment = buyout.payment_id and payment_lock(buyout.payment_id)
         if payment and payment.status == payment.Status.SUCCEEDED:
-            raise BuyoutRefused("The buyout is paid: it can no longer be withdrawn.")
+            raise BuyoutRefused(_("The buyout is paid: it can no longer be withdrawn."))
         if payment and payment.status == payment.Status.PENDING and not payment.decision:
             # an unfinished checkout is closed at the processor (a payment that still
             # goes through is refunded when it is reported)
@@ -251,7 +266,7 @@ def buyouts_for_payroll(*, actor, buyout_ids) -> list[Buyout]:
     payroll export (company admins only). Each is stamped exported by the same statement
     that picks it, so two exports never both list a deduction."""
     if not acts_as_company_admin(actor):
-        raise TransitionRefused("Only a company admin exports salary deductions.")
+        raise TransitionRefused(_("Only a company admin exports salary deductions."))
     with transaction.atomic():
         ids = [
             b.pk

@@ -8,8 +8,10 @@ from datetime import date
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
+from core.i18n import for_recipient
 from core.tenancy import SYSTEM
 from core.transactions import use_case
 from devices.engine import (
@@ -23,9 +25,9 @@ from notifications.services import notify
 
 from ..models import (
     CHOOSABLE,
+    DEFAULT_RETURN_STEPS,
     Buyout,
     Lease,
-    LeasingArrangement,
     ReturnReason,
     return_deadline,
 )
@@ -66,24 +68,34 @@ def lease_choose(
     "replacement" (``reason_on``: its delivery, None while it is on its way), a leaver's
     is "leaver" (``reason_on``: the exit date)."""
     if choice not in (Lease.Choice.RETURN, Lease.Choice.BUYOUT):
-        raise ValidationError("Choose to return the device or to buy it out.")
+        raise ValidationError(_("Choose to return the device or to buy it out."))
     now = at or timezone.now()
     with transaction.atomic():
         device = device_visible(device_id, actor)
         lease = lease_lock_for(device)
         if not lease.is_open:
-            raise TransitionRefused(f"The lease of {device.name} is closed.")
+            raise TransitionRefused(
+                _("The lease of %(device)s is closed.") % {"device": device.name}
+            )
         if lease.choice == choice:
-            return Outcome(device.pk, Result.UNCHANGED, "Already chosen.", device, device.status)
+            return Outcome(device.pk, Result.UNCHANGED, _("Already chosen."), device, device.status)
         if choice == Lease.Choice.BUYOUT and not device.company.buyout_allowed:
             raise TransitionRefused(
-                f"{device.company.name} does not allow buyouts: {device.name} is returned at "
-                "the end of its lease."
+                _(
+                    "%(company)s does not allow buyouts: %(device)s is returned at the end of "
+                    "its lease."
+                )
+                % {"company": device.company.name, "device": device.name}
             )
         if device.status not in CHOOSABLE:
+            # Translators: %(status)s is a device status; Received and Active are device
+            # statuses too (docs/glossary.md).
             raise TransitionRefused(
-                f"{device.name} is {device.status_label}: a return or a buyout can only be "
-                "chosen for a device that is Received or Active."
+                _(
+                    "%(device)s is %(status)s: a return or a buyout can only be chosen for a "
+                    "device that is Received or Active."
+                )
+                % {"device": device.name, "status": device.status_label}
             )
         arrangement = arrangement_for(device.company_id, lease.leasing_company_id)
         transition = T.START_TRADE_IN if choice == Lease.Choice.RETURN else T.REQUEST_BUYOUT
@@ -129,6 +141,10 @@ def lease_choose(
 
 def _mail_return_instructions(lease: Lease, device: Device, arrangement) -> None:
     party = return_party(lease, arrangement)
+    steps = arrangement.return_steps if arrangement else DEFAULT_RETURN_STEPS
+    if steps == DEFAULT_RETURN_STEPS:  # the standard steps: in the employee's language
+        with for_recipient(device.owner):
+            steps = _(DEFAULT_RETURN_STEPS)
     notify(
         kind="lease_return_instructions",
         recipient=device.owner,
@@ -136,7 +152,7 @@ def _mail_return_instructions(lease: Lease, device: Device, arrangement) -> None
             "device": device,
             "lease": lease,
             "party": party,
-            "steps": arrangement.return_steps if arrangement else LeasingArrangement().return_steps,
+            "steps": steps,
         },
         dedup_key=f"lease_return:{lease.pk}:{lease.chosen_at:%Y%m%d%H%M%S}",
         from_email=party.from_email,
@@ -157,10 +173,13 @@ def replacement_start(*, device_id: int, choice: str, order_number: str, actor=S
     if lease is None or not lease.is_open or device.status not in CHOOSABLE:
         if lease is not None and lease.choice == choice:
             return Outcome(device.pk, Result.UNCHANGED, "", device, device.status)
+        # The order's history keeps this as written (not translated): the source words.
+        with translation.override(None):
+            status = str(device.status_label)
         return Outcome(
             device.pk,
             Result.UNCHANGED,
-            f"{device.name} is {device.status_label} now: left as it is.",
+            f"{device.name} is {status} now: left as it is.",
             device,
             device.status,
         )
@@ -169,6 +188,6 @@ def replacement_start(*, device_id: int, choice: str, order_number: str, actor=S
         actor=actor,
         choice=choice,
         source=Source.SYSTEM,
-        note=f"Replaced by order {order_number}.",
+        note=f"Replaced by order {order_number}.",  # stored in the history as written
         reason=ReturnReason.REPLACEMENT,
     )

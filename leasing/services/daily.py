@@ -11,7 +11,7 @@ from datetime import date, timedelta
 
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from companies.models import User
 from companies.services import profiles_touch
@@ -179,6 +179,8 @@ def _end_notices(today: date, report: DailyReport, admins) -> None:
 
 def _lease_ending_data(lease: Lease, threshold: int, today: date) -> dict:
     device = lease.device
+    with translation.override(None):  # machine-facing: the source (English) labels
+        lease_status, device_status = lease.get_status_display(), str(device.status_label)
     return {
         "lease": {
             "id": lease.pk,
@@ -187,7 +189,7 @@ def _lease_ending_data(lease: Lease, threshold: int, today: date) -> dict:
             "days_left": (lease.ends_on - today).days,
             "notice_days": threshold,
             "status": lease.status,
-            "status_label": lease.get_status_display(),
+            "status_label": lease_status,
             "leasing_company": lease.leasing_company.name,
         },
         "device": {
@@ -195,7 +197,7 @@ def _lease_ending_data(lease: Lease, threshold: int, today: date) -> dict:
             "name": device.name,
             "serial_number": device.serial_number,
             "status": device.status,
-            "status_label": device.status_label,
+            "status_label": device_status,
         },
         "employee": {"id": device.owner_id, "name": device.owner.get_full_name()},
         "company_id": device.company_id,

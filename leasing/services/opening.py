@@ -9,6 +9,7 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from companies.models import LeasingCompany, Partner
 from companies.services import profiles_touch
@@ -45,9 +46,9 @@ def lease_create(
     """Open the lease of a leased device (when it is received, or registered by hand).
     A device has one lease: asking again returns it unchanged."""
     if not device.is_leased:
-        raise ValidationError(f"{device.name} is not leased.")
+        raise ValidationError(_("%(device)s is not leased.") % {"device": device.name})
     if months <= 0 or monthly_price < 0:
-        raise ValidationError("A lease runs for at least a month at a price of zero or more.")
+        raise ValidationError(_("A lease runs for at least a month at a price of zero or more."))
     lease, created = Lease.objects.get_or_create(
         device=device,
         defaults={

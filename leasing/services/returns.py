@@ -11,6 +11,7 @@ from django.db.models import Min
 from django.utils import timezone
 
 from companies.services import profiles_touch
+from core.i18n import for_recipient
 from core.locks import leases_lock
 from core.transactions import use_case
 from devices.engine import (
@@ -47,7 +48,7 @@ def trade_ins_confirm(*, device_ids, actor, source: str = Source.ADMIN, note: st
             transition=T.CONFIRM_TRADE_IN,
             actor=actor,
             source=source,
-            note=note or "Received back by the partner.",
+            note=note or "Received back by the partner.",  # stored in the history as written
             at=now,
         )
         changed = [o.device for o in outcomes if o.changed]
@@ -110,17 +111,19 @@ def replacements_delivered(*, device_ids, at: datetime | None = None) -> int:
     LeaseNotice.objects.filter(
         lease__in=[lease for lease, _ in moved], kind__in=RETURN_REMINDER_KINDS
     ).delete()
-    notify_many(
-        [
+    messages = []
+    for lease, due in moved:
+        with for_recipient(lease.device.owner):  # the mail's words are the employee's
+            explanation = due.explanation
+        messages.append(
             Message(
                 "lease_return_due",
                 f"lease_return_due:{lease.pk}:{due.on.isoformat()}",
-                {"device": lease.device, "lease": lease, "explanation": due.explanation},
+                {"device": lease.device, "lease": lease, "explanation": explanation},
                 recipient=lease.device.owner,
             )
-            for lease, due in moved
-        ]
-    )
+        )
+    notify_many(messages)
     # the old device did not move: its "Return by" on Your Details changed all the same
     profiles_touch({lease.device.owner_id for lease, _ in moved})
     return len(moved)

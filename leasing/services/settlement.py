@@ -8,6 +8,7 @@ from datetime import date
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from budgets import services as budgets
 from core.locks import lease_lock
@@ -39,7 +40,7 @@ def lease_record_settlement(
     lease = lease_lock(lease_id, actor=actor)
     device = Device.objects.get(pk=lease.device_id)
     if not acts_as_company_admin(actor, device.company_id):
-        raise TransitionRefused("Only a company admin records a settlement.")
+        raise TransitionRefused(_("Only a company admin records a settlement."))
     # zero is a settlement too (the leasing company waives the rest)
     amount = budgets.clean_amount(amount, allow_zero=True)
     lease.settlement_amount = amount

@@ -115,7 +115,8 @@ def _tell(alerts: list[OrderAlert]) -> None:
                         "alert": alert,
                         "order": alert.order,
                         "number": alert.order.number,
-                        "what": alert.get_kind_display(),
+                        # lazy: in the recipient's language when the mail is rendered
+                        "what": K(alert.kind).label,
                         "partner": alert.partner.name,
                         "staff": person.partner_id is not None,
                     },

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from budgets import services as budgets
 from budgets.models import ZERO, CardPayment
@@ -44,7 +45,10 @@ class Cancellation:
         if not self.kept:
             return ""
         names = ", ".join(f"{d.name} ({LABELS[d.status]})" for d in self.kept)
-        return f"Not cancelled, because already on its way or delivered: {names}."
+        # Translators: %(devices)s lists devices with their status: "MacBook Air (Shipped)".
+        return _("Not cancelled, because already on its way or delivered: %(devices)s.") % {
+            "devices": names
+        }
 
 
 def _may_cancel(actor, order: Order) -> bool:
@@ -71,10 +75,10 @@ def order_cancel(
     the second finds nothing left to cancel and releases and refunds nothing."""
     reason = reason.strip()
     if not reason and actor is not SYSTEM:
-        raise ValidationError("Give a reason for the cancellation.")
+        raise ValidationError(_("Give a reason for the cancellation."))
     order = order_lock(order_id, actor=actor, related=["employee", "partner"])
     if not _may_cancel(actor, order):
-        raise TransitionRefused("Only the partner or a company admin can cancel an order.")
+        raise TransitionRefused(_("Only the partner or a company admin can cancel an order."))
     devices = Device.objects.filter(order=order).order_by("pk")
     if device_ids is not None:
         devices = devices.filter(pk__in=device_ids)
@@ -87,7 +91,8 @@ def order_cancel(
     if not open_ids:
         if result.kept:
             raise TransitionRefused(
-                f"Order {order.number} cannot be cancelled. {result.kept_message}"
+                _("Order %(number)s cannot be cancelled. %(why)s")
+                % {"number": order.number, "why": result.kept_message}
             )
         return result  # cancelled already: nothing more to do
     outcomes = devices_transition(
@@ -124,6 +129,8 @@ def order_cancel(
             reason=f"Order {order.number} cancelled: {reason}",
             key=f"release:{key}",
         )
+    # The order's history line is stored as written (not translated), like the reasons of
+    # the refund and the budget release above.
     names = ", ".join(d.name for d in result.cancelled)
     money = []
     if result.released:

@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from companies.models import Partner, User
 from companies.services import profiles_touch
@@ -87,15 +88,18 @@ def order_create(
     """Create an order with its lines and one device per unit (Ordered), and tell the
     partner. Called when a request is approved (and by the demo data)."""
     if not lines:
-        raise ValidationError("An order needs at least one item.")
+        raise ValidationError(_("An order needs at least one item."))
     employee = User.objects.select_related("company").get(pk=employee_id)
     partner = Partner.objects.get(pk=partner_id)
     if employee.company_id is None:
-        raise ValidationError("Only an employee of a company can receive an order.")
+        raise ValidationError(_("Only an employee of a company can receive an order."))
     if not partner.companies.filter(pk=employee.company_id).exists():
-        raise ValidationError(f"{partner.name} does not serve {employee.company}.")
+        raise ValidationError(
+            _("%(partner)s does not serve %(company)s.")
+            % {"partner": partner.name, "company": employee.company}
+        )
     if not delivery_address.strip():
-        raise ValidationError("A delivery address is required.")
+        raise ValidationError(_("A delivery address is required."))
     now = at or timezone.now()
     order = Order.objects.create(
         company_id=employee.company_id,
@@ -135,6 +139,7 @@ def order_create(
             for _ in range(spec.quantity)
         ]
     devices_create(devices=devices, actor=actor, source=source, at=now)
+    # (history lines are stored as written: not translated)
     order_event(order, actor, OrderEvent.Kind.CREATED, f"Order {order.number} created.", at=now)
     # Webhooks: the company's and the partner's receivers hear of it (sent after commit).
     webhooks.emit(
@@ -178,19 +183,22 @@ def order_update_details(*, order_id: int, actor, delivery_address: str, note: s
     Preparing on, the order is with the distributor and is refused here."""
     order = order_lock(order_id, actor=actor, related=["partner"])
     if actor is not SYSTEM and order.employee_id != getattr(actor, "pk", None):
-        raise TransitionRefused("Only the employee the order is for can change its details.")
+        raise TransitionRefused(_("Only the employee the order is for can change its details."))
     # Lock the devices too: a partner starting to prepare at this moment waits for us, or
     # we see their change and refuse.
     # (hardware registered onto the order by hand never went through the partner's order)
     statuses = {d.status for d in devices_lock(filters=Q(order=order, registered_manually=False))}
     if not statuses <= UPDATABLE_STATUSES:
         raise TransitionRefused(
-            f"Order {order.number} is already with {order.partner.name} and can no longer be "
-            "changed in Velory. Contact the partner, or ask for the order to be cancelled."
+            _(
+                "Order %(number)s is already with %(partner)s and can no longer be changed in "
+                "Velory. Contact the partner, or ask for the order to be cancelled."
+            )
+            % {"number": order.number, "partner": order.partner.name}
         )
     delivery_address, note = delivery_address.strip(), note.strip()
     if not delivery_address:
-        raise ValidationError("A delivery address is required.")
+        raise ValidationError(_("A delivery address is required."))
     changes = {}
     if delivery_address != order.delivery_address:
         changes["delivery_address"] = {"from": order.delivery_address, "to": delivery_address}
@@ -200,6 +208,7 @@ def order_update_details(*, order_id: int, actor, delivery_address: str, note: s
         return order
     order.delivery_address, order.note = delivery_address, note
     order.save(update_fields=["delivery_address", "note", "updated_at"])
+    # The history lines are stored as written (not translated).
     what = " and ".join(
         {"delivery_address": "delivery address", "note": "note"}[k] for k in changes
     )

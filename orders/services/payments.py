@@ -27,7 +27,8 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from budgets import services as budgets
 from budgets.models import CardPayment, PaymentMismatch, ProcessorEvent, Refund
@@ -87,10 +88,12 @@ def _request_follows(request, payment: CardPayment, change: str) -> None:
             else:
                 transaction.on_commit(lambda: order_place_later(order_id))
         elif request.status in DROPPED:
+            # the refund's reason is stored as written: in the source (English) words
+            with translation.override(None):
+                status = request.get_status_display().lower()
             _refund_request_card(
                 request,
-                f"Request {request.number} was {request.get_status_display().lower()} "
-                "before the card payment went through.",
+                f"Request {request.number} was {status} before the card payment went through.",
             )
     elif change == budgets.EXPIRED:
         if request.status == R.PENDING:
@@ -132,7 +135,7 @@ def payment_returned(*, payment_id: int, actor, session_id: str) -> CardPayment:
     payment = CardPayment.objects.visible_to(actor).filter(employee=actor).get(pk=payment_id)
     if not session_id or session_id != payment.checkout_session_id:
         logger.warning("payment %s: a return with another session was ignored", payment.pk)
-        raise PaymentError("That payment link is not valid any more. Nothing was changed.")
+        raise PaymentError(_("That payment link is not valid any more. Nothing was changed."))
     # If the processor does not answer, the webhook or the sweeper will tell; the page says
     # the payment is being confirmed.
     with contextlib.suppress(PaymentError):
@@ -147,7 +150,7 @@ def payment_resume(*, payment_id: int, actor) -> CardPayment:
     ``PaymentError`` when the processor does not answer."""
     payment = CardPayment.objects.visible_to(actor).filter(employee=actor).get(pk=payment_id)
     if payment.decision:
-        raise PaymentError("This payment is being cancelled.")
+        raise PaymentError(_("This payment is being cancelled."))
     if payment.status == P.PENDING and payment.checkout_session_id:
         state = budgets.payment_state_fetch(payment.pk)
         if state is not None and state.session_status == "open":
@@ -160,9 +163,10 @@ def payment_resume(*, payment_id: int, actor) -> CardPayment:
     if payment.request_id:
         request = payment.request
         if request.status not in (R.AWAITING_PAYMENT, R.APPROVED):
+            # Translators: %(status)s is the request's status in lower case (docs/glossary.md).
             raise PaymentError(
-                f"Request {request.number} is {request.get_status_display().lower()}: "
-                "there is nothing to pay."
+                _("Request %(number)s is %(status)s: there is nothing to pay.")
+                % {"number": request.number, "status": request.get_status_display().lower()}
             )
         capture = request.status == R.APPROVED  # approved already: charged at once
     else:
@@ -172,7 +176,7 @@ def payment_resume(*, payment_id: int, actor) -> CardPayment:
     ):
         payment = budgets.payment_new_attempt(payment.pk, capture=capture)
     if payment.status != P.PENDING:
-        raise PaymentError("This payment is done: there is nothing to pay.")
+        raise PaymentError(_("This payment is done: there is nothing to pay."))
     return budgets.payment_checkout_start(payment.pk)
 
 
@@ -326,7 +330,7 @@ def _refunds_follow(payment: CardPayment, obj: dict) -> bool:
 def payment_disputed(payment_id: int, dispute: dict) -> bool:
     """The employee's bank opened a dispute: flagged to the company admin, once."""
     payment = payment_lock(payment_id)
-    _, created = PaymentMismatch.objects.get_or_create(
+    _mismatch, created = PaymentMismatch.objects.get_or_create(
         key=f"dispute:{dispute.get('id') or payment.pk}",
         defaults={
             "company_id": payment.company_id,
@@ -456,7 +460,7 @@ def payments_reconcile(days: int | None = None, now=None) -> list[PaymentMismatc
             flag(
                 PaymentMismatch.Kind.STATUS,
                 payment.charge_id,
-                f"Velory says {payment.get_status_display()}, the processor {theirs.status}",
+                f"Velory says {_stored_status(payment)}, the processor {theirs.status}",
                 payment,
             )
     for intent_id, theirs in intents.items():
@@ -504,7 +508,7 @@ def payments_reconcile(days: int | None = None, now=None) -> list[PaymentMismatc
             flag(
                 PaymentMismatch.Kind.STATUS,
                 refund.refund_id,
-                f"Velory says {refund.get_status_display()}, the processor {theirs.status}",
+                f"Velory says {_stored_status(refund)}, the processor {theirs.status}",
                 refund.payment,
             )
     for refund_id, theirs in refunds.items():
@@ -524,12 +528,25 @@ def payments_reconcile(days: int | None = None, now=None) -> list[PaymentMismatc
     return found
 
 
+def _stored_status(row) -> str:
+    """A status label in a difference's detail, which is stored as written (and keys it):
+    the source (English) words, whatever language is active."""
+    with translation.override(None):
+        return row.get_status_display()
+
+
 def _tell_about_mismatches(found: list[PaymentMismatch], days: int) -> None:
     """One mail per superuser (every difference) and per company admin (their company's)."""
 
     def message(admin, rows):
         lines = [
-            {"kind": m.get_kind_display(), "reference": m.reference, "detail": m.detail}
+            # the kind lazy: in the recipient's language when the mail is rendered (the
+            # detail is stored as written)
+            {
+                "kind": PaymentMismatch.Kind(m.kind).label,
+                "reference": m.reference,
+                "detail": m.detail,
+            }
             for m in rows
         ]
         return Message(

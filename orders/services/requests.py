@@ -10,7 +10,8 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from budgets import services as budgets
 from budgets.models import ZERO, CardPayment
@@ -57,13 +58,13 @@ def request_submit(
     .checkout_url`` is where to send the employee), and the request goes to the company
     admin once the processor confirms the hold."""
     if employee.company_id is None or not employee.is_active:
-        raise TransitionRefused("Only an employee of a company can request hardware.")
+        raise TransitionRefused(_("Only an employee of a company can request hardware."))
     product = (
         Product.objects.visible_to(employee).active().select_related("partner").get(pk=product_id)
     )
     delivery_address, note = delivery_address.strip(), note.strip()
     if not delivery_address:
-        raise ValidationError("Enter the delivery address.")
+        raise ValidationError(_("Enter the delivery address."))
     replaces = _check_replacement(employee, product, replaces_device_id, replacement_choice)
     first = request_quote(employee=employee, product=product)
     if not first.allowed:
@@ -108,8 +109,13 @@ def _request_record(
     quote = request_quote(employee=employee, product=product, budget=budget)
     if not quote.allowed:
         raise BudgetRefused(
-            "Your available budget changed while you were requesting. Check the new "
-            f"amounts and send the request again. {quote.message}".strip()
+            (
+                _(
+                    "Your available budget changed while you were requesting. Check the new "
+                    "amounts and send the request again. %(reason)s"
+                )
+                % {"reason": quote.message}
+            ).strip()
         )
     request = ProductRequest.objects.create(
         company_id=employee.company_id,
@@ -145,6 +151,7 @@ def _request_record(
             request_id=request.pk,
             amount=quote.card_amount,
             currency=quote.currency,
+            # stored (and sent to the processor) as written: not translated
             purpose=f"{product.name} (request {request.number}), the part over your budget",
             key=f"hold:request:{request.pk}",
             capture=False,
@@ -167,14 +174,16 @@ def _check_replacement(employee, product, device_id, choice):
         device_id = next(iter(candidates))
     device = candidates.get(device_id)
     if device is None:
-        raise ValidationError("Choose which of your leased devices this one replaces.")
+        raise ValidationError(_("Choose which of your leased devices this one replaces."))
     if choice not in ("return", "buyout"):
         raise ValidationError(
-            f"Choose what happens to your {device.name}: return it or buy it out."
+            _("Choose what happens to your %(device)s: return it or buy it out.")
+            % {"device": device.name}
         )
     if choice == "buyout" and not employee.company.buyout_allowed:
         raise ValidationError(
-            f"{employee.company.name} does not allow buyouts: your {device.name} is returned."
+            _("%(company)s does not allow buyouts: your %(device)s is returned.")
+            % {"company": employee.company.name, "device": device.name}
         )
     return device
 
@@ -243,14 +252,16 @@ def request_withdraw(*, request_id: int, actor) -> ProductRequest:
     a hold on their card voided (nothing was charged)."""
     request = _lock_request(request_id, actor)
     if request.employee_id != getattr(actor, "pk", None):
-        raise TransitionRefused("Only the employee who made the request can withdraw it.")
+        raise TransitionRefused(_("Only the employee who made the request can withdraw it."))
     if request.status == RequestStatus.WITHDRAWN:
         return request
     if request.status not in (RequestStatus.PENDING, RequestStatus.AWAITING_PAYMENT):
+        # Translators: %(status)s is the request's status in lower case (docs/glossary.md).
         raise TransitionRefused(
-            f"Request {request.number} is {request.get_status_display().lower()}: it can no "
-            "longer be withdrawn."
+            _("Request %(number)s is %(status)s: it can no longer be withdrawn.")
+            % {"number": request.number, "status": request.get_status_display().lower()}
         )
+    # (the log's description and the ledger's reason are stored as written: not translated)
     request.withdraw(by=actor, description="Withdrawn by the employee.")
     _request_saved(request)
     budgets.budget_release_request(request_id=request.pk, actor=actor, reason="Request withdrawn.")
@@ -262,7 +273,7 @@ def _check_admin(actor, request: ProductRequest) -> None:
     if getattr(actor, "is_superuser", False) or actor is SYSTEM:
         return
     if getattr(actor, "role", None) != Role.COMPANY_ADMIN or actor.company_id != request.company_id:
-        raise TransitionRefused("Only a company admin decides on requests.")
+        raise TransitionRefused(_("Only a company admin decides on requests."))
 
 
 @use_case
@@ -275,22 +286,32 @@ def request_approve(*, request_id: int, actor, note: str = "", at=None) -> Produ
     if request.status == RequestStatus.APPROVED:
         return request
     if request.status != RequestStatus.PENDING:
+        # Translators: %(status)s is the request's status in lower case (docs/glossary.md).
         raise TransitionRefused(
-            f"Request {request.number} is {request.get_status_display().lower()}: only a request "
-            "waiting for approval can be approved."
+            _(
+                "Request %(number)s is %(status)s: only a request waiting for approval can be "
+                "approved."
+            )
+            % {"number": request.number, "status": request.get_status_display().lower()}
         )
     payment = None
     if request.card_amount > 0:
         payment = payment_lock(filters=Q(request=request))
         if payment is None or payment.status != CardPayment.Status.AUTHORIZED:
             raise TransitionRefused(
-                f"The card hold for request {request.number} is not authorized yet: "
-                "it can be approved once the employee's card is."
+                _(
+                    "The card hold for request %(number)s is not authorized yet: it can be "
+                    "approved once the employee's card is."
+                )
+                % {"number": request.number}
             )
         if payment.capture_before and payment.capture_before <= timezone.now():
             raise TransitionRefused(
-                f"The card hold for request {request.number} has run out; the employee is "
-                "asked to authorize it again."
+                _(
+                    "The card hold for request %(number)s has run out; the employee is asked "
+                    "to authorize it again."
+                )
+                % {"number": request.number}
             )
     product = request.product
     order = order_create(
@@ -328,12 +349,22 @@ def request_approve(*, request_id: int, actor, note: str = "", at=None) -> Produ
                 order_event(order, actor, OrderEvent.Kind.NOTE, replaced.message, at=at)
         except (TransitionRefused, ValidationError) as refusal:
             message = refusal.messages[0] if isinstance(refusal, ValidationError) else refusal
+            # Translators: %(choice)s is "returned" or "bought out" (what happens to the replaced
+            # device), %(reason)s why it cannot be.
             raise TransitionRefused(
-                f"Request {request.number} replaces {request.replaces_device.name}, which "
-                f"cannot be {request.get_replacement_choice_display().lower()} now: {message}"
+                _(
+                    "Request %(number)s replaces %(device)s, which cannot be %(choice)s now: "
+                    "%(reason)s"
+                )
+                % {
+                    "number": request.number,
+                    "device": request.replaces_device.name,
+                    "choice": request.get_replacement_choice_display().lower(),
+                    "reason": message,
+                }
             ) from None
     budgets.budget_commit(request_id=request.pk, order_id=order.pk, actor=actor, at=at)
-    order_event(
+    order_event(  # stored as written (history lines are not translated)
         order, actor, OrderEvent.Kind.NOTE, f"Approved from request {request.number}.", at=at
     )
     if payment is not None:
@@ -355,15 +386,19 @@ def request_reject(*, request_id: int, actor, reason: str) -> ProductRequest:
     budget is released and the hold on the card voided."""
     reason = reason.strip()
     if not reason:
-        raise ValidationError("Give the employee a reason.")
+        raise ValidationError(_("Give the employee a reason."))
     request = _lock_request(request_id, actor)
     _check_admin(actor, request)
     if request.status == RequestStatus.REJECTED:
         return request
     if request.status != RequestStatus.PENDING:
+        # Translators: %(status)s is the request's status in lower case (docs/glossary.md).
         raise TransitionRefused(
-            f"Request {request.number} is {request.get_status_display().lower()}: only a request "
-            "waiting for approval can be rejected."
+            _(
+                "Request %(number)s is %(status)s: only a request waiting for approval can be "
+                "rejected."
+            )
+            % {"number": request.number, "status": request.get_status_display().lower()}
         )
     request.reject(by=actor if getattr(actor, "pk", None) else None, description=reason)
     _request_saved(request)
@@ -385,6 +420,8 @@ def _request_webhook(request: ProductRequest, event: str) -> None:
 
     def data() -> dict:
         order = request.order if request.order_id else None
+        with translation.override(None):  # machine-facing: the source (English) label
+            status_label = request.get_status_display()
         return {
             "request": {
                 "id": request.pk,
@@ -394,7 +431,7 @@ def _request_webhook(request: ProductRequest, event: str) -> None:
                 "amount": request.amount,
                 "currency": request.currency,
                 "status": request.status,
-                "status_label": request.get_status_display(),
+                "status_label": status_label,
                 "decided_at": request.decided_at,
             },
             "order": {"id": order.pk, "number": order.number} if order else None,

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from core.issued import secret_hash
 from core.tenancy import Role
@@ -33,7 +34,7 @@ def api_key_create(*, name: str, actor) -> tuple[PartnerApiKey, str]:
     """A new key for the actor's partner: the raw key is returned once, to be shown once;
     only its hash is kept. Only the partner's own staff make its keys."""
     if not _is_partner_staff(actor):
-        raise ValidationError("Only a partner's own staff make its API keys.")
+        raise ValidationError(_("Only a partner's own staff make its API keys."))
     raw = PREFIX + secrets.token_urlsafe(32)
     key = PartnerApiKey.objects.create(
         partner_id=actor.partner_id,
@@ -50,7 +51,7 @@ def api_key_revoke(*, key_id: int, actor) -> PartnerApiKey:
     staff revoke their own keys; Velory's support (a superuser) may revoke a leaked one."""
     key = PartnerApiKey.objects.visible_to(actor).get(pk=key_id)
     if not (getattr(actor, "is_superuser", False) or _is_partner_staff(actor, key.partner_id)):
-        raise ValidationError("Only the partner's staff revoke its API keys.")
+        raise ValidationError(_("Only the partner's staff revoke its API keys."))
     if key.revoked_at is None:
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])

@@ -16,6 +16,9 @@ from datetime import date
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils import timezone
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from companies.models import Company, EmployeeGroup, User
 from core.tenancy import acts_as_company_admin
@@ -68,13 +71,16 @@ class Row:
 
 def _decode(raw: bytes) -> str:
     if len(raw) > MAX_BYTES:
-        raise CsvRefused(f"The file is over {MAX_BYTES // (1024 * 1024)} MB: split it.")
+        raise CsvRefused(
+            _("The file is over %(megabytes)s MB: split it.")
+            % {"megabytes": MAX_BYTES // (1024 * 1024)}
+        )
     for encoding in ("utf-8-sig", "cp1252"):
         try:
             return raw.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise CsvRefused("The file is not text: export it from your spreadsheet as CSV (UTF-8).")
+    raise CsvRefused(_("The file is not text: export it from your spreadsheet as CSV (UTF-8)."))
 
 
 def read_rows(text: str) -> tuple[list[str], list[Row]]:
@@ -88,22 +94,31 @@ def read_rows(text: str) -> tuple[list[str], list[Row]]:
     try:
         header = next(reader)
     except StopIteration:
-        raise CsvRefused("The file is empty.") from None
+        raise CsvRefused(_("The file is empty.")) from None
     columns = [ALIASES.get(h.strip().lower()) for h in header]
     unknown = [h for h, c in zip(header, columns, strict=True) if c is None and h.strip()]
     if "email" not in columns:
-        raise CsvRefused("The file has no email column (the first row names the columns).")
+        raise CsvRefused(_("The file has no email column (the first row names the columns)."))
     if unknown:
+        # Translators: %(columns)s are the file's column names Velory does not know;
+        # %(known)s the column names it reads (email, full_name, …), which stay as they are.
         raise CsvRefused(
-            f"Unknown column{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}. "
-            f"Use: {', '.join(sorted(set(ALIASES.values())))}."
+            ngettext(
+                "Unknown column: %(columns)s. Use: %(known)s.",
+                "Unknown columns: %(columns)s. Use: %(known)s.",
+                len(unknown),
+            )
+            % {"columns": ", ".join(unknown), "known": ", ".join(sorted(set(ALIASES.values())))}
         )
     rows, seen = [], {}
     for number, values in enumerate(reader, start=2):
         if not any(v.strip() for v in values):
             continue
         if len(rows) >= MAX_ROWS:
-            raise CsvRefused(f"The file has over {MAX_ROWS:,} rows: split it.")
+            raise CsvRefused(
+                _("The file has over %(rows)s rows: split it.")
+                % {"rows": number_format(MAX_ROWS, force_grouping=True)}
+            )
         cells = {c: v.strip() for c, v in zip(columns, values, strict=False) if c}
         rows.append(_row(number, cells, seen))
     return header, rows
@@ -115,9 +130,12 @@ def _row(line: int, cells: dict, seen: dict) -> Row:
     try:
         validate_email(email)
     except ValidationError:
-        errors.append(f"“{cells.get('email', '')}” is not an e-mail address.")
+        errors.append(
+            _("“%(email)s” is not an e-mail address.") % {"email": cells.get("email", "")}
+        )
     if email and email in seen:
-        errors.append(f"{email} is also on row {seen[email]}.")
+        # Translators: a CSV row's e-mail address appears on an earlier row (its number).
+        errors.append(_("%(email)s is also on row %(row)s.") % {"email": email, "row": seen[email]})
     seen.setdefault(email, line)
     exit_date = people.UNSET
     if "exit_date" in cells:
@@ -125,10 +143,14 @@ def _row(line: int, cells: dict, seen: dict) -> Row:
         try:
             exit_date = date.fromisoformat(raw) if raw else None
         except ValueError:
-            errors.append(f"Exit date “{raw}” is not a date (use YYYY-MM-DD).")
+            errors.append(
+                _("Exit date “%(value)s” is not a date (use YYYY-MM-DD).") % {"value": raw}
+            )
     active = cells.get("active", "").lower()
     if active not in YES | NO:
-        errors.append(f"Active “{cells['active']}” is not yes or no.")
+        # Translators: "Active" is the CSV column (active); "yes or no" are the values the
+        # column takes (in English, or the other words Velory reads: y/n, true/false, 1/0).
+        errors.append(_("Active “%(value)s” is not yes or no.") % {"value": cells["active"]})
     groups = None
     if "groups" in cells:
         groups = sorted({g.strip() for g in cells["groups"].split(";") if g.strip()})
@@ -147,25 +169,31 @@ def _row(line: int, cells: dict, seen: dict) -> Row:
 
 def _changes(user: User, spec: people.PersonSpec, groups: list[str] | None, have: set) -> list:
     """What applying the row would change, in words (nothing is written)."""
+    # Translators: the changes a CSV row makes to a person, shown in the import's preview
+    # (joined with "; "): the old value, then the new one.
     changes = []
     if spec.email != user.email:
-        changes.append(f"e-mail {user.email} → {spec.email}")
+        changes.append(_("e-mail %(old)s → %(new)s") % {"old": user.email, "new": spec.email})
     for name, label in (
-        ("full_name", "name"),
-        ("job_title", "job title"),
-        ("phone", "phone"),
-        ("cost_centre", "cost centre"),
-        ("external_id", "directory ID"),
+        ("full_name", _("name “%(old)s” → “%(new)s”")),
+        ("job_title", _("job title “%(old)s” → “%(new)s”")),
+        ("phone", _("phone “%(old)s” → “%(new)s”")),
+        ("cost_centre", _("cost centre “%(old)s” → “%(new)s”")),
+        ("external_id", _("directory ID “%(old)s” → “%(new)s”")),
     ):
         value = getattr(spec, name)
         if value is not None and value != getattr(user, name) and (name != "full_name" or value):
-            changes.append(f"{label} “{getattr(user, name)}” → “{value}”")
+            changes.append(label % {"old": getattr(user, name), "new": value})
     if spec.exit_date is not people.UNSET and spec.exit_date != user.leaver_date:
         changes.append(
-            f"exit date {spec.exit_date:%Y-%m-%d}" if spec.exit_date else "exit date cleared"
+            _("exit date %(date)s") % {"date": f"{spec.exit_date:%Y-%m-%d}"}
+            if spec.exit_date
+            else _("exit date cleared")
         )
     if groups is not None and set(groups) != have:
-        changes.append(f"groups: {', '.join(groups) or 'none'}")
+        changes.append(
+            _("groups: %(groups)s") % {"groups": ", ".join(groups)} if groups else _("groups: none")
+        )
     return changes
 
 
@@ -192,13 +220,15 @@ def _plan(company: Company, rows: list[Row], *, deactivate_missing: bool) -> dic
         entry["email"] = spec.email
         user = by_external.get(spec.external_id or "") or people_by_email.get(spec.email)
         if user is None and spec.email in elsewhere:
-            entry["errors"].append(f"{spec.email} is used by another account.")
+            entry["errors"].append(
+                _("%(email)s is used by another account.") % {"email": spec.email}
+            )
             entries.append({**entry, "action": "error"})
             continue
         if user is None:
             entry["action"] = "create" if spec.active else "error"
             if not spec.active:
-                entry["errors"].append("A new person cannot be inactive.")
+                entry["errors"].append(_("A new person cannot be inactive."))
             entry["name"] = spec.full_name or spec.email
             entries.append(entry)
             continue
@@ -221,7 +251,7 @@ def _plan(company: Company, rows: list[Row], *, deactivate_missing: bool) -> dic
                 "email": u.email,
                 "name": u.full_name,
                 "action": "deactivate",
-                "changes": ["not in the file"],
+                "changes": [_("not in the file")],
                 "errors": [],
             }
             for u in people_by_email.values()
@@ -240,11 +270,11 @@ def csv_preview(
     """Read the file and store what applying it would do; nothing about anybody changes.
     A file that cannot be read at all is refused (``CsvRefused``) and nothing is stored."""
     if not acts_as_company_admin(actor, company.pk):
-        raise ValidationError("Only the company's admins import people.")
+        raise ValidationError(_("Only the company's admins import people."))
     text = _decode(raw)
-    _, rows = read_rows(text)
+    _header, rows = read_rows(text)
     if not rows:
-        raise CsvRefused("The file has a header but no people.")
+        raise CsvRefused(_("The file has a header but no people."))
     return CsvImport.objects.create(
         company=company,
         file_name=file_name[:200],
@@ -260,11 +290,11 @@ def csv_apply(*, import_id: int, actor) -> CsvImport:
     services (source "csv"). Applied once: a second click (or a retry) changes nothing."""
     upload = CsvImport.objects.visible_to(actor).select_for_update().get(pk=import_id)
     if not acts_as_company_admin(actor, upload.company_id):
-        raise ValidationError("Only the company's admins import people.")
+        raise ValidationError(_("Only the company's admins import people."))
     if upload.status == CsvImport.Status.APPLIED:
         return upload
     company = upload.company
-    _, rows = read_rows(upload.content)
+    _header, rows = read_rows(upload.content)
     planned = {e["line"]: e for e in upload.plan["rows"] if e["line"] is not None}
     results = []
     for row in rows:

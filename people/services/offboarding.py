@@ -16,9 +16,12 @@ import logging
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
 
 from budgets import services as budgets
 from budgets.models import CardPayment
@@ -173,30 +176,41 @@ def offboarding_choose(*, item_id: int, choice: str, actor) -> OffboardingItem:
     exit date, where the company allows buyouts). Chosen again the same way, nothing
     changes; a device already on its way back or bought is not chosen for again."""
     if choice not in OffboardingItem.Choice.values:
-        raise OffboardingRefused("Choose to return the device or to buy it.")
+        raise OffboardingRefused(_("Choose to return the device or to buy it."))
     user_lock(actor.pk)
     item = _own_item(item_id, actor, lock=True)
     case, device, company = item.case, item.device, item.case.company
     if not case.is_open:
-        raise OffboardingRefused("This offboarding case is closed.")
+        raise OffboardingRefused(_("This offboarding case is closed."))
     if item.settled:
-        raise OffboardingRefused(f"{device.name} is settled: {item.get_outcome_display()}.")
+        # Translators: %(outcome)s is how the device ended: Returned, Bought out or Written off.
+        raise OffboardingRefused(
+            _("%(device)s is settled: %(outcome)s.")
+            % {"device": device.name, "outcome": item.get_outcome_display()}
+        )
     if item.choice == choice:
         return item
     if item.choice:
-        raise OffboardingRefused(
-            f"You chose to {item.get_choice_display().lower()} for {device.name}: ask your "
-            "IT admin to change it."
-        )
+        if item.choice == OffboardingItem.Choice.RETURN:
+            chosen = _("You chose to return it for %(device)s: ask your IT admin to change it.")
+        else:
+            chosen = _("You chose to buy it for %(device)s: ask your IT admin to change it.")
+        raise OffboardingRefused(chosen % {"device": device.name})
     if choice == OffboardingItem.Choice.BUYOUT and not company.buyout_allowed:
         raise OffboardingRefused(
-            f"{company.name} does not allow buyouts: return {device.name} by "
-            f"{return_by(case, company):%-d %B %Y}."
+            _("%(company)s does not allow buyouts: return %(device)s by %(date)s.")
+            % {
+                "company": company.name,
+                "device": device.name,
+                "date": date_format(return_by(case, company), "j F Y"),
+            }
         )
     if device.status not in (S.RECEIVED, S.ACTIVE):
+        # Translators: %(status)s is the device's status; "Received" and "Active" are
+        # device statuses too (as the status labels are translated).
         raise OffboardingRefused(
-            f"{device.name} is {device.status_label}: a choice can be made once it is "
-            "Received or Active."
+            _("%(device)s is %(status)s: a choice can be made once it is Received or Active.")
+            % {"device": device.name, "status": device.status_label}
         )
     note = f"Leaving on {case.exit_date:%-d %B %Y}."
     if device.is_leased and Lease.objects.filter(device=device, status="active").exists():
@@ -222,7 +236,8 @@ def offboarding_choose(*, item_id: int, choice: str, actor) -> OffboardingItem:
     else:
         if item.price is None:
             raise OffboardingRefused(
-                f"No price is recorded for {device.name}: ask your IT admin to set its value."
+                _("No price is recorded for %(device)s: ask your IT admin to set its value.")
+                % {"device": device.name}
             )
         device_transition(
             device_id=device.pk,
@@ -264,14 +279,18 @@ def offboarding_buyout_checkout(*, item_id: int, actor) -> CardPayment:
         item = _own_item(item_id, actor, lock=True)
         company = item.case.company
         if item.choice != OffboardingItem.Choice.BUYOUT or item.settled:
-            raise OffboardingRefused(f"{item.device.name} has no buyout waiting for payment.")
+            raise OffboardingRefused(
+                _("%(device)s has no buyout waiting for payment.") % {"device": item.device.name}
+            )
         if item.device.is_leased:
-            raise OffboardingRefused("A leased device's buyout is paid on the device's page.")
+            raise OffboardingRefused(_("A leased device's buyout is paid on the device's page."))
         if company.buyout_payment != "card":
-            raise OffboardingRefused(f"{company.name} takes buyouts by salary deduction.")
+            raise OffboardingRefused(
+                _("%(company)s takes buyouts by salary deduction.") % {"company": company.name}
+            )
         payment = item.payment
         if payment is not None and payment.status == CardPayment.Status.SUCCEEDED:
-            raise OffboardingRefused("Your payment went through: the buyout completes itself.")
+            raise OffboardingRefused(_("Your payment went through: the buyout completes itself."))
         if payment is None or payment.status == CardPayment.Status.VOIDED or payment.decision:
             attempt = CardPayment.objects.filter(key__startswith=f"offboarding:{item.pk}:").count()
             payment = budgets.payment_open(
@@ -289,7 +308,8 @@ def offboarding_buyout_checkout(*, item_id: int, actor) -> CardPayment:
             payment = budgets.payment_new_attempt(payment.pk, capture=True)
         return budgets.payment_checkout_start(payment.pk)
     except PaymentError as error:
-        raise OffboardingRefused(f"{error} Nothing was charged.") from None
+        # Translators: %(error)s is the card processor's problem, said in a sentence.
+        raise OffboardingRefused(_("%(error)s Nothing was charged.") % {"error": error}) from None
 
 
 @use_case
@@ -300,9 +320,13 @@ def offboarding_pay_by_salary(*, item_id: int, actor) -> OffboardingItem:
     item = _own_item(item_id, actor, lock=True)
     company = item.case.company
     if item.choice != OffboardingItem.Choice.BUYOUT or item.settled or item.device.is_leased:
-        raise OffboardingRefused(f"{item.device.name} has no buyout waiting for payment.")
+        raise OffboardingRefused(
+            _("%(device)s has no buyout waiting for payment.") % {"device": item.device.name}
+        )
     if company.buyout_payment != "salary":
-        raise OffboardingRefused(f"{company.name} takes buyouts by card.")
+        raise OffboardingRefused(
+            _("%(company)s takes buyouts by card.") % {"company": company.name}
+        )
     return _settle_buyout(item, "Paid by salary deduction on leaving.")
 
 
@@ -324,7 +348,7 @@ def salary_deductions_for_payroll(*, actor, case_ids) -> list[OffboardingItem]:
     these cases (company admins only). Each is stamped exported by the statement that picks
     it, so two exports never both list a deduction."""
     if not acts_as_company_admin(actor):
-        raise OffboardingRefused("Only a company admin exports salary deductions.")
+        raise OffboardingRefused(_("Only a company admin exports salary deductions."))
     with transaction.atomic():
         picked = (
             OffboardingItem.objects.visible_to(actor)
@@ -362,7 +386,7 @@ def offboarding_write_off(
         .get(pk=item_id)
     )
     if not acts_as_company_admin(actor, item.case.company_id):
-        raise OffboardingRefused("Only the company's admins write devices off.")
+        raise OffboardingRefused(_("Only the company's admins write devices off."))
     if item.settled:
         return item
     device = item.device
@@ -378,8 +402,11 @@ def offboarding_write_off(
         )
     if device.status == S.PROCESSING_TRADE_IN:
         raise OffboardingRefused(
-            f"{device.name} is on its way back: the partner confirms it, or it is written off "
-            "once the partner reports it lost."
+            _(
+                "%(device)s is on its way back: the partner confirms it, or it is written off "
+                "once the partner reports it lost."
+            )
+            % {"device": device.name}
         )
     try:
         device_remove(device_id=device.pk, actor=actor, reason=reason, kind=kind)
@@ -516,15 +543,15 @@ def _close(case: OffboardingCase) -> None:
 def _case_webhook(case: OffboardingCase, employee, event: str) -> None:
     """A leaver's case opened or closed, for the company's receivers: the employee's id and
     name, the dates and the count of devices; nothing of what they chose or paid."""
-    webhooks.emit(
-        event=event,
-        company_id=case.company_id,
-        partner_id=None,
-        data=lambda: {
+
+    def data() -> dict:
+        with translation.override(settings.LANGUAGE_CODE):  # a payload: always in English
+            status_label = case.get_status_display()
+        return {
             "case": {
                 "id": case.pk,
                 "status": case.status,
-                "status_label": case.get_status_display(),
+                "status_label": status_label,
                 "exit_date": case.exit_date,
                 "opened_at": case.opened_at,
                 "closed_at": case.closed_at,
@@ -532,7 +559,13 @@ def _case_webhook(case: OffboardingCase, employee, event: str) -> None:
             },
             "employee": {"id": employee.pk, "name": employee.get_full_name()},
             "company_id": case.company_id,
-        },
+        }
+
+    webhooks.emit(
+        event=event,
+        company_id=case.company_id,
+        partner_id=None,
+        data=data,
         dedup_key=f"{event}:{case.pk}",
     )
 

@@ -15,6 +15,7 @@ from datetime import date
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from budgets.services import budget_policies_apply
 from companies import services as companies
@@ -63,7 +64,7 @@ def _may_manage(actor, company: Company) -> None:
     if actor is SYSTEM or (directory and actor.company_id == company.pk):
         return
     if not acts_as_company_admin(actor, company.pk):
-        raise ValidationError("Only the company's admins and directory manage its people.")
+        raise ValidationError(_("Only the company's admins and directory manage its people."))
 
 
 def normalized(email: str) -> str:
@@ -86,7 +87,7 @@ def _address_free(email: str, *, company: Company, user: User | None) -> None:
     clash = User.objects.filter(email__iexact=email).exclude(pk=getattr(user, "pk", None))
     if clash.exists():
         # Said the same whoever holds it: it may be another company's person.
-        raise AddressTaken(f"{email} is already used by another account.")
+        raise AddressTaken(_("%(email)s is already used by another account.") % {"email": email})
 
 
 def welcome_send(user: User) -> None:
@@ -126,10 +127,12 @@ def person_create(
     _may_manage(actor, company)
     email = normalized(email)
     if not email:
-        raise ValidationError("An e-mail address is required.")
+        raise ValidationError(_("An e-mail address is required."))
     _address_free(email, company=company, user=None)
     if external_id and User.objects.filter(company=company, external_id=external_id).exists():
-        raise AddressTaken(f"Directory ID {external_id} is already used by another person.")
+        raise AddressTaken(
+            _("Directory ID %(id)s is already used by another person.") % {"id": external_id}
+        )
     user = companies.user_create(
         email=email,
         full_name=full_name or email.split("@")[0],
@@ -193,7 +196,7 @@ def person_update(*, user_id: int, spec: PersonSpec, actor, company: Company) ->
     if spec.external_id is not None and spec.external_id != user.external_id:
         clash = User.objects.filter(company=company, external_id=spec.external_id)
         if spec.external_id and clash.exclude(pk=user.pk).exists():
-            raise AddressTaken(f"Directory ID {spec.external_id} is already used.")
+            raise AddressTaken(_("Directory ID %(id)s is already used.") % {"id": spec.external_id})
         user.external_id = spec.external_id
         changed.append("external_id")
     for name in PROFILE_FIELDS:
@@ -279,10 +282,10 @@ def group_provision(
     _may_manage(actor, company)
     name = (name or "").strip()
     if not name:
-        raise ValidationError("A group needs a name.")
+        raise ValidationError(_("A group needs a name."))
     taken = EmployeeGroup.objects.filter(company=company, name=name).exclude(pk=group_id)
     if taken.exists():
-        raise AddressTaken(f"A group named {name} exists already.")
+        raise AddressTaken(_("A group named %(name)s exists already.") % {"name": name})
     if group_id is None:
         return EmployeeGroup.objects.create(company=company, name=name, external_id=external_id)
     group = EmployeeGroup.objects.select_for_update().get(company=company, pk=group_id)
@@ -309,7 +312,10 @@ def group_members_set(
     people = {u.pk: u for u in User.objects.filter(company=company, pk__in=wanted)}
     unknown = wanted - set(people)
     if unknown:
-        raise ValidationError(f"No such member: {', '.join(str(i) for i in sorted(unknown))}.")
+        # Translators: %(ids)s are the ids of people who are not the company's.
+        raise ValidationError(
+            _("No such member: %(ids)s.") % {"ids": ", ".join(str(i) for i in sorted(unknown))}
+        )
     current = set(group.members.values_list("pk", flat=True))
     target = set(replace) if replace is not None else (current | set(add)) - set(remove)
     joined, left = target - current, current - target

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from core.issued import secret_hash
 from core.tenancy import acts_as_company_admin
@@ -22,7 +23,7 @@ def scim_token_create(*, company, name: str, actor) -> tuple[ScimToken, str]:
     """A new token for the company's directory: the raw token is returned once, to be
     shown once; only its hash is kept."""
     if not acts_as_company_admin(actor, company.pk):
-        raise ValidationError("Only the company's admins make SCIM tokens.")
+        raise ValidationError(_("Only the company's admins make SCIM tokens."))
     raw = PREFIX + secrets.token_urlsafe(32)
     token = ScimToken.objects.create(
         company=company,
@@ -38,7 +39,7 @@ def scim_token_revoke(*, token_id: int, actor) -> ScimToken:
     """Revoke a token: the directory using it is refused from its next request."""
     token = ScimToken.objects.visible_to(actor).get(pk=token_id)
     if not acts_as_company_admin(actor, token.company_id):
-        raise ValidationError("Only the company's admins revoke SCIM tokens.")
+        raise ValidationError(_("Only the company's admins revoke SCIM tokens."))
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])

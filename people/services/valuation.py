@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.utils.translation import gettext as _
+
 from core.dates import add_months
 from devices.models import Device
 from leasing.services import arrangement_for, buyout_price
@@ -28,7 +30,7 @@ class Value:
 def owned_value(device: Device, on: date) -> Value:
     company = device.company
     if device.price is None:
-        return Value(None, device.currency or company.currency, "No price is recorded for it.")
+        return Value(None, device.currency or company.currency, _("No price is recorded for it."))
     start = device.received_on or device.created_at.date()
     life = company.useful_life_months
     end = add_months(start, life)
@@ -37,15 +39,16 @@ def owned_value(device: Device, on: date) -> Value:
     share = max(Decimal(1) - Decimal(str(used)), floor)
     amount = (device.price * share).quantize(CENT, rounding=ROUND_HALF_UP)
     months = max(round(used * life), 0)
-    how = (
-        f"Its price less {months} of {life} months of use"
-        + (
-            f", at least {company.depreciation_floor_percent:g}% of the price"
-            if share == floor
-            else ""
+    values = {"months": months, "life": life, "floor": f"{company.depreciation_floor_percent:g}"}
+    if share == floor:
+        # Translators: %(floor)s is the company's lowest value as a percentage (%% is "%").
+        how = _(
+            "Its price less %(months)s of %(life)s months of use, at least %(floor)s%% of the "
+            "price."
         )
-        + "."
-    )
+    else:
+        how = _("Its price less %(months)s of %(life)s months of use.")
+    how = how % values
     return Value(amount, device.currency or company.currency, how)
 
 
@@ -58,6 +61,8 @@ def device_value(device: Device, on: date) -> Value:
             return Value(
                 buyout_price(lease, arrangement),
                 lease.currency,
-                f"The residual value {lease.leasing_company.name} asks at the lease's end.",
+                # Translators: %(lessor)s is the leasing company's name.
+                _("The residual value %(lessor)s asks at the lease's end.")
+                % {"lessor": lease.leasing_company.name},
             )
     return owned_value(device, on)

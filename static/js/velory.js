@@ -182,7 +182,11 @@
     refocus(el, focus);
     window.scrollTo(x, y);
     el.dispatchEvent(new CustomEvent("velory:live-updated", { bubbles: true }));
-    announce(el.getAttribute("data-live-announce") || "This section was updated.");
+    announce(
+      el.getAttribute("data-live-announce") ||
+        document.body.getAttribute("data-live-updated") ||
+        "This section was updated."
+    );
   };
 
   var regions = [];

@@ -157,7 +157,7 @@ def test_the_page_shows_the_employees_budget_devices_orders_and_earlier_requests
         (earlier.number, "Erin's headset", "Rejected")
     ]
     page = login(acme.admin).get(page_of(request)).content.decode()
-    for mine in ("Erin&#x27;s Dell XPS", on_its_way.number, earlier.number, "2600.00 EUR"):
+    for mine in ("Erin&#x27;s Dell XPS", on_its_way.number, earlier.number, "€2,600.00"):
         assert mine in page, mine
     for foreign in ("Cole&#x27;s", theirs.number, "Globex", "Cole League"):
         assert foreign not in page, foreign
@@ -183,11 +183,11 @@ def test_the_card_part_shows_its_payment(login, acme):
     assert context.payment.get_status_display() == "Authorized (held)"
     assert context.payment.capture_before is not None and context.card_warning == ""
     page = login(acme.admin).get(page_of(request)).content.decode()
-    assert 'data-testid="budget-share">500.00 EUR' in page
-    assert 'data-testid="card-share">200.00 EUR' in page
+    assert 'data-testid="budget-share">€500.00' in page
+    assert 'data-testid="card-share">€200.00' in page
     assert 'data-testid="card-status">Authorized (held)' in page
     assert "•••• 4242" in page and "Held until" in page
-    assert 'data-testid="budget-available">0.00 EUR' in page
+    assert 'data-testid="budget-available">€0.00' in page
 
 
 def test_approve_is_the_primary_button_and_reject_asks_for_a_reason(login, acme):

@@ -45,8 +45,8 @@ def test_the_company_admin_sees_what_waits_on_them_and_only_theirs(acme, globex)
     assert item(board, "Deliveries not confirmed").age == "9 days"
     assert item(board, "Requests waiting for approval").url.endswith("?status__exact=pending")
     assert dashboard_for(globex.admin).inbox[0].count == 1
-    assert board.spend["allowance"] > 0 and board.spend["currency"] == "EUR"
-    assert len(board.leases_by_month) == 12 and len(board.spend_by_month) == 12
+    assert board.spend[0]["allowance"] > 0 and board.spend[0]["currency"] == "EUR"
+    assert len(board.leases_by_month) == 12 and len(board.spend_by_month[0]["bars"]) == 12
 
 
 def test_an_employee_gets_no_dashboard(acme):

@@ -200,6 +200,8 @@ def test_company_admin_sets_the_policy(login, acme):
             "useful_life_months": "36",
             "depreciation_floor_percent": "10",
             "sso_password_allowed": "on",  # ticked, as the page shows it
+            "default_language": "fi",
+            "time_zone": "Europe/Helsinki",
         },
     )
     assert response.status_code == 302
@@ -207,6 +209,17 @@ def test_company_admin_sets_the_policy(login, acme):
     assert acme.company.auto_receive_on_delivery and acme.company.card_payments_allowed
     assert not acme.company.buyout_allowed  # unticked
     assert acme.company.buyout_payment == "salary"
+    assert (acme.company.default_language, acme.company.time_zone) == ("fi", "Europe/Helsinki")
+    # a time zone that is none is refused, with the reason, and nothing changes
+    response = client.post(
+        f"/admin/companies/company/{acme.company.pk}/change/",
+        {"return_grace_days": "14", "useful_life_months": "36", "time_zone": "Mars/Olympus"},
+    )
+    # (the page is in Finnish now: the company's language, which its admin has not overridden)
+    assert response.status_code == 200 and 'lang="fi"' in response.content.decode()
+    assert "errorlist" in response.content.decode()
+    acme.company.refresh_from_db()
+    assert acme.company.time_zone == "Europe/Helsinki"
 
 
 ORDER_QUEUE = "/admin/orders/workqueueorder/"

@@ -92,7 +92,7 @@ def test_adjust_budget_with_a_reason_in_the_admin(login, acme):
         {"amount": "150.00", "reason": "New role"},
         follow=True,
     )
-    assert "adjusted by +150.00 EUR" in response.content.decode()
+    assert "adjusted by +€150.00" in response.content.decode()
     entry = BudgetEntry.objects.get(kind="adjust")
     assert entry.amount == Decimal("150.00") and entry.reason == "New role"
     bad = client.post(

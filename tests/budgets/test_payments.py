@@ -65,7 +65,7 @@ def test_amounts_cross_the_boundary_in_minor_units():
 def test_over_budget_without_card_top_up_is_refused_and_writes_nothing(acme):
     budget = budget_for(acme, "500.00")
     with pytest.raises(
-        BudgetRefused, match=r"This costs 1000\.00 EUR and you have 500\.00 EUR available"
+        BudgetRefused, match=r"This costs €1,000\.00 and you have €500\.00 available"
     ):
         submit(acme, product_for(acme, price="1000.00"))
     assert not ProductRequest.objects.exists() and not budget.entries.exists()

@@ -48,12 +48,12 @@ def test_hold_on_request_capture_on_approval_refund_and_release(
     seed_demo()
     seen = []
     anna = sign_in_as(browser, live_server, "anna@acme.example", seen)
-    expect(available(anna)).to_have_text("554.00 EUR")
+    expect(available(anna)).to_have_text("€554.00")
 
     anna.get_by_role("link", name="Catalogue").first.click()
     anna.get_by_role("link", name="Samsung Galaxy Tab S9").click()
     expect(
-        anna.get_by_text("554.00 EUR comes from your budget and the remaining 345.00 EUR")
+        anna.get_by_text("€554.00 comes from your budget and the remaining €345.00")
     ).to_be_visible()
     expect(anna.get_by_label("Card number")).to_have_count(0)  # never on Velory's page
     anna.get_by_role("button", name="Continue to card payment").click()
@@ -63,7 +63,7 @@ def test_hold_on_request_capture_on_approval_refund_and_release(
 
     expect(anna).to_have_url(f"{live_server.url}/me/")
     expect(anna.get_by_role("status").first).to_contain_text("Your card is authorized")
-    expect(available(anna)).to_have_text("0.00 EUR")
+    expect(available(anna)).to_have_text("€0.00")
     requests = anna.locator("section", has=anna.get_by_role("heading", name="Your requests"))
     tablet_request = requests.locator(".item", has_text="Samsung Galaxy Tab S9")
     expect(tablet_request).to_contain_text("Waiting for approval")
@@ -94,7 +94,7 @@ def test_hold_on_request_capture_on_approval_refund_and_release(
     expect(admin.locator(".messagelist")).to_contain_text("554.00 released to the budget")
     anna.goto(f"{live_server.url}/me/budget/")
     tablet = anna.locator(".item", has_text="Samsung Galaxy Tab S9")
-    expect(tablet).to_contain_text("Refund of 345.00 EUR to the same card: Refunded")
+    expect(tablet).to_contain_text("Refund of €345.00 to the same card: Refunded")
     expect(tablet.get_by_test_id("payment-status")).to_have_text("Refunded")
 
     # A second request over budget, held on the card, is rejected: the hold is released.

@@ -22,7 +22,7 @@ def test_anna_buys_out_her_leased_laptop(browser, live_server, settings, sandbox
     expect(notice).to_contain_text("The lease of your Lenovo ThinkPad X1 Carbon ends on")
     notice.get_by_role("link", name="Choose return or buyout").click()
     expect(anna.get_by_role("heading", name="Buy it out")).to_be_visible()
-    buy = anna.get_by_role("link", name=re.compile(r"^Buy out for \d+\.\d\d EUR$"))
+    buy = anna.get_by_role("link", name=re.compile(r"^Buy out for €[\d,]+\.\d\d$"))
     price = buy.inner_text().removeprefix("Buy out for ")
     buy.click()
     # The confirmation page: the price and how it is paid, before anything is done.

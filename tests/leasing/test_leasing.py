@@ -197,7 +197,7 @@ def test_approval_puts_the_replaced_device_up_for_buyout(acme):
     assert old.status == S.PENDING_BUYOUT
     buyout = Buyout.objects.get(lease__device=old)
     assert buyout.status == "pending" and buyout.price > 0
-    assert f"{buyout.price} EUR" in mail(kind="lease_buyout_offer").body_text
+    assert f"€{buyout.price:,}" in mail(kind="lease_buyout_offer").body_text
 
 
 def test_buyout_of_the_replaced_device_is_refused_where_policy_forbids(globex):

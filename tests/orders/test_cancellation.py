@@ -42,8 +42,8 @@ def test_partner_or_company_admin_cancels(acme, order, who, after_commit):
     assert (result.released, result.refunded) == (D("800.00"), D("199.00"))
     mail = rendered_mail(kind="order_cancelled")
     assert mail.recipient == acme.employee
-    assert "800.00 EUR is available again" in mail.body_text
-    assert "199.00 EUR is refunded to Visa •••• 4242" in mail.body_text
+    assert "€800.00 is available again" in mail.body_text
+    assert "€199.00 is refunded to Visa •••• 4242" in mail.body_text
     event = OrderEvent.objects.get(order=order, kind="cancelled")
     assert "Out of stock" in event.data["reason"]
 

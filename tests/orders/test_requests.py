@@ -63,7 +63,7 @@ def test_reject_needs_a_reason_which_is_mailed(acme):
         orders.request_reject(request_id=request.pk, actor=acme.admin, reason="  ")
     orders.request_reject(request_id=request.pk, actor=acme.admin, reason="Use the pool laptop")
     mail = rendered_mail(kind="request_rejected")
-    assert "Use the pool laptop" in mail.body_text and "100.00 EUR is available" in mail.body_text
+    assert "Use the pool laptop" in mail.body_text and "€100.00 is available" in mail.body_text
 
 
 @pytest.mark.parametrize("who", ["employee", "colleague", "partner_staff"])

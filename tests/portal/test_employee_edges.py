@@ -180,10 +180,10 @@ def test_the_budget_history_is_signed_with_currency_and_a_running_balance(login,
     changes = page.split('data-testid="ledger-change">')[1:]
     balances = page.split('data-testid="ledger-balance">')[1:]
     # newest first: the release of the mouse, its reservation, the headset's reservation
-    assert [c.split("<")[0] for c in changes] == ["+100.00 EUR", "−100.00 EUR", "−249.00 EUR"]
-    assert [b.split("<")[0] for b in balances] == ["1,751.00 EUR", "1,651.00 EUR", "1,751.00 EUR"]
+    assert [c.split("<")[0] for c in changes] == ["+€100.00", "−€100.00", "−€249.00"]
+    assert [b.split("<")[0] for b in balances] == ["€1,751.00", "€1,651.00", "€1,751.00"]
     assert 'class="legend"' in page and "Reserved for requests" in page
-    assert '2000.00 EUR</span><span class="label">Allowance' in page
+    assert '€2,000.00</span><span class="label">Allowance' in page
 
 
 def test_a_move_between_parts_of_the_budget_shows_no_change_to_available(login, acme):
@@ -191,7 +191,7 @@ def test_a_move_between_parts_of_the_budget_shows_no_change_to_available(login, 
     request = submit(acme, product_for(acme, price="249.00", name="Headset"))
     orders.request_approve(request_id=request.pk, actor=acme.admin)
     page = text(login(acme.employee).get("/me/budget/"))
-    assert "±0.00 EUR" in page and "moved from Reserved to Approved, on the way" in page
+    assert "±€0.00" in page and "moved from Reserved to Approved, on the way" in page
 
 
 # --- Catalogue ---------------------------------------------------------------------------------

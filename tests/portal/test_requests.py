@@ -52,7 +52,7 @@ def test_request_from_the_product_page(login, acme):
     assert "is sent to your company admin" in text(response)
     budget.refresh_from_db()
     assert budget.available == Decimal("600.00")
-    assert 'data-testid="budget-available">600.00 EUR<' in text(response)
+    assert 'data-testid="budget-available">€600.00<' in text(response)
     assert "Waiting for approval" in text(response)
 
 
@@ -61,10 +61,10 @@ def test_over_budget_without_card_top_up_offers_no_form(login, acme):
     product = product_for(acme, price="400.00")
     client = login(acme.employee)
     page = text(client.get(f"/catalogue/{product.pk}/"))
-    assert "This costs 400.00 EUR and you have 100.00 EUR available" in page
+    assert "This costs €400.00 and you have €100.00 available" in page
     assert "Send request" not in page
     response = client.post(f"/catalogue/{product.pk}/", {"delivery_address": "Office"})
-    assert "This costs 400.00 EUR" in text(response)
+    assert "This costs €400.00" in text(response)
     assert not ProductRequest.objects.exists()
 
 
@@ -76,7 +76,7 @@ def test_card_top_up_goes_to_the_processors_page_and_a_declined_card_can_be_retr
     client = login(acme.employee)
     page = text(client.get(f"/catalogue/{product.pk}/"))
     assert 'name="card_number"' not in page and "Continue to card payment" in page
-    assert "300.00 EUR" in page
+    assert "€300.00" in page
     sent = client.post(f"/catalogue/{product.pk}/", {"delivery_address": "Office"})
     request = ProductRequest.objects.get()
     payment = CardPayment.objects.get()
@@ -94,7 +94,7 @@ def test_card_top_up_goes_to_the_processors_page_and_a_declined_card_can_be_retr
     assert again.status_code == 302 and again["Location"] == payment.checkout_url
     paid = pay_checkout(payment, "4242 4242 4242 4242", report=False)
     back = client.get(paid.redirect.removeprefix("http://127.0.0.1:8000"), follow=True)
-    assert "Your card is authorized: 300.00 EUR is held (not charged)" in text(back)
+    assert "Your card is authorized: €300.00 is held (not charged)" in text(back)
     assert "Visa •••• 4242" in text(back) and "Waiting for approval" in text(back)
     request.refresh_from_db()
     assert request.status == "pending" and CardPayment.objects.get().status == "authorized"
@@ -142,6 +142,6 @@ def test_budget_page_lists_every_entry_and_the_refund(login, acme, after_commit)
     body = text(client.get("/me/budget/"))
     for what in ("Reserved for a request", "Committed on approval", "Released"):
         assert what in body
-    assert 'Refund of <span class="money">199.00 EUR</span> to the same card: Refunded' in body
+    assert 'Refund of <span class="money">€199.00</span> to the same card: Refunded' in body
     me = text(client.get("/me/"))
-    assert 'data-testid="budget-available">800.00 EUR<' in me and "Refunded" in me
+    assert 'data-testid="budget-available">€800.00<' in me and "Refunded" in me

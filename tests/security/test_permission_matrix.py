@@ -56,6 +56,8 @@ PUBLIC = {
     "oidc_start",
     "oidc_callback",
     "signed_out",
+    # The language switch: a person's own choice (a POST; before sign-in, a cookie).
+    "language",
     # The partner API's OpenAPI schema and its reference page: no one's data.
     "partner-api-schema",
     "partner-api-docs",

@@ -23,6 +23,9 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env("VELORY_SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
+    # Shared code; first, so its start-up (the console's automatic names, translated) runs
+    # before the admin's; its management command: catalogues (the translations).
+    "core",
     "companies.admin_site.VeloryAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -82,8 +85,11 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",  # LANGUAGE_CODE for <html lang>
                 "companies.context_processors.shell",
             ],
+            # {{ amount|money:currency }} everywhere, e-mails included (core.money).
+            "builtins": ["core.templatetags.money_tags"],
         },
     },
 ]
@@ -164,7 +170,9 @@ LANGUAGES = [
     ("nb", "Norsk bokmål"),
     ("da", "Dansk"),
 ]
-LOCALE_PATHS = [BASE_DIR / "locale"]
+# seed_demo gives Anna Swedish and Olli and Saga Finnish and Swedish (tests keep English).
+DEMO_PROFILE_LANGUAGES = env.bool("VELORY_DEMO_PROFILE_LANGUAGES", default=True)
+LOCALE_PATHS = [Path(env("VELORY_LOCALE_DIR", default=str(BASE_DIR / "locale")))]
 TIME_ZONE = env("VELORY_TIME_ZONE", default="Europe/Stockholm")
 USE_I18N = True
 USE_TZ = True

@@ -35,3 +35,6 @@ if _worker.startswith("gw") and CACHES["default"]["BACKEND"].endswith("RedisCach
 
 # seed_demo's push key for the fake distributor: the tests that want it say where.
 FAKE_DISTRIBUTOR_PUSH_KEY_FILE = ""
+# The demo's people read Velory in English in tests that click its buttons by name; the
+# languages of the demo are checked with this on (tests/demo, tests/e2e/test_languages.py).
+DEMO_PROFILE_LANGUAGES = False
