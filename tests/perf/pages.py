@@ -75,13 +75,16 @@ def seed() -> dict:
         )
         partner.companies.add(company)
     users = {}
-    for size in SIZES:
-        email = f"emp{size}@bench.example"
+    # Each size in English, and 50 devices read in Swedish (translation must not cost them).
+    for size, language in [*((size, "") for size in SIZES), (50, "sv")]:
+        email = f"emp{size}{'-' + language if language else ''}@bench.example"
         user = User.objects.filter(email=email).first()
         if user is None:
             user = company_services.user_create(
                 email=email, full_name=f"Employee {size}", company=company
             )
+            if language:
+                company_services.user_language_set(user=user, language=language)
         have = Device.objects.filter(owner=user).count()
         while have < size:
             batch = min(10, size - have)
@@ -111,7 +114,7 @@ def seed() -> dict:
         session["_auth_user_backend"] = "companies.backends.EmailBackend"
         session["_auth_user_hash"] = user.get_session_auth_hash()
         session.create()
-        users[size] = (user, session.session_key)
+        users[f"{size}-{language}" if language else size] = (user, session.session_key)
     return users
 
 
@@ -334,6 +337,8 @@ def pages() -> None:
         targets[f"/me/ ({size} devices)"] = (f"{base}/me/", users[size][1])
     for size in (50, 200):
         targets[f"/me/ ({size}, cache off)"] = (f"{cold_base}/me/", users[size][1])
+    targets["/me/ (50, Swedish)"] = (f"{base}/me/", users["50-sv"][1])
+    targets["/me/ (50, Swedish, cache off)"] = (f"{cold_base}/me/", users["50-sv"][1])
     user, key = users[50]
     device = Device.objects.filter(owner=user).first()
     targets["device page"] = (f"{base}/me/devices/{device.pk}/", key)
@@ -362,7 +367,9 @@ def pages() -> None:
         f"\nmedian of {ROUNDS} rounds of {DURATION} s, {CONNECTIONS} connections, gunicorn "
         f"1 sync worker, loaded by {generator_label(generator)}.\n/me/ with 50 devices: "
         f"{pct(me50, bare)} of the bare view's rate (target ≥ 20%), "
-        f"{pct(results['/me/ (50, cache off)'], bare)} without its cache (target ≥ 8%); "
+        f"{pct(results['/me/ (50, cache off)'], bare)} without its cache (target ≥ 8%); in "
+        f"Swedish {pct(results['/me/ (50, Swedish)'], bare)} and "
+        f"{pct(results['/me/ (50, Swedish, cache off)'], bare)} without its cache; "
         f"200 devices: {me200['rps'] / me50['rps']:.0%} of the rate with 50 (target ≥ 50%); "
         f"device page {pct(results['device page'], bare)}, order page "
         f"{pct(results['order page'], bare)} (targets ≥ 10%)"
