@@ -30,36 +30,39 @@ def language_for(user) -> str:
     own = getattr(user, "language", "")
     if own in LANGUAGE_CODES:
         return own
-    company = user.company if getattr(user, "company_id", None) else None
-    if company is not None and company.default_language in LANGUAGE_CODES:
-        return company.default_language
-    return ""
+    return _company_language(user.company if getattr(user, "company_id", None) else None)
 
 
 def time_zone_for(user) -> str:
     company = user.company if user is not None and getattr(user, "company_id", None) else None
-    return (company.time_zone if company is not None else "") or settings.TIME_ZONE
+    return _company_zone(company)
+
+
+def _company_language(company) -> str:
+    language = getattr(company, "default_language", "") if company is not None else ""
+    return language if language in LANGUAGE_CODES else ""
+
+
+def _company_zone(company) -> str:
+    return (getattr(company, "time_zone", "") if company is not None else "") or settings.TIME_ZONE
 
 
 @contextmanager
-def for_recipient(user):
-    """Render inside this block as ``user`` reads Velory: their language and time zone."""
-    language = language_for(user) or settings.LANGUAGE_CODE
-    with translation.override(language), timezone.override(_zone(time_zone_for(user))):
+def _reading(language: str, zone: str):
+    with translation.override(language or settings.LANGUAGE_CODE), timezone.override(_zone(zone)):
         yield
 
 
-@contextmanager
+def for_recipient(user):
+    """Render inside this block as ``user`` reads Velory: their language and time zone."""
+    return _reading(language_for(user), time_zone_for(user))
+
+
 def for_company(company):
     """Render inside this block for a mail to one of ``company``'s addresses that is no
     person's (a partner's support address, for an order of the company): the company's
     language and time zone (English and the site's zone without a company)."""
-    language = getattr(company, "default_language", "") if company is not None else ""
-    if language not in LANGUAGE_CODES:
-        language = settings.LANGUAGE_CODE
-    zone = (getattr(company, "time_zone", "") if company is not None else "") or settings.TIME_ZONE
-    with translation.override(language), timezone.override(_zone(zone)):
-        yield
+    return _reading(_company_language(company), _company_zone(company))
 
 
 def _zone(name: str):

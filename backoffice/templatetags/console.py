@@ -1,23 +1,11 @@
-"""Filters for console templates: money as people read it, status badges."""
+"""Filters for console templates: status badges and bar widths. Money is the builtin
+``money``/``signed_money`` of every template (core/templatetags/money_tags.py)."""
 
 from django import template
 
-from core.money import money as format_money
 from devices.display import status_badge
 
 register = template.Library()
-
-
-@register.filter
-def money(amount, currency=""):
-    """{{ amount|money:currency }} → "1,234.56 EUR"."""
-    return format_money(amount, currency)
-
-
-@register.filter
-def signed_money(amount, currency=""):
-    """{{ amount|signed_money:currency }} → "+1,234.56 EUR" / "−249.00 EUR"."""
-    return format_money(amount, currency, signed=True)
 
 
 @register.filter

@@ -179,9 +179,10 @@ def test_reads_run_together_give_each_its_own_result(acme, monkeypatch):
     assert reads() == together
 
 
-def test_on_postgresql_the_statements_are_prepared_and_nothing_else(acme, is_postgres):
-    if not is_postgres or not connection.settings_dict["OPTIONS"].get("server_side_binding"):
-        pytest.skip("prepared statements: PostgreSQL with server-side binding")
+@pytest.mark.postgres
+def test_on_postgresql_the_statements_are_prepared_and_nothing_else(acme):
+    # velory.settings.base turns server-side binding on for every PostgreSQL database.
+    assert connection.settings_dict["OPTIONS"].get("server_side_binding")
     NAMES.fetch(acme.employee)
     with connection.cursor() as cursor:
         cursor.execute("SELECT statement FROM pg_prepared_statements")
